@@ -1,0 +1,39 @@
+//! The periodic checks. Each is blocking code (statvfs, SQLite, /proc,
+//! tmux) that the engine runs on the blocking pool under a timeout; state a
+//! check keeps between cycles (e.g. since when a lock is held) lives
+//! behind the check's own lock, so a run that outlives its timeout cannot
+//! race the next one.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::model::Finding;
+
+pub mod disk;
+
+/// What every check gets for one run.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckContext {
+    /// Detect and report only: no kill, restart, delete or SQL write.
+    pub dry_run: bool,
+}
+
+/// A failure of the check as a whole (a per-component failure is a
+/// [`Finding`] with status `error` instead).
+pub type CheckError = Box<dyn std::error::Error + Send + Sync>;
+
+pub trait Check: Send + Sync {
+    /// Short name used in reports and for whole-check failures
+    /// (`disk`, `sessions`, `locks`).
+    fn name(&self) -> &'static str;
+
+    /// One run: findings for every component the check covers. Blocking.
+    fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError>;
+}
+
+/// The checks the settings ask for, in report order.
+pub fn build(settings: &Settings) -> Vec<Arc<dyn Check>> {
+    let mut checks: Vec<Arc<dyn Check>> = Vec::new();
+    checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone())));
+    checks
+}

@@ -1,0 +1,125 @@
+//! The validated settings every other module reads. Built only by
+//! [`super::load`]; a value here has passed validation (absolute paths,
+//! thresholds in range, non-empty commands, unique names).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::model::Severity;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The files that were read, in merge order (empty: embedded defaults).
+    pub sources: Vec<PathBuf>,
+    pub monitor: MonitorSettings,
+    /// Sorted by name.
+    pub workers: Vec<WorkerSettings>,
+    /// `None` when the `[sessions]` table is absent or `enabled = false`.
+    pub sessions: Option<SessionSettings>,
+    pub databases: Vec<DatabaseSettings>,
+    pub disk: DiskSettings,
+    pub notify: Option<NotifySettings>,
+    pub prometheus: Option<PrometheusSettings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorSettings {
+    pub check_interval: Duration,
+    pub database: PathBuf,
+    pub retention: Duration,
+    pub dry_run: bool,
+    /// Upper bound for one check's run (extension; default 30s).
+    pub check_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerSettings {
+    pub name: String,
+    pub kind: WorkerKind,
+    pub critical: bool,
+    pub restart_delay: Duration,
+    pub verify_after: Duration,
+    pub max_restarts: u32,
+    pub restart_window: Duration,
+    pub health_command: Option<Vec<String>>,
+    /// Timeout of one `health_command` run (extension; default 10s).
+    pub health_timeout: Duration,
+    /// Consecutive probe failures that restart the worker (extension; default 3).
+    pub health_failures: u32,
+    /// Grace between SIGTERM and SIGKILL when stopping (extension; default 10s).
+    pub stop_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerKind {
+    Command(CommandWorker),
+    /// A systemd unit, e.g. `task-worker.service`.
+    Unit(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandWorker {
+    /// argv; `command[0]` is an absolute path.
+    pub command: Vec<String>,
+    pub working_dir: Option<PathBuf>,
+    pub environment: BTreeMap<String, String>,
+    pub user: Option<String>,
+    /// Adopt a running process whose cmdline contains this.
+    pub match_cmdline: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSettings {
+    pub tmux_socket: Option<PathBuf>,
+    pub stuck_after: Duration,
+    pub task_database: PathBuf,
+    pub in_progress_query: String,
+    pub on_stuck: Vec<String>,
+    pub requeue: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseSettings {
+    pub path: PathBuf,
+    pub locked_after: Duration,
+    pub kill_holders: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskSettings {
+    pub paths: Vec<PathBuf>,
+    pub warning_percent: f64,
+    pub critical_percent: f64,
+    pub cleanup: Vec<CleanupRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanupWhen {
+    Critical,
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanupRule {
+    /// Absolute; never left during the walk.
+    pub dir: PathBuf,
+    /// A glob matched against file names (not paths).
+    pub pattern: String,
+    pub older_than: Duration,
+    pub when: CleanupWhen,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifySettings {
+    pub webhook: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub min_severity: Severity,
+    /// Re-send unresolved alerts this often (extension; `None` = off, the default).
+    pub reminder_interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusSettings {
+    pub textfile: PathBuf,
+}

@@ -1,0 +1,1 @@
+//! One check cycle. PLACEHOLDER.

@@ -1,0 +1,25 @@
+//! healthmon: a systemd-native, self-healing health monitor.
+//!
+//! # Layout
+//! A check cycle is: every [`checks::Check`] produces [`model::Finding`]s;
+//! the [`engine`] turns them into metric rows and alerts (through [`store`]
+//! and [`alerts`]), journal entries ([`journal`]) and counters. The daemon
+//! loop ([`daemon`]) runs cycles on a timer and serves D-Bus ([`dbus`]);
+//! `healthmon --once` runs one cycle with no bus at all.
+
+/// Typed, validated settings built from the TOML files.
+pub mod config;
+/// Shared vocabulary: statuses, severities, findings, actions.
+pub mod model;
+/// One module per kind of check (disk, sessions, locks).
+pub mod checks;
+/// SQLite state: schema, migrations, metrics, alerts, retention.
+pub mod store;
+/// Decides when an ongoing problem raises, updates or resolves an alert.
+pub mod alerts;
+/// One check cycle: run checks under timeouts, record, alert, count.
+pub mod engine;
+/// journald entries with HEALTHMON_* fields; stderr lines elsewhere.
+pub mod journal;
+/// Where state lives by default (root vs. unprivileged user).
+pub mod paths;
