@@ -1,1 +1,293 @@
-//! One check cycle. PLACEHOLDER.
+//! One check cycle: run every check on the blocking pool under a timeout,
+//! record the findings (metric rows, alert decisions) in one store call,
+//! write journal entries, and keep the counters behind `Status()`.
+//! The engine knows nothing of D-Bus: `healthmon --once` drives it alone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::checks::{self, Check, CheckContext};
+use crate::config::Settings;
+use crate::journal::{self, Journal};
+use crate::model::{ActionKind, Finding, HostState, Severity, Status};
+use crate::store::{AlertRow, Recorded, StoreHandle};
+
+/// The metric type of a whole check's failure (timeout, panic, error).
+pub const CHECK_RUN_METRIC: &str = "check_run";
+
+/// Totals since the daemon started; the `Status()` counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub checks_run: u64,
+    pub workers_restarted: u64,
+    pub sessions_cleared: u64,
+    pub locks_cleared: u64,
+    pub disk_cleanups: u64,
+    pub alerts_sent: u64,
+}
+
+/// What one group of checks found, for the report (`🔍 Checking disk...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub check: String,
+    pub findings: Vec<Finding>,
+}
+
+/// What one cycle (or one recorded event) found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleSummary {
+    pub state: HostState,
+    pub duration: Duration,
+    pub workers_restarted: u64,
+    pub sessions_cleared: u64,
+    pub locks_cleared: u64,
+    pub disk_cleanups: u64,
+    /// One human-readable line per action taken (or, in dry run, proposed).
+    pub actions: Vec<String>,
+    pub sections: Vec<Section>,
+    /// Alerts opened or escalated by this cycle.
+    pub raised: Vec<AlertRow>,
+    pub resolved: Vec<AlertRow>,
+}
+
+impl CycleSummary {
+    pub fn alerts_raised(&self) -> u64 {
+        self.raised.len() as u64
+    }
+
+    pub fn alerts_resolved(&self) -> u64 {
+        self.resolved.len() as u64
+    }
+}
+
+pub struct Engine {
+    checks: Vec<Arc<dyn Check>>,
+    store: StoreHandle,
+    journal: Arc<Journal>,
+    dry_run: bool,
+    check_timeout: Duration,
+    retention: Duration,
+    counters: Counters,
+    last_check: Option<SystemTime>,
+}
+
+impl Engine {
+    pub fn new(settings: &Settings, store: StoreHandle, journal: Arc<Journal>, dry_run: bool) -> Engine {
+        Engine {
+            checks: checks::build(settings),
+            store,
+            journal,
+            dry_run: dry_run || settings.monitor.dry_run,
+            check_timeout: settings.monitor.check_timeout,
+            retention: settings.monitor.retention,
+            counters: Counters::default(),
+            last_check: None,
+        }
+    }
+
+    /// Swaps in checks built from new (already validated) settings. Counters
+    /// survive a reload; per-check memory (e.g. lock timers) starts afresh.
+    pub fn reconfigure(&mut self, settings: &Settings, dry_run: bool) {
+        self.checks = checks::build(settings);
+        self.dry_run = dry_run || settings.monitor.dry_run;
+        self.check_timeout = settings.monitor.check_timeout;
+        self.retention = settings.monitor.retention;
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn last_check(&self) -> Option<SystemTime> {
+        self.last_check
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub fn store(&self) -> &StoreHandle {
+        &self.store
+    }
+
+    /// Runs every check, plus `extra` sections gathered elsewhere (the
+    /// worker supervisor), and records the lot.
+    pub async fn run_cycle(&mut self, extra: Vec<Section>) -> CycleSummary {
+        let started = Instant::now();
+        let mut sections = extra;
+        for check in self.checks.clone() {
+            let findings = self.run_check(check.clone()).await;
+            sections.push(Section { check: check.name().to_string(), findings });
+        }
+        let failed_checks: Vec<String> = sections
+            .iter()
+            .flat_map(|s| &s.findings)
+            .filter(|f| f.metric_type == CHECK_RUN_METRIC)
+            .map(|f| f.component.clone())
+            .collect();
+        let recovered_checks = self.recovered_checks(&failed_checks).await;
+        if let Some(section) = sections.last_mut() {
+            section.findings.extend(recovered_checks);
+        }
+
+        let mut summary = self.record(sections).await;
+        self.counters.checks_run += 1;
+        self.last_check = Some(SystemTime::now());
+        if !self.dry_run {
+            self.prune().await;
+        }
+        summary.duration = started.elapsed();
+        summary
+    }
+
+    /// Records findings that arrive between cycles (a worker crashed and
+    /// was restarted): metric rows, alerts, journal entries and counters.
+    pub async fn record_event(&mut self, check: &str, findings: Vec<Finding>) -> CycleSummary {
+        self.record(vec![Section { check: check.to_string(), findings }]).await
+    }
+
+    /// Raises a standalone alert through the normal path, e.g. an invalid
+    /// reload (`component` "config").
+    pub async fn report(&mut self, finding: Finding) -> CycleSummary {
+        let check = finding.component.clone();
+        self.record_event(&check, vec![finding]).await
+    }
+
+    /// Unresolved alerts and the worst severity among them.
+    pub async fn state(&self) -> HostState {
+        let unresolved = self.store.call(|s| s.unresolved()).await;
+        match unresolved {
+            Ok(rows) => HostState::from_worst(rows.iter().map(|a| a.severity).max()),
+            Err(err) => {
+                log::error!("cannot read unresolved alerts: {err}");
+                HostState::Critical
+            }
+        }
+    }
+
+    async fn run_check(&self, check: Arc<dyn Check>) -> Vec<Finding> {
+        let ctx = CheckContext { dry_run: self.dry_run };
+        let name = check.name();
+        let task = tokio::task::spawn_blocking(move || check.run(&ctx));
+        // A check that outlives its timeout keeps its blocking thread, but
+        // the cycle moves on; the check's own lock keeps the next run from
+        // overlapping it.
+        match tokio::time::timeout(self.check_timeout, task).await {
+            Ok(Ok(Ok(findings))) => findings,
+            Ok(Ok(Err(err))) => vec![check_failed(name, &format!("{name} check failed: {err}"))],
+            Ok(Err(join)) => vec![check_failed(name, &format!("{name} check crashed: {join}"))],
+            Err(_) => vec![check_failed(
+                name,
+                &format!("{name} check timed out after {}s", self.check_timeout.as_secs_f64()),
+            )],
+        }
+    }
+
+    /// Healthy `check_run` findings for checks that ran fine now but have
+    /// an open failure alert, so that alert resolves.
+    async fn recovered_checks(&self, failed: &[String]) -> Vec<Finding> {
+        let names: Vec<&'static str> = self.checks.iter().map(|c| c.name()).collect();
+        let open = match self.store.call(|s| s.unresolved()).await {
+            Ok(rows) => rows,
+            Err(_) => return Vec::new(),
+        };
+        open.iter()
+            .filter(|a| a.kind == CHECK_RUN_METRIC)
+            .filter(|a| names.contains(&a.component.as_str()) && !failed.contains(&a.component))
+            .map(|a| Finding::healthy(a.component.clone(), CHECK_RUN_METRIC, "check ran normally again"))
+            .collect()
+    }
+
+    async fn record(&mut self, sections: Vec<Section>) -> CycleSummary {
+        let findings: Vec<Finding> = sections.iter().flat_map(|s| s.findings.clone()).collect();
+        let alerts = !self.dry_run;
+        let to_store = findings.clone();
+        let recorded = self
+            .store
+            .call(move |s| s.record(&to_store, SystemTime::now(), alerts))
+            .await
+            .unwrap_or_else(|err| {
+                log::error!("cannot record check results: {err}");
+                Recorded::default()
+            });
+
+        for finding in &findings {
+            if let Some(entry) = journal::finding_entry(finding) {
+                self.journal.send(&entry);
+            }
+        }
+        for alert in &recorded.raised {
+            self.journal.send(&journal::alert_raised_entry(alert, false));
+        }
+        for alert in &recorded.escalated {
+            self.journal.send(&journal::alert_raised_entry(alert, true));
+        }
+        for alert in &recorded.resolved {
+            self.journal.send(&journal::alert_resolved_entry(alert));
+        }
+
+        let mut summary = summarize(sections, recorded);
+        summary.state = if self.dry_run {
+            worst_problem(&findings)
+        } else {
+            self.state().await
+        };
+        if !self.dry_run {
+            self.count(&summary);
+        }
+        summary
+    }
+
+    fn count(&mut self, summary: &CycleSummary) {
+        let c = &mut self.counters;
+        c.workers_restarted += summary.workers_restarted;
+        c.sessions_cleared += summary.sessions_cleared;
+        c.locks_cleared += summary.locks_cleared;
+        c.disk_cleanups += summary.disk_cleanups;
+        c.alerts_sent += summary.alerts_raised();
+    }
+
+    async fn prune(&self) {
+        let Some(before) = SystemTime::now().checked_sub(self.retention) else { return };
+        if let Err(err) = self.store.call(move |s| s.prune(before)).await {
+            log::warn!("cannot prune old metrics: {err}");
+        }
+    }
+}
+
+fn check_failed(name: &str, message: &str) -> Finding {
+    Finding::problem(name, CHECK_RUN_METRIC, Status::Error, Severity::Warning, message, message)
+}
+
+fn worst_problem(findings: &[Finding]) -> HostState {
+    HostState::from_worst(findings.iter().filter_map(|f| f.problem.as_ref()).map(|p| p.severity).max())
+}
+
+/// Counts actions by kind and lists them; alerts come from what the store did.
+fn summarize(sections: Vec<Section>, recorded: Recorded) -> CycleSummary {
+    let mut summary = CycleSummary {
+        state: HostState::Healthy,
+        duration: Duration::ZERO,
+        workers_restarted: 0,
+        sessions_cleared: 0,
+        locks_cleared: 0,
+        disk_cleanups: 0,
+        actions: Vec::new(),
+        sections: Vec::new(),
+        raised: recorded.raised.into_iter().chain(recorded.escalated).collect(),
+        resolved: recorded.resolved,
+    };
+    for finding in sections.iter().flat_map(|s| &s.findings) {
+        let Some(action) = &finding.action else { continue };
+        summary.actions.push(format!("{}: {}", finding.component, action.taken));
+        match action.kind {
+            ActionKind::WorkerRestarted => summary.workers_restarted += 1,
+            ActionKind::SessionCleared => summary.sessions_cleared += 1,
+            ActionKind::LockCleared => summary.locks_cleared += 1,
+            ActionKind::DiskCleanup => summary.disk_cleanups += 1,
+            ActionKind::Other => {}
+        }
+    }
+    summary.sections = sections;
+    summary
+}

@@ -23,3 +23,7 @@ pub mod engine;
 pub mod journal;
 /// Where state lives by default (root vs. unprivileged user).
 pub mod paths;
+/// Text and JSON renderings of a cycle (`--once`, `healthctl run-once`).
+pub mod report;
+/// Worker supervision (command workers and systemd units).
+pub mod workers;

@@ -1,1 +1,125 @@
-fn main() {}
+//! The `healthmon` daemon binary: arguments → logging → settings → mode →
+//! exit code. Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use healthmon::config::{self, ConfigError, Settings};
+use healthmon::engine::Engine;
+use healthmon::journal::Journal;
+use healthmon::report::{self, Style};
+use healthmon::store::{Store, StoreHandle};
+
+/// Exit code for an invalid configuration (sysexits EX_CONFIG).
+const EX_CONFIG: u8 = 78;
+
+/// Self-healing health monitor: workers, tmux sessions, SQLite locks, disk.
+#[derive(Debug, Parser)]
+#[command(name = "healthmon", version, about, long_about = None)]
+struct Args {
+    /// Run one full check cycle without D-Bus, print the report, exit 0/1/2.
+    #[arg(long, conflicts_with_all = ["check_config", "daemon", "status", "stop"])]
+    once: bool,
+    /// Validate the config (file + drop-ins), print the effective config, exit.
+    #[arg(long, conflicts_with_all = ["daemon", "status", "stop"])]
+    check_config: bool,
+    /// Main config file (its drop-in dir is PATH's dir + conf.d/).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Which bus to serve on.
+    #[arg(long, value_name = "BUS", env = "HEALTHMON_BUS", default_value = "system", value_parser = ["system", "session"])]
+    bus: String,
+    /// Override the SQLite database path.
+    #[arg(long, value_name = "PATH")]
+    database: Option<PathBuf>,
+    /// Detect and report everything, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// With --once: print the report as one JSON document.
+    #[arg(long, requires = "once")]
+    json: bool,
+    /// Compatibility: run in the foreground as a service (the default).
+    #[arg(long)]
+    daemon: bool,
+    /// Compatibility: what `healthctl status` does.
+    #[arg(long, conflicts_with = "stop")]
+    status: bool,
+    /// Compatibility: what `healthctl stop` does.
+    #[arg(long)]
+    stop: bool,
+}
+
+/// Why the program stopped, mapped to an exit code in one place.
+#[derive(Debug, thiserror::Error)]
+enum Fatal {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] healthmon::store::StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fatal::Config(err)) => {
+            eprintln!("healthmon: invalid configuration:\n{err}");
+            ExitCode::from(EX_CONFIG)
+        }
+        Err(err) => {
+            eprintln!("healthmon: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<u8, Fatal> {
+    if args.check_config {
+        return check_config(&args);
+    }
+    let settings = load_settings(&args)?;
+    if args.once {
+        return once(&args, settings);
+    }
+    Err(Fatal::Other("daemon mode is not built yet".into()))
+}
+
+fn load_settings(args: &Args) -> Result<Settings, Fatal> {
+    let mut settings = config::load(args.config.as_deref())?;
+    if let Some(db) = &args.database {
+        settings.monitor.database = db.clone();
+    }
+    Ok(settings)
+}
+
+fn check_config(args: &Args) -> Result<u8, Fatal> {
+    let settings = load_settings(args)?;
+    print!("{}", config::render(&settings));
+    Ok(0)
+}
+
+/// `--once`: one cycle with no bus; exit 0/1/2 for healthy/warning/critical.
+fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
+    let store = Store::open(&settings.monitor.database)?;
+    let journal = Arc::new(Journal::detect());
+    let mut engine = Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run);
+    let summary = runtime.block_on(engine.run_cycle(Vec::new()));
+    let dry_run = engine.dry_run();
+    if args.json {
+        let doc = report::render_json(&summary, engine.counters(), dry_run);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        let text = report::render_text(&summary, engine.counters(), 1, dry_run, Style::detect());
+        print!("{text}");
+    }
+    Ok(summary.state.exit_code())
+}

@@ -47,3 +47,8 @@ pub enum ConfigError {
     #[error("failed to read {file}: {source}")]
     Read { file: String, source: std::io::Error },
 }
+
+/// PLACEHOLDER: the effective configuration as TOML.
+pub fn render(settings: &Settings) -> String {
+    format!("# {settings:?}\n")
+}
