@@ -27,3 +27,7 @@ pub mod paths;
 pub mod report;
 /// Worker supervision (command workers and systemd units).
 pub mod workers;
+/// Alert notifications to people: webhook and command.
+pub mod notifier;
+/// node_exporter textfile export.
+pub mod prometheus;

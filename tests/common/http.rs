@@ -1,0 +1,64 @@
+//! A real HTTP/1.1 server on 127.0.0.1 for webhook tests: it records every
+//! request body and answers with a status chosen by the test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+pub struct HookServer {
+    pub addr: SocketAddr,
+    bodies: mpsc::Receiver<String>,
+}
+
+impl HookServer {
+    /// Serves until the test ends, answering every request with `status`.
+    pub fn start(status: u16) -> HookServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, bodies) = mpsc::channel();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let tx = tx.clone();
+                thread::spawn(move || serve(stream, status, tx));
+            }
+        });
+        HookServer { addr, bodies }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// The next request body, waiting at most `limit`.
+    pub fn next_body(&self, limit: Duration) -> Option<String> {
+        self.bodies.recv_timeout(limit).ok()
+    }
+}
+
+fn serve(stream: std::net::TcpStream, status: u16, tx: mpsc::Sender<String>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut length = 0usize;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+    let mut stream = stream;
+    let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
