@@ -37,7 +37,7 @@ pub fn render(s: &Snapshot) -> String {
     let mut out = String::new();
     gauge(&mut out, "healthmon_state", "Host state: 0 healthy, 1 degraded, 2 critical.", &[(String::new(), s.state.exit_code() as f64)]);
     gauge(&mut out, "healthmon_workers_healthy", "Workers currently healthy.", &[(String::new(), s.workers_healthy as f64)]);
-    gauge(&mut out, "healthmon_workers_total", "Workers configured.", &[(String::new(), s.workers_total as f64)]);
+    gauge(&mut out, "healthmon_workers_configured", "Workers configured.", &[(String::new(), s.workers_total as f64)]);
     let disk: Vec<(String, f64)> =
         s.disk_used_percent.iter().map(|(path, pct)| (format!("{{path=\"{}\"}}", escape(path)), *pct)).collect();
     gauge(&mut out, "healthmon_disk_used_percent", "Used space of each checked filesystem, in percent.", &disk);
