@@ -159,7 +159,10 @@ impl Journal {
         match SocketAddress::parse(value) {
             Some(socket) => Journal { socket: Some(socket) },
             None => {
-                log::warn!("{SOCKET_ENV}={} is not an absolute path or @name; journal entries go to stderr", value.to_string_lossy());
+                log::warn!(
+                    "{SOCKET_ENV}={} is not an absolute path or @name; journal entries go to stderr",
+                    value.to_string_lossy()
+                );
                 Journal::stderr()
             }
         }
@@ -190,9 +193,7 @@ impl Journal {
             write_line(entry);
             return Ok(());
         };
-        socket
-            .send(&entry.to_native())
-            .map_err(|source| JournalError::Send { socket: socket.to_string(), source })
+        socket.send(&entry.to_native()).map_err(|source| JournalError::Send { socket: socket.to_string(), source })
     }
 }
 

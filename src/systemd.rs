@@ -88,7 +88,10 @@ impl Notifier {
         let socket = std::env::var_os("NOTIFY_SOCKET").and_then(|value| {
             let parsed = SocketAddress::parse(&value);
             if parsed.is_none() {
-                log::warn!("NOTIFY_SOCKET={} is not a path or @abstract name; not notifying systemd", value.to_string_lossy());
+                log::warn!(
+                    "NOTIFY_SOCKET={} is not a path or @abstract name; not notifying systemd",
+                    value.to_string_lossy()
+                );
             }
             parsed
         });
@@ -180,7 +183,10 @@ mod tests {
     /// Paths and abstract names parse; relative paths and vsock do not.
     #[test]
     fn socket_address_forms() {
-        assert_eq!(SocketAddress::parse(OsStr::new("/run/systemd/notify")), Some(SocketAddress::Path("/run/systemd/notify".into())));
+        assert_eq!(
+            SocketAddress::parse(OsStr::new("/run/systemd/notify")),
+            Some(SocketAddress::Path("/run/systemd/notify".into()))
+        );
         assert_eq!(SocketAddress::parse(OsStr::new("@hm")), Some(SocketAddress::Abstract(b"hm".to_vec())));
         assert_eq!(SocketAddress::parse(OsStr::new("@")), None);
         assert_eq!(SocketAddress::parse(OsStr::new("notify")), None);

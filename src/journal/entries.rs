@@ -81,7 +81,8 @@ pub fn alert_raised_entry(a: &AlertRow, escalated: bool) -> Entry {
 
 /// An alert closed, at INFO.
 pub fn alert_resolved_entry(a: &AlertRow) -> Entry {
-    let message = format!("alert #{} resolved for {} {} (was {}: {})", a.id, a.component, a.kind, a.severity, a.message);
+    let message =
+        format!("alert #{} resolved for {} {} (was {}: {})", a.id, a.component, a.kind, a.severity, a.message);
     alert_fields(Entry::new(priority::INFO, message), a, "resolved")
 }
 
