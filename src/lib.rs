@@ -21,6 +21,8 @@ pub mod alerts;
 pub mod engine;
 /// journald entries with HEALTHMON_* fields; stderr lines elsewhere.
 pub mod journal;
+/// sd_notify for Type=notify: ready, status, watchdog, reloading, stopping.
+pub mod systemd;
 /// Where state lives by default (root vs. unprivileged user).
 pub mod paths;
 /// Text and JSON renderings of a cycle (`--once`, `healthctl run-once`).
