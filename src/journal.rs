@@ -249,21 +249,3 @@ mod tests {
         assert!(Journal::from_env_value(OsStr::new("relative/sock")).socket.is_none());
     }
 }
-
-/// PLACEHOLDER until the native protocol lands.
-pub fn finding_entry(f: &crate::model::Finding) -> Option<Entry> {
-    if f.status == crate::model::Status::Healthy && f.action.is_none() {
-        return None;
-    }
-    Some(Entry { priority: priority::WARNING, message: format!("{} {}: {}", f.component, f.metric_type, f.details), fields: Vec::new() })
-}
-
-/// PLACEHOLDER.
-pub fn alert_raised_entry(a: &crate::store::AlertRow, _escalated: bool) -> Entry {
-    Entry { priority: priority::WARNING, message: a.message.clone(), fields: Vec::new() }
-}
-
-/// PLACEHOLDER.
-pub fn alert_resolved_entry(a: &crate::store::AlertRow) -> Entry {
-    Entry { priority: priority::INFO, message: format!("resolved: {}", a.message), fields: Vec::new() }
-}
