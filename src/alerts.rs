@@ -29,10 +29,8 @@ pub enum Decision {
 /// (the first such finding's message), and any problem among them keeps the
 /// alert open. Pairs with neither an open alert nor a problem need nothing.
 pub fn decide(open: &[AlertRow], findings: &[Finding]) -> Vec<Decision> {
-    let mut decisions: Vec<Decision> = batch_pairs(findings)
-        .into_iter()
-        .filter_map(|pair| decide_pair(open, pair))
-        .collect();
+    let mut decisions: Vec<Decision> =
+        batch_pairs(findings).into_iter().filter_map(|pair| decide_pair(open, pair)).collect();
     decisions.extend(resolve_legacy(open, findings));
     decisions
 }
@@ -48,9 +46,7 @@ struct Pair<'a> {
 fn batch_pairs(findings: &[Finding]) -> Vec<Pair<'_>> {
     let mut pairs: Vec<Pair<'_>> = Vec::new();
     for finding in findings {
-        let existing = pairs
-            .iter_mut()
-            .find(|p| p.component == finding.component && p.kind == finding.metric_type);
+        let existing = pairs.iter_mut().find(|p| p.component == finding.component && p.kind == finding.metric_type);
         match existing {
             Some(pair) => pair.worst = worse(pair.worst, finding.problem.as_ref()),
             None => pairs.push(Pair {
@@ -176,7 +172,10 @@ mod tests {
         let open = [open_alert(7, "disk:/", "disk_usage", Severity::Critical)];
         let decisions = decide(&open, &[problem("disk:/", "disk_usage", Severity::Warning, "88% full")]);
         let [Decision::Update { alert, escalated }] = decisions.as_slice() else { panic!("{decisions:?}") };
-        assert_eq!((alert.id, alert.severity, alert.message.as_str(), *escalated), (7, Severity::Warning, "88% full", false));
+        assert_eq!(
+            (alert.id, alert.severity, alert.message.as_str(), *escalated),
+            (7, Severity::Warning, "88% full", false)
+        );
     }
 
     /// A higher severity on an open alert is an escalation.
@@ -213,10 +212,15 @@ mod tests {
     /// One batch with several pairs: each gets its own decision.
     #[test]
     fn mixed_pairs_decided_separately() {
-        let open = [open_alert(1, "w1", "worker", Severity::Critical), open_alert(2, "w2", "worker", Severity::Warning)];
+        let open =
+            [open_alert(1, "w1", "worker", Severity::Critical), open_alert(2, "w2", "worker", Severity::Warning)];
         let decisions = decide(
             &open,
-            &[healthy("w1", "worker"), problem("w2", "worker", Severity::Warning, "slow"), problem("w3", "worker", Severity::Critical, "down")],
+            &[
+                healthy("w1", "worker"),
+                problem("w2", "worker", Severity::Warning, "slow"),
+                problem("w3", "worker", Severity::Critical, "down"),
+            ],
         );
         assert!(matches!(&decisions[0], Decision::Resolve { alert } if alert.id == 1));
         assert!(matches!(&decisions[1], Decision::Update { alert, escalated: false } if alert.id == 2));
@@ -230,11 +234,17 @@ mod tests {
         let mut open = Vec::new();
         let raised = decide(
             &open,
-            &[problem("sqlite:/a.db", "db_lock", Severity::Warning, "locked"), problem("sqlite:/a.db", "db_wal", Severity::Warning, "big wal")],
+            &[
+                problem("sqlite:/a.db", "db_lock", Severity::Warning, "locked"),
+                problem("sqlite:/a.db", "db_wal", Severity::Warning, "big wal"),
+            ],
         );
         assert_eq!(raised.len(), 2);
         apply(&mut open, &raised);
-        let decisions = decide(&open, &[healthy("sqlite:/a.db", "db_lock"), problem("sqlite:/a.db", "db_wal", Severity::Warning, "big wal")]);
+        let decisions = decide(
+            &open,
+            &[healthy("sqlite:/a.db", "db_lock"), problem("sqlite:/a.db", "db_wal", Severity::Warning, "big wal")],
+        );
         assert!(matches!(&decisions[0], Decision::Resolve { alert } if alert.kind == "db_lock"));
         assert!(matches!(&decisions[1], Decision::Update { alert, .. } if alert.kind == "db_wal"));
     }
@@ -252,7 +262,8 @@ mod tests {
         assert_eq!((worst.severity, worst.message.as_str()), (Severity::Critical, "crit"));
 
         let open = [open_alert(9, "disk:/", "disk_usage", Severity::Critical)];
-        let decisions = decide(&open, &[healthy("disk:/", "disk_usage"), problem("disk:/", "disk_usage", Severity::Warning, "w")]);
+        let decisions =
+            decide(&open, &[healthy("disk:/", "disk_usage"), problem("disk:/", "disk_usage", Severity::Warning, "w")]);
         assert!(matches!(decisions.as_slice(), [Decision::Update { .. }]), "{decisions:?}");
     }
 
@@ -261,7 +272,10 @@ mod tests {
     fn legacy_alert_resolves_by_component() {
         let open = [open_alert(4, "assigner_worker", LEGACY_KIND, Severity::Critical)];
         assert_eq!(decide(&open, &[healthy("other", "worker")]), vec![]);
-        let still_bad = decide(&open, &[healthy("assigner_worker", "x"), problem("assigner_worker", "worker", Severity::Warning, "w")]);
+        let still_bad = decide(
+            &open,
+            &[healthy("assigner_worker", "x"), problem("assigner_worker", "worker", Severity::Warning, "w")],
+        );
         assert!(still_bad.iter().all(|d| !matches!(d, Decision::Resolve { .. })), "{still_bad:?}");
         let decisions = decide(&open, &[healthy("assigner_worker", "worker")]);
         assert!(matches!(decisions.as_slice(), [Decision::Resolve { alert }] if alert.id == 4), "{decisions:?}");

@@ -21,6 +21,7 @@ pub use schema::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock (e.g. someone
 /// running sqlite3 on the file) before failing with "database is locked".
+/// rusqlite happens to default to the same; set explicitly so it stays ours.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]

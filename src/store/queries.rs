@@ -76,15 +76,21 @@ pub fn insert_metric(conn: &Connection, finding: &Finding, now: i64) -> rusqlite
          VALUES (datetime(?1, 'unixepoch'), ?2, ?3, ?4, ?5, ?6)",
     )?;
     let action = finding.action.as_ref().map(|a| a.taken.as_str());
-    stmt.execute(params![now, finding.component, finding.metric_type, finding.status.as_str(), action, finding.details])?;
+    stmt.execute(params![
+        now,
+        finding.component,
+        finding.metric_type,
+        finding.status.as_str(),
+        action,
+        finding.details
+    ])?;
     Ok(())
 }
 
 /// Alerts (all, or only unresolved ones), newest first.
 pub fn list_alerts(conn: &Connection, unresolved_only: bool, limit: i64) -> rusqlite::Result<Vec<AlertRow>> {
-    let sql = format!(
-        "SELECT {ALERT_COLUMNS} FROM health_alerts WHERE (?1 = 0 OR resolved = 0) ORDER BY id DESC LIMIT ?2"
-    );
+    let sql =
+        format!("SELECT {ALERT_COLUMNS} FROM health_alerts WHERE (?1 = 0 OR resolved = 0) ORDER BY id DESC LIMIT ?2");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![unresolved_only, limit], alert_from_row)?;
     rows.collect()

@@ -2,7 +2,9 @@
 //! own IMMEDIATE transaction together with the version bump, so a failed
 //! step leaves the database exactly at the previous version.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -72,18 +74,48 @@ CREATE UNIQUE INDEX health_alerts_one_open ON health_alerts (component, kind) WH
 /// The steps in order: `MIGRATIONS[i]` takes the schema from version i to i + 1.
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
 
-/// Reads the schema version of an existing database without writing to it
-/// (read-only connection, no pragmas set), so a database from a newer
-/// healthmon is refused before anything could touch it.
+/// Refuses a database from a newer healthmon before anything could touch
+/// it: no pragma is set and no file is created next to it.
 pub fn refuse_newer(path: &Path) -> Result<(), StoreError> {
     if !path.exists() {
         return Ok(());
     }
-    let open_error = |source| StoreError::Open { path: path.to_owned(), source };
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(open_error)?;
-    let found = user_version(&conn).map_err(open_error)?;
+    let found = match header_user_version(path) {
+        // Without a -wal file the main file's header is the whole truth.
+        Some(version) if !wal_path(path).exists() => version,
+        // Committed changes may sit in the WAL, or the header is odd: ask
+        // SQLite, read-only (it reports a file that is no database).
+        _ => {
+            let open_error = |source| StoreError::Open { path: path.to_owned(), source };
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+            user_version(&conn).map_err(open_error)?
+        }
+    };
     check_supported(path, found)
+}
+
+/// `user_version` straight from the database header (a big-endian i32 at
+/// offset 60; see sqlite.org/fileformat.html). An empty file is version 0;
+/// `None` when the file cannot be read or has no SQLite header.
+fn header_user_version(path: &Path) -> Option<i64> {
+    let mut header = Vec::with_capacity(100);
+    File::open(path).ok()?.take(100).read_to_end(&mut header).ok()?;
+    if header.is_empty() {
+        return Some(0);
+    }
+    if header.len() < 100 || !header.starts_with(b"SQLite format 3\0") {
+        return None;
+    }
+    let bytes: [u8; 4] = header[60..64].try_into().ok()?;
+    Some(i64::from(i32::from_be_bytes(bytes)))
+}
+
+/// SQLite's write-ahead log next to `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 /// Brings the database up to [`SCHEMA_VERSION`], one transaction per step.
