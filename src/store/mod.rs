@@ -1,13 +1,28 @@
 //! SQLite state: `health_metrics` and `health_alerts`, migrations on
-//! `PRAGMA user_version`, retention. [`Store`] is blocking; async code goes
-//! through [`StoreHandle`], which runs every call on the blocking pool.
-//! PLACEHOLDER bodies: the API is fixed, the implementation comes next.
+//! `PRAGMA user_version` ([`schema`]), retention. [`Store`] is blocking;
+//! async code goes through [`StoreHandle`], which runs every call on the
+//! blocking pool.
 
+mod queries;
+mod schema;
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::alerts;
 use crate::model::{Finding, Severity};
+
+pub use schema::SCHEMA_VERSION;
+
+/// How long a statement waits for another connection's lock (e.g. someone
+/// running sqlite3 on the file) before failing with "database is locked".
+/// rusqlite happens to default to the same; set explicitly so it stays ours.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,37 +75,57 @@ pub struct Recorded {
 }
 
 pub struct Store {
-    conn: rusqlite::Connection,
+    conn: Connection,
 }
 
 impl Store {
     /// Opens (creating parent dirs and the file), sets WAL and a busy
-    /// timeout, and migrates; refuses a newer schema.
-    pub fn open(_path: &Path) -> Result<Store, StoreError> {
-        todo!("store")
+    /// timeout, and migrates; refuses a newer schema without writing to it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        create_parent(path)?;
+        schema::refuse_newer(path)?;
+        let open_error = |source| StoreError::Open { path: path.to_owned(), source };
+        let mut conn = Connection::open(path).map_err(open_error)?;
+        configure(&conn, path).map_err(open_error)?;
+        schema::migrate(&mut conn, path)?;
+        Ok(Store { conn })
     }
 
     /// Inserts one metric row per finding and applies the alert decisions
     /// (raise / update / escalate / resolve), all in one transaction. With
     /// `alerts = false` (dry run) only the metric rows are written.
-    pub fn record(&mut self, _findings: &[Finding], _now: SystemTime, _alerts: bool) -> Result<Recorded, StoreError> {
-        let _ = &self.conn;
-        todo!("store")
+    pub fn record(&mut self, findings: &[Finding], now: SystemTime, alerts: bool) -> Result<Recorded, StoreError> {
+        let now = queries::unix_seconds(now);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for finding in findings {
+            queries::insert_metric(&tx, finding, now)?;
+        }
+        let mut recorded = Recorded::default();
+        if alerts {
+            let open = queries::list_alerts(&tx, true, i64::MAX)?;
+            for decision in alerts::decide(&open, findings) {
+                queries::apply(&tx, decision, now, &mut recorded)?;
+            }
+        }
+        tx.commit()?;
+        Ok(recorded)
     }
 
-    /// Marks an alert resolved by hand; false when no unresolved alert has that id.
-    pub fn resolve_alert(&mut self, _id: i64, _now: SystemTime) -> Result<Option<AlertRow>, StoreError> {
-        todo!("store")
+    /// Marks an alert resolved by hand; `None` when no unresolved alert has that id.
+    pub fn resolve_alert(&mut self, id: i64, now: SystemTime) -> Result<Option<AlertRow>, StoreError> {
+        Ok(queries::resolve_alert(&self.conn, id, queries::unix_seconds(now))?)
     }
 
-    /// Newest first; `limit` 0 means 100.
-    pub fn list_alerts(&self, _unresolved_only: bool, _limit: u32) -> Result<Vec<AlertRow>, StoreError> {
-        todo!("store")
+    /// Newest first (by id); `limit` 0 means 100.
+    pub fn list_alerts(&self, unresolved_only: bool, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
+        Ok(queries::list_alerts(&self.conn, unresolved_only, queries::effective_limit(limit))?)
     }
 
-    /// Newest first; `component` None = all; `limit` 0 means 100.
-    pub fn list_metrics(&self, _component: Option<&str>, _limit: u32) -> Result<Vec<MetricRow>, StoreError> {
-        todo!("store")
+    /// Newest first (by timestamp, then id); `component` None or `""` = all;
+    /// `limit` 0 means 100.
+    pub fn list_metrics(&self, component: Option<&str>, limit: u32) -> Result<Vec<MetricRow>, StoreError> {
+        let component = component.filter(|c| !c.is_empty());
+        Ok(queries::list_metrics(&self.conn, component, queries::effective_limit(limit))?)
     }
 
     /// Unresolved alerts, newest first (for Status and the state).
@@ -98,10 +133,37 @@ impl Store {
         self.list_alerts(true, u32::MAX)
     }
 
-    /// Deletes metric rows older than `before`; returns how many.
-    pub fn prune(&mut self, _before: SystemTime) -> Result<usize, StoreError> {
-        todo!("store")
+    /// Deletes metric rows older than `before`; returns how many. Alerts are
+    /// kept: there is one row per problem, not per cycle, so they stay small.
+    pub fn prune(&mut self, before: SystemTime) -> Result<usize, StoreError> {
+        Ok(queries::prune_metrics(&self.conn, queries::unix_seconds(before))?)
     }
+}
+
+/// Creates the database's directory (0755, like `StateDirectory=`) if missing.
+fn create_parent(path: &Path) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|source| StoreError::CreateDir { path: dir.to_owned(), source }),
+        _ => Ok(()),
+    }
+}
+
+/// Connection settings: the busy timeout first, so switching to WAL waits
+/// for a lock instead of failing; NORMAL sync is durable enough in WAL
+/// (a power cut may lose the last commits, never corrupt the file).
+fn configure(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Some filesystems (e.g. network mounts) cannot do WAL; SQLite keeps
+        // the rollback journal, which still works, only with more blocking.
+        log::warn!("database {}: WAL mode unavailable, using journal_mode={mode}", path.display());
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
 }
 
 /// A cheap clone of the store for async code: each call runs on the
