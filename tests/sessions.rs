@@ -395,3 +395,106 @@ fn five_hundred_sessions_in_one_pass() {
         assert!(f.details.ends_with(&format!("task {i} in progress")), "{}", f.details);
     }
 }
+
+/// Statements that could write more than asked are refused whole: an
+/// unknown or positional parameter, several statements in one string, or a
+/// failing requeue (which also rolls the on_stuck change back). Nothing
+/// changes and no keys are sent.
+#[test]
+fn bad_statements_change_nothing() {
+    let server = TmuxServer::new();
+    let db = TaskDb::create(server.dir.path());
+    let marker = server.marker_dir().join("b");
+    server.idle_session("b", &marker);
+    db.add(6, "b", "in_progress");
+    db.add(7, "other", "done");
+    let update = "UPDATE tasks SET status = 'failed' WHERE id = :task_id";
+    let insert = "INSERT INTO queue (task_id) VALUES (:task_id)";
+    let configs = [
+        ("UPDATE tasks SET status = 'failed' WHERE id = :task", insert),
+        ("UPDATE tasks SET status = 'failed' WHERE id = ?", insert),
+        ("UPDATE tasks SET status = 'failed' WHERE id = :task_id; DELETE FROM tasks", insert),
+        (update, "INSERT INTO no_such_table (task_id) VALUES (:task_id)"),
+    ];
+    for (on_stuck, requeue) in configs {
+        let mut s = settings(&server, &db.path, SECOND);
+        s.on_stuck = vec![on_stuck.into()];
+        s.requeue = vec![requeue.into()];
+        let check = SessionsCheck::new(s);
+
+        let findings =
+            run_until(&check, &LIVE, LIMIT, |f| f.iter().any(|x| x.component == "tmux:b" && x.problem.is_some()));
+
+        let f = finding(&findings, "tmux:b");
+        assert_eq!((f.status, &f.action), (Status::Error, &None), "{on_stuck} / {requeue}");
+        assert_eq!(db.task(6).0, "in_progress", "{on_stuck} / {requeue}");
+        assert_eq!(db.task(7).0, "done");
+        assert!(db.queue().is_empty());
+    }
+    assert!(!marker.exists(), "no keys may be sent when the task could not be marked");
+}
+
+/// An in_progress_query that writes is refused before it runs.
+#[test]
+fn writing_in_progress_query_is_refused() {
+    let server = TmuxServer::new();
+    let db = TaskDb::create(server.dir.path());
+    server.idle_session("q", &server.marker_dir().join("q"));
+    db.add(1, "q", "done");
+    let mut s = settings(&server, &db.path, SECOND);
+    s.in_progress_query = "UPDATE tasks SET status = 'in_progress' RETURNING id, session_name".into();
+
+    let findings = SessionsCheck::new(s).run(&LIVE).unwrap();
+
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert_eq!(findings[0].status, Status::Error);
+    assert!(findings[0].details.contains("read-only SELECT"), "{}", findings[0].details);
+    assert_eq!(db.task(1).0, "done");
+}
+
+/// A new task on a session already cleared for another one is handled
+/// alone: the earlier task is not requeued a second time.
+#[test]
+fn only_new_tasks_are_handled_on_a_cleared_session() {
+    let server = TmuxServer::new();
+    let db = TaskDb::create(server.dir.path());
+    server.idle_session("n", &server.marker_dir().join("n"));
+    db.add(1, "n", "in_progress");
+    let mut s = settings(&server, &db.path, SECOND);
+    s.on_stuck = vec!["UPDATE tasks SET error = :reason WHERE id = :task_id".into()]; // stays in progress
+    let check = SessionsCheck::new(s);
+    run_until(&check, &LIVE, LIMIT, |f| acted_on(f, "tmux:n"));
+    db.add(2, "n", "in_progress");
+
+    let findings = run_until(&check, &LIVE, LIMIT, |f| acted_on(f, "tmux:n"));
+
+    assert_eq!(
+        finding(&findings, "tmux:n").action.as_ref().unwrap().taken,
+        "sent Ctrl+C; task 2 marked failed and requeued"
+    );
+    assert_eq!(db.queue(), vec![Value::Integer(1), Value::Integer(2)]);
+}
+
+/// A tmux server that stopped answering fails the check within the call
+/// timeout instead of hanging it.
+#[test]
+fn hung_tmux_server_fails_in_bounded_time() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let server = TmuxServer::new();
+    let db = TaskDb::create(server.dir.path());
+    server.idle_session("h", &server.marker_dir().join("h"));
+    let pid: i32 = server.run(&["display-message", "-p", "#{pid}"]).trim().parse().unwrap();
+    let check = SessionsCheck::new(settings(&server, &db.path, SECOND));
+    kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+
+    let started = Instant::now();
+    let result = check.run(&LIVE);
+    let took = started.elapsed();
+    kill(Pid::from_raw(pid), Signal::SIGCONT).unwrap();
+
+    println!("hung tmux server: check failed after {took:?}");
+    let err = result.expect_err("a hung server is a check failure").to_string();
+    assert!(err.contains("did not answer"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}

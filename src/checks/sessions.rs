@@ -52,7 +52,12 @@ impl Assessed<'_> {
 
     /// "session X idle 45.2 min with task 77 in progress"
     fn headline(&self) -> String {
-        format!("session {} idle {} with {} in progress", self.session.name, fmt_idle(self.idle), task_list(&self.tasks))
+        format!(
+            "session {} idle {} with {} in progress",
+            self.session.name,
+            fmt_idle(self.idle),
+            task_list(&self.tasks)
+        )
     }
 }
 
@@ -83,12 +88,14 @@ impl SessionsCheck {
         let mut findings = Vec::new();
         let mut stuck = Vec::new();
         for (session, tasks) in sessions.iter().zip(group_by_session(sessions, tasks)) {
-            let a = Assessed { session, idle: idle_since(session.last_activity, now), tasks };
+            let mut a = Assessed { session, idle: idle_since(session.last_activity, now), tasks };
             if a.tasks.is_empty() || a.idle < self.settings.stuck_after {
                 findings.push(Finding::healthy(a.component(), METRIC, a.details()));
             } else if a.tasks.iter().all(|t| memory.handled.contains(&t.key())) {
                 findings.push(still_stuck(&a));
             } else {
+                // Only the tasks not handled yet are marked and requeued.
+                a.tasks.retain(|t| !memory.handled.contains(&t.key()));
                 stuck.push(a);
             }
         }
@@ -100,7 +107,12 @@ impl SessionsCheck {
     /// locked database leaves the session untouched and the whole action is
     /// retried next cycle, instead of interrupting a program without
     /// recording why.
-    fn clear(&self, db: &mut TaskDb, stuck: &[Assessed<'_>], memory: &mut Memory) -> (Vec<Finding>, Option<TaskDbError>) {
+    fn clear(
+        &self,
+        db: &mut TaskDb,
+        stuck: &[Assessed<'_>],
+        memory: &mut Memory,
+    ) -> (Vec<Finding>, Option<TaskDbError>) {
         let reasons: Vec<String> = stuck.iter().map(|a| self.reason(a)).collect();
         let groups: Vec<Vec<Bindings<'_>>> = stuck
             .iter()
@@ -187,12 +199,13 @@ impl Check for SessionsCheck {
         // No server (socket missing or stale) means no sessions to check.
         let sessions = self.tmux.list_sessions()?.unwrap_or_default();
         let opened = TaskDb::open(&self.settings.task_database, !ctx.dry_run);
-        let (mut db, tasks) = match opened.and_then(|db| db.in_progress(&self.settings.in_progress_query).map(|t| (db, t))) {
-            Ok(found) => found,
-            // Without the tasks no session can be judged: report only the
-            // database, keep the memory and every session alert as it is.
-            Err(err) => return Ok(vec![self.db_error(&err)]),
-        };
+        let (mut db, tasks) =
+            match opened.and_then(|db| db.in_progress(&self.settings.in_progress_query).map(|t| (db, t))) {
+                Ok(found) => found,
+                // Without the tasks no session can be judged: report only the
+                // database, keep the memory and every session alert as it is.
+                Err(err) => return Ok(vec![self.db_error(&err)]),
+            };
         let current: HashSet<_> = tasks.iter().map(InProgress::key).collect();
         memory.handled.retain(|key| current.contains(key));
 

@@ -128,9 +128,8 @@ impl TaskDb {
         let mut results = Vec::with_capacity(groups.len());
         for group in groups {
             let savepoint = tx.savepoint().map_err(tx_err)?;
-            let result = group
-                .iter()
-                .try_for_each(|b| statements.iter().try_for_each(|sql| execute(&savepoint, &path, sql, b)));
+            let result =
+                group.iter().try_for_each(|b| statements.iter().try_for_each(|sql| execute(&savepoint, &path, sql, b)));
             if result.is_ok() {
                 savepoint.commit().map_err(tx_err)?;
             } // else: dropping the savepoint rolls this group back.

@@ -48,7 +48,8 @@ impl TmuxServer {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod tempdir");
         let sockdir = dir.path().join(format!("tmux-{uid}"));
         fs::create_dir(&sockdir).expect("mkdir tmux-UID");
-        nix::unistd::chown(&sockdir, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(uid))).expect("chown tmux-UID");
+        nix::unistd::chown(&sockdir, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(uid)))
+            .expect("chown tmux-UID");
         fs::set_permissions(&sockdir, fs::Permissions::from_mode(0o700)).expect("chmod tmux-UID");
         TmuxServer { socket: sockdir.join("default"), dir, owner: Some(uid) }
     }
@@ -85,7 +86,8 @@ impl TmuxServer {
 
     /// Starts a detached session running `shell` and returns its `$N` id.
     pub fn new_session(&self, name: &str, shell: &str) -> String {
-        let id = self.run(&["new-session", "-d", "-P", "-F", "#{session_id}", "-x", "80", "-y", "24", "-s", name, shell]);
+        let id =
+            self.run(&["new-session", "-d", "-P", "-F", "#{session_id}", "-x", "80", "-y", "24", "-s", name, shell]);
         id.trim().to_owned()
     }
 
