@@ -48,7 +48,7 @@ fn stuck_session_is_interrupted_failed_and_requeued() {
     assert_eq!(db.queue(), vec![Value::Integer(77)]);
     assert_eq!(db.task(78), ("done".to_owned(), None));
     assert_eq!(db.task(79), ("in_progress".to_owned(), None));
-    assert_eq!(wait_for_file(&marker, LIMIT), "INT\n");
+    assert_eq!(wait_for_lines(&marker, 1, LIMIT), "INT\n");
     assert!(server.has_session(&id), "the session must not be killed");
 }
 
@@ -151,7 +151,7 @@ fn odd_session_names_work() {
 
     for (i, _) in names.iter().enumerate() {
         assert_eq!(db.task(100 + i as i64).0, "failed");
-        assert_eq!(wait_for_file(&server.marker_dir().join(i.to_string()), LIMIT), "INT\n");
+        assert_eq!(wait_for_lines(&server.marker_dir().join(i.to_string()), 1, LIMIT), "INT\n");
     }
     assert!(!decoy_marker.exists(), "the session with id $0 must not be hit by the one named $0");
 }
@@ -216,7 +216,7 @@ fn handled_task_is_forgotten_when_it_leaves_in_progress() {
     run_until(&check, &LIVE, LIMIT, |f| acted_on(f, "tmux:r"));
 
     assert_eq!(db.queue(), vec![Value::Integer(3), Value::Integer(3)]);
-    assert_eq!(wait_for_file(&marker, LIMIT).lines().count(), 2);
+    assert_eq!(wait_for_lines(&marker, 2, LIMIT), "INT\nINT\n");
 }
 
 /// Dry run reports "would send Ctrl+C" and changes nothing: no SQL write,
@@ -358,7 +358,7 @@ fn root_reaches_another_users_server() {
     run_until(&check, &LIVE, LIMIT, |f| acted_on(f, "tmux:user-work"));
 
     assert_eq!(db.task(12).0, "failed");
-    assert_eq!(wait_for_file(&marker, LIMIT), "INT\n");
+    assert_eq!(wait_for_lines(&marker, 1, LIMIT), "INT\n");
 }
 
 /// 500 sessions with 500 tasks in progress come out of one pass correctly;

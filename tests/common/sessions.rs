@@ -212,16 +212,16 @@ pub fn acted_on(findings: &[Finding], component: &str) -> bool {
     findings.iter().any(|f| f.component == component && f.action.is_some())
 }
 
-/// Waits until `path` exists and returns its content; panics after `limit`.
-pub fn wait_for_file(path: &Path, limit: Duration) -> String {
+/// Waits until `path` has at least `lines` lines and returns its content;
+/// panics after `limit`.
+pub fn wait_for_lines(path: &Path, lines: usize, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
     loop {
-        if let Ok(text) = fs::read_to_string(path) {
-            if !text.is_empty() {
-                return text;
-            }
+        let text = fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines {
+            return text;
         }
-        assert!(Instant::now() < deadline, "{} did not appear within {limit:?}", path.display());
+        assert!(Instant::now() < deadline, "{} did not reach {lines} lines within {limit:?}: {text:?}", path.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }
