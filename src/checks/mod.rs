@@ -10,6 +10,9 @@ use crate::config::Settings;
 use crate::model::Finding;
 
 pub mod disk;
+pub mod sessions;
+pub mod taskdb;
+pub mod tmux;
 
 /// What every check gets for one run.
 #[derive(Debug, Clone, Copy)]
@@ -35,5 +38,8 @@ pub trait Check: Send + Sync {
 pub fn build(settings: &Settings) -> Vec<Arc<dyn Check>> {
     let mut checks: Vec<Arc<dyn Check>> = Vec::new();
     checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone())));
+    if let Some(s) = &settings.sessions {
+        checks.push(Arc::new(sessions::SessionsCheck::new(s.clone())));
+    }
     checks
 }

@@ -1,0 +1,332 @@
+//! Stuck tmux sessions: a session is stuck when the task database has a task
+//! in progress for it and none of its windows has shown activity for
+//! `stuck_after`. A stuck session gets its task marked (`on_stuck`) and
+//! requeued (`requeue`) in one transaction, then Ctrl+C in its active pane;
+//! the session itself is never killed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::checks::taskdb::{Bindings, InProgress, TaskDb, TaskDbError};
+use crate::checks::tmux::{tmux_session_name, Tmux, TmuxSession};
+use crate::checks::{Check, CheckContext, CheckError};
+use crate::config::SessionSettings;
+use crate::model::{ActionKind, Finding, Severity, Status};
+
+const METRIC: &str = "stuck_session";
+const DB_METRIC: &str = "task_database";
+
+pub struct SessionsCheck {
+    settings: SessionSettings,
+    tmux: Tmux,
+    memory: Mutex<Memory>,
+}
+
+/// What the check remembers between cycles.
+#[derive(Default)]
+struct Memory {
+    /// (session name as the database has it, task id) pairs already
+    /// interrupted; forgotten once the task leaves the in-progress set.
+    handled: HashSet<(String, String)>,
+    /// Components reported with a problem last cycle, so a session that
+    /// disappears gets a finding that resolves its alert.
+    alerting: HashSet<String>,
+}
+
+/// One tmux session with the in-progress tasks that name it.
+struct Assessed<'a> {
+    session: &'a TmuxSession,
+    idle: Duration,
+    tasks: Vec<&'a InProgress>,
+}
+
+impl Assessed<'_> {
+    fn component(&self) -> String {
+        format!("tmux:{}", self.session.name)
+    }
+
+    fn details(&self) -> String {
+        format!("id {}, idle {}, {}", self.session.id, fmt_idle(self.idle), in_progress(&self.tasks))
+    }
+
+    /// "session X idle 45.2 min with task 77 in progress"
+    fn headline(&self) -> String {
+        format!(
+            "session {} idle {} with {} in progress",
+            self.session.name,
+            fmt_idle(self.idle),
+            task_list(&self.tasks)
+        )
+    }
+}
+
+impl SessionsCheck {
+    pub fn new(settings: SessionSettings) -> SessionsCheck {
+        let tmux = Tmux::new(settings.tmux_socket.clone());
+        SessionsCheck { settings, tmux, memory: Mutex::new(Memory::default()) }
+    }
+
+    fn db_component(&self) -> String {
+        format!("sqlite:{}", self.settings.task_database.display())
+    }
+
+    fn db_error(&self, err: &TaskDbError) -> Finding {
+        let message = format!("stuck-session check cannot use the task database: {err}");
+        Finding::problem(self.db_component(), DB_METRIC, Status::Error, Severity::Warning, message, err.to_string())
+    }
+
+    /// Splits sessions into the ones to leave alone (with their findings)
+    /// and the stuck ones that need clearing now.
+    fn assess<'a>(
+        &self,
+        sessions: &'a [TmuxSession],
+        tasks: &'a [InProgress],
+        memory: &Memory,
+    ) -> (Vec<Finding>, Vec<Assessed<'a>>) {
+        let now = unix_now();
+        let mut findings = Vec::new();
+        let mut stuck = Vec::new();
+        for (session, tasks) in sessions.iter().zip(group_by_session(sessions, tasks)) {
+            let mut a = Assessed { session, idle: idle_since(session.last_activity, now), tasks };
+            if a.tasks.is_empty() || a.idle < self.settings.stuck_after {
+                findings.push(Finding::healthy(a.component(), METRIC, a.details()));
+            } else if a.tasks.iter().all(|t| memory.handled.contains(&t.key())) {
+                findings.push(still_stuck(&a));
+            } else {
+                // Only the tasks not handled yet are marked and requeued.
+                a.tasks.retain(|t| !memory.handled.contains(&t.key()));
+                stuck.push(a);
+            }
+        }
+        (findings, stuck)
+    }
+
+    /// Marks and requeues the stuck sessions' tasks, then interrupts the
+    /// sessions whose bookkeeping succeeded. The database goes first so a
+    /// locked database leaves the session untouched and the whole action is
+    /// retried next cycle, instead of interrupting a program without
+    /// recording why.
+    fn clear(
+        &self,
+        db: &mut TaskDb,
+        stuck: &[Assessed<'_>],
+        memory: &mut Memory,
+    ) -> (Vec<Finding>, Option<TaskDbError>) {
+        let reasons: Vec<String> = stuck.iter().map(|a| self.reason(a)).collect();
+        let groups: Vec<Vec<Bindings<'_>>> = stuck
+            .iter()
+            .zip(&reasons)
+            .map(|(a, reason)| a.tasks.iter().map(|&task| Bindings { task, reason }).collect())
+            .collect();
+        let statements: Vec<&str> =
+            self.settings.on_stuck.iter().chain(&self.settings.requeue).map(String::as_str).collect();
+        let results = match db.apply(&statements, &groups) {
+            Ok(results) => results,
+            Err(err) => {
+                let findings = stuck.iter().map(|a| not_marked(a, &err)).collect();
+                return (findings, Some(err));
+            }
+        };
+        let findings = stuck
+            .iter()
+            .zip(results)
+            .map(|(a, result)| match result {
+                Err(err) => not_marked(a, &err),
+                Ok(()) => {
+                    memory.handled.extend(a.tasks.iter().map(|t| t.key()));
+                    self.interrupt(a)
+                }
+            })
+            .collect();
+        (findings, None)
+    }
+
+    fn interrupt(&self, a: &Assessed<'_>) -> Finding {
+        let marked = self.marked(&a.tasks);
+        match self.tmux.send_ctrl_c(&a.session.id) {
+            Ok(()) => {
+                let outcome = if self.settings.requeue.is_empty() { "interrupted" } else { "interrupted and requeued" };
+                let message = format!("{}; {outcome}", a.headline());
+                Finding::problem(a.component(), METRIC, Status::Recovered, Severity::Warning, message, a.details())
+                    .with_action(ActionKind::SessionCleared, format!("sent Ctrl+C; {marked}"))
+            }
+            Err(err) => {
+                let message = format!("{}; {marked}, but Ctrl+C failed: {err}", a.headline());
+                Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
+                    .with_action(ActionKind::Other, format!("{marked}; Ctrl+C failed"))
+            }
+        }
+    }
+
+    fn would_clear(&self, a: &Assessed<'_>) -> Finding {
+        let taken = format!("would send Ctrl+C; {} would be {}", task_list(&a.tasks), self.outcome());
+        Finding::problem(a.component(), METRIC, Status::Unhealthy, Severity::Warning, a.headline(), a.details())
+            .with_action(ActionKind::Other, taken)
+    }
+
+    /// "task 77 marked failed and requeued"
+    fn marked(&self, tasks: &[&InProgress]) -> String {
+        format!("{} {}", task_list(tasks), self.outcome())
+    }
+
+    fn outcome(&self) -> &'static str {
+        if self.settings.requeue.is_empty() {
+            "marked failed"
+        } else {
+            "marked failed and requeued"
+        }
+    }
+
+    /// The `:reason` bound into `on_stuck`.
+    fn reason(&self, a: &Assessed<'_>) -> String {
+        format!(
+            "healthmon: tmux session {} showed no activity for {} (stuck_after {}); interrupted with Ctrl+C",
+            a.session.name,
+            fmt_idle(a.idle),
+            fmt_idle(self.settings.stuck_after)
+        )
+    }
+}
+
+impl Check for SessionsCheck {
+    fn name(&self) -> &'static str {
+        "sessions"
+    }
+
+    fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
+        let mut memory = self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // No server (socket missing or stale) means no sessions to check.
+        let sessions = self.tmux.list_sessions()?.unwrap_or_default();
+        let opened = TaskDb::open(&self.settings.task_database, !ctx.dry_run);
+        let (mut db, tasks) =
+            match opened.and_then(|db| db.in_progress(&self.settings.in_progress_query).map(|t| (db, t))) {
+                Ok(found) => found,
+                // Without the tasks no session can be judged: report only the
+                // database, keep the memory and every session alert as it is.
+                Err(err) => return Ok(vec![self.db_error(&err)]),
+            };
+        let current: HashSet<_> = tasks.iter().map(InProgress::key).collect();
+        memory.handled.retain(|key| current.contains(key));
+
+        let (mut findings, stuck) = self.assess(&sessions, &tasks, &memory);
+        let mut db_failure = None;
+        if ctx.dry_run {
+            findings.extend(stuck.iter().map(|a| self.would_clear(a)));
+        } else if !stuck.is_empty() {
+            let (cleared, failure) = self.clear(&mut db, &stuck, &mut memory);
+            findings.extend(cleared);
+            db_failure = failure;
+        }
+        drop(db);
+
+        findings.extend(resolve_vanished(&mut memory, &findings));
+        findings.push(match db_failure {
+            Some(err) => self.db_error(&err),
+            None => Finding::healthy(self.db_component(), DB_METRIC, format!("{} tasks in progress", tasks.len())),
+        });
+        Ok(findings)
+    }
+}
+
+/// A stuck session interrupted earlier for the same task(s): not touched
+/// again; the alert stays open because `on_stuck` evidently did not take
+/// the task out of `in_progress_query`.
+fn still_stuck(a: &Assessed<'_>) -> Finding {
+    let message = format!(
+        "{}; already interrupted by healthmon, not interrupting again (on_stuck left the task in progress)",
+        a.headline()
+    );
+    Finding::problem(a.component(), METRIC, Status::Unhealthy, Severity::Warning, message, a.details())
+}
+
+/// The bookkeeping failed, so the session was left alone; retried next cycle.
+fn not_marked(a: &Assessed<'_>, err: &TaskDbError) -> Finding {
+    let message = format!("{}; not interrupted because the task could not be marked: {err}", a.headline());
+    Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
+}
+
+/// Healthy findings for sessions that had an open problem and are gone
+/// now; remembers this cycle's problem components.
+fn resolve_vanished(memory: &mut Memory, findings: &[Finding]) -> Vec<Finding> {
+    let seen: HashSet<&str> = findings.iter().map(|f| f.component.as_str()).collect();
+    let gone: Vec<Finding> = memory
+        .alerting
+        .iter()
+        .filter(|c| !seen.contains(c.as_str()))
+        .map(|c| Finding::healthy(c.clone(), METRIC, "session no longer exists"))
+        .collect();
+    memory.alerting = findings.iter().filter(|f| f.problem.is_some()).map(|f| f.component.clone()).collect();
+    gone
+}
+
+/// The tasks of each session, in `sessions` order. A database name matches
+/// a tmux name exactly, or else after tmux's own name sanitising (tmux
+/// stores `a$b` as `a\$b`, `x.y` as `x_y`).
+fn group_by_session<'a>(sessions: &[TmuxSession], tasks: &'a [InProgress]) -> Vec<Vec<&'a InProgress>> {
+    let by_name: HashMap<&str, usize> = sessions.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let mut groups = vec![Vec::new(); sessions.len()];
+    for task in tasks {
+        let found = by_name
+            .get(task.session_name.as_str())
+            .or_else(|| by_name.get(tmux_session_name(&task.session_name).as_str()));
+        if let Some(&i) = found {
+            groups[i].push(task);
+        }
+    }
+    groups
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// tmux reports activity in whole seconds; counting from the end of that
+/// second means a session is never judged idler than it really is.
+fn idle_since(last_activity: i64, now: f64) -> Duration {
+    Duration::from_secs_f64((now - (last_activity as f64 + 1.0)).max(0.0))
+}
+
+/// "12 s" under two minutes, else "45.2 min".
+fn fmt_idle(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 120.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{:.1} min", secs / 60.0)
+    }
+}
+
+/// "task 77" / "tasks 77, 78"
+fn task_list(tasks: &[&InProgress]) -> String {
+    let ids: Vec<String> = tasks.iter().map(|t| t.task_label()).collect();
+    let noun = if ids.len() == 1 { "task" } else { "tasks" };
+    format!("{noun} {}", ids.join(", "))
+}
+
+fn in_progress(tasks: &[&InProgress]) -> String {
+    if tasks.is_empty() {
+        "no task in progress".to_owned()
+    } else {
+        format!("{} in progress", task_list(tasks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle time starts at the end of the reported second and never goes negative.
+    #[test]
+    fn idle_is_conservative() {
+        assert_eq!(idle_since(100, 103.5), Duration::from_secs_f64(2.5));
+        assert_eq!(idle_since(100, 100.4), Duration::ZERO);
+    }
+
+    /// Durations read as the alert text promises ("45.2 min").
+    #[test]
+    fn idle_formatting() {
+        assert_eq!(fmt_idle(Duration::from_secs(12)), "12 s");
+        assert_eq!(fmt_idle(Duration::from_secs(2712)), "45.2 min");
+    }
+}
