@@ -57,12 +57,11 @@ impl DiskCheck {
     /// Applies one rule: opens its directory safely, checks whether it is
     /// due, cleans. Returns the component it reports under and the outcome.
     fn apply(&self, rule: &CleanupRule, now: SystemTime, dry_run: bool) -> (String, Outcome) {
-        let dir = match CleanupDir::open(&rule.dir) {
-            Ok(dir) => dir,
-            Err(err) => return (component(&rule.dir), err.into()),
-        };
-        let component = self.component_for(&dir);
-        (component, self.clean(rule, &dir, now, dry_run))
+        let component = self.component_for(&rule.dir);
+        match CleanupDir::open(&rule.dir) {
+            Ok(dir) => (component, self.clean(rule, &dir, now, dry_run)),
+            Err(err) => (component, err.into()),
+        }
     }
 
     fn clean(&self, rule: &CleanupRule, dir: &CleanupDir, now: SystemTime, dry_run: bool) -> Outcome {
@@ -85,10 +84,14 @@ impl DiskCheck {
     }
 
     /// `disk:PATH` of the first configured path on the same filesystem as
-    /// the rule directory, else `disk:DIR`.
-    fn component_for(&self, dir: &CleanupDir) -> String {
-        let same_fs = |path: &&PathBuf| nix::sys::stat::stat(path.as_path()).is_ok_and(|st| st.st_dev == dir.dev());
-        component(self.settings.paths.iter().find(same_fs).map_or(dir.path(), PathBuf::as_path))
+    /// the rule directory, else `disk:DIR`. The directory's filesystem is
+    /// that of its nearest existing ancestor, so a rule whose directory is
+    /// missing reports (and later resolves) under the same component.
+    /// Only names are decided here: following symlinks does no harm.
+    fn component_for(&self, dir: &Path) -> String {
+        let dev = dir.ancestors().find_map(|p| nix::sys::stat::stat(p).ok()).map(|st| st.st_dev);
+        let same_fs = |path: &&PathBuf| dev.is_some() && nix::sys::stat::stat(path.as_path()).ok().map(|st| st.st_dev) == dev;
+        component(self.settings.paths.iter().find(same_fs).map_or(dir, PathBuf::as_path))
     }
 
     /// The rules' outcomes merged into one `disk_cleanup` finding per
