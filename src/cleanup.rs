@@ -8,8 +8,8 @@
 //! - The rule directory is opened with `openat2(RESOLVE_NO_SYMLINKS)`: it is
 //!   refused if it, or any of its parent components, is a symlink (use the
 //!   canonical path in the config). On kernels without `openat2` (< 5.6),
-//!   the path is walked one component at a time from `/` with `O_NOFOLLOW`,
-//!   which refuses the same paths.
+//!   the path is walked one component at a time from `/` with `O_PATH |
+//!   O_NOFOLLOW`, which refuses the same paths.
 //! - Subdirectories are opened with `openat(dirfd, name, O_NOFOLLOW |
 //!   O_DIRECTORY)`; one swapped for a symlink fails to open and is skipped.
 //! - A subdirectory on another filesystem (a mount point) is never entered.
@@ -100,15 +100,6 @@ impl CleanupDir {
         })?;
         let st = fstat(&fd).map_err(|source| CleanupError::Stat { dir: path.to_path_buf(), source })?;
         Ok(CleanupDir { path: path.to_path_buf(), fd, dev: st.st_dev })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The device of the filesystem holding the directory (`st_dev`).
-    pub fn dev(&self) -> u64 {
-        self.dev
     }
 
     /// `statvfs` of the filesystem holding the directory itself.

@@ -185,6 +185,21 @@ fn second_run_after_cleanup_is_healthy() {
     }
 }
 
+/// A `when = "critical"` rule does not run while its filesystem is below critical.
+#[test]
+fn critical_rule_waits_below_critical() {
+    let fs = Tmpfs::mount("4m");
+    let logs = fs.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    write(&logs.join("old.log"), 4, 8);
+    let findings = run(settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Critical)]), false);
+
+    assert!(logs.join("old.log").exists(), "rule ran below critical");
+    let f = finding(&findings, &component(fs.path()), "disk_cleanup");
+    assert_eq!((f.status, &f.action), (Status::Healthy, &None));
+    assert!(f.details.contains("not run"), "{}", f.details);
+}
+
 /// Dry-run deletes nothing but reports how many files it would delete.
 #[test]
 fn dry_run_counts_and_deletes_nothing() {

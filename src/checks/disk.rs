@@ -75,7 +75,7 @@ impl DiskCheck {
                 Err(err) => return err.into(),
             };
             if usage.percent < self.settings.critical_percent {
-                return Outcome::NotDue { dir: rule.dir.clone(), percent: usage.percent };
+                return Outcome::NotDue { dir: rule.dir.clone(), percent: usage.percent, critical: self.settings.critical_percent };
             }
         }
         let cutoff = now.checked_sub(rule.older_than).unwrap_or(SystemTime::UNIX_EPOCH);
@@ -129,7 +129,7 @@ fn component(path: &Path) -> String {
 /// What one cleanup rule came to in one run.
 enum Outcome {
     /// A `when = "critical"` rule whose filesystem is below critical.
-    NotDue { dir: PathBuf, percent: f64 },
+    NotDue { dir: PathBuf, percent: f64, critical: f64 },
     Cleaned { dir: PathBuf, report: CleanupReport },
     /// The directory is missing or unsafe, or the rule is unusable.
     Failed(String),
@@ -149,7 +149,9 @@ impl Outcome {
 
     fn details(&self, dry_run: bool) -> String {
         match self {
-            Outcome::NotDue { dir, percent } => format!("{}: not due, filesystem at {percent:.1}%", dir.display()),
+            Outcome::NotDue { dir, percent, critical } => {
+                format!("{}: not run, filesystem at {percent:.1}% (below critical {critical}%)", dir.display())
+            }
             Outcome::Cleaned { dir, report } => {
                 let mut text = self.action(dry_run).unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
                 if report.errors > 0 {
