@@ -34,7 +34,10 @@ fn main() -> ExitCode {
     match CleanupDir::open(&dir) {
         Ok(root) => {
             let report = root.clean(&Selection { pattern, cutoff }, false);
-            eprintln!("cleanup_bench: deleted {} files ({} bytes), {} errors", report.files, report.bytes, report.errors);
+            eprintln!(
+                "cleanup_bench: deleted {} files ({} bytes), {} errors",
+                report.files, report.bytes, report.errors
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -38,20 +38,46 @@ impl DiskCheck {
         let usage = match statvfs(path) {
             Ok(st) => Usage::of(&st),
             Err(errno) => {
-                let message = format!("cannot read disk usage of {}: {}", path.display(), errno.desc());
-                return Finding::problem(component, USAGE, Status::Error, Severity::Warning, message.clone(), message);
+                let message = format!(
+                    "cannot read disk usage of {}: {}",
+                    path.display(),
+                    errno.desc()
+                );
+                return Finding::problem(
+                    component,
+                    USAGE,
+                    Status::Error,
+                    Severity::Warning,
+                    message.clone(),
+                    message,
+                );
             }
         };
         let details = usage.details();
         let (severity, threshold, label) = if usage.percent >= self.settings.critical_percent {
-            (Severity::Critical, self.settings.critical_percent, "critical")
+            (
+                Severity::Critical,
+                self.settings.critical_percent,
+                "critical",
+            )
         } else if usage.percent >= self.settings.warning_percent {
             (Severity::Warning, self.settings.warning_percent, "warning")
         } else {
             return Finding::healthy(component, USAGE, details);
         };
-        let message = format!("{} is {:.1}% full ({label} at {threshold}%)", path.display(), usage.percent);
-        Finding::problem(component, USAGE, Status::Unhealthy, severity, message, details)
+        let message = format!(
+            "{} is {:.1}% full ({label} at {threshold}%)",
+            path.display(),
+            usage.percent
+        );
+        Finding::problem(
+            component,
+            USAGE,
+            Status::Unhealthy,
+            severity,
+            message,
+            details,
+        )
     }
 
     /// Applies one rule: opens its directory safely, checks whether it is
@@ -64,10 +90,22 @@ impl DiskCheck {
         }
     }
 
-    fn clean(&self, rule: &CleanupRule, dir: &CleanupDir, now: SystemTime, dry_run: bool) -> Outcome {
+    fn clean(
+        &self,
+        rule: &CleanupRule,
+        dir: &CleanupDir,
+        now: SystemTime,
+        dry_run: bool,
+    ) -> Outcome {
         let pattern = match glob::Pattern::new(&rule.pattern) {
             Ok(pattern) => pattern,
-            Err(err) => return Outcome::Failed(format!("invalid pattern {:?} for {}: {err}", rule.pattern, rule.dir.display())),
+            Err(err) => {
+                return Outcome::Failed(format!(
+                    "invalid pattern {:?} for {}: {err}",
+                    rule.pattern,
+                    rule.dir.display()
+                ))
+            }
         };
         if rule.when == CleanupWhen::Critical {
             let usage = match dir.usage() {
@@ -75,12 +113,21 @@ impl DiskCheck {
                 Err(err) => return err.into(),
             };
             if usage.percent < self.settings.critical_percent {
-                return Outcome::NotDue { dir: rule.dir.clone(), percent: usage.percent, critical: self.settings.critical_percent };
+                return Outcome::NotDue {
+                    dir: rule.dir.clone(),
+                    percent: usage.percent,
+                    critical: self.settings.critical_percent,
+                };
             }
         }
-        let cutoff = now.checked_sub(rule.older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = now
+            .checked_sub(rule.older_than)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
         let report = dir.clean(&Selection { pattern, cutoff }, dry_run);
-        Outcome::Cleaned { dir: rule.dir.clone(), report }
+        Outcome::Cleaned {
+            dir: rule.dir.clone(),
+            report,
+        }
     }
 
     /// `disk:PATH` of the first configured path on the same filesystem as
@@ -89,9 +136,24 @@ impl DiskCheck {
     /// missing reports (and later resolves) under the same component.
     /// Only names are decided here: following symlinks does no harm.
     fn component_for(&self, dir: &Path) -> String {
-        let dev = dir.ancestors().find_map(|p| nix::sys::stat::stat(p).ok()).map(|st| st.st_dev);
-        let same_fs = |path: &&PathBuf| dev.is_some() && nix::sys::stat::stat(path.as_path()).ok().map(|st| st.st_dev) == dev;
-        component(self.settings.paths.iter().find(same_fs).map_or(dir, PathBuf::as_path))
+        let dev = dir
+            .ancestors()
+            .find_map(|p| nix::sys::stat::stat(p).ok())
+            .map(|st| st.st_dev);
+        let same_fs = |path: &&PathBuf| {
+            dev.is_some()
+                && nix::sys::stat::stat(path.as_path())
+                    .ok()
+                    .map(|st| st.st_dev)
+                    == dev
+        };
+        component(
+            self.settings
+                .paths
+                .iter()
+                .find(same_fs)
+                .map_or(dir, PathBuf::as_path),
+        )
     }
 
     /// The rules' outcomes merged into one `disk_cleanup` finding per
@@ -106,7 +168,10 @@ impl DiskCheck {
                 None => groups.push((component, vec![outcome])),
             }
         }
-        groups.into_iter().map(|(component, outcomes)| merge(component, &outcomes, dry_run)).collect()
+        groups
+            .into_iter()
+            .map(|(component, outcomes)| merge(component, &outcomes, dry_run))
+            .collect()
     }
 }
 
@@ -117,7 +182,12 @@ impl Check for DiskCheck {
 
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
         let mut findings = self.cleanup_findings(ctx.dry_run);
-        findings.extend(self.settings.paths.iter().map(|path| self.usage_finding(path)));
+        findings.extend(
+            self.settings
+                .paths
+                .iter()
+                .map(|path| self.usage_finding(path)),
+        );
         Ok(findings)
     }
 }
@@ -129,8 +199,15 @@ fn component(path: &Path) -> String {
 /// What one cleanup rule came to in one run.
 enum Outcome {
     /// A `when = "critical"` rule whose filesystem is below critical.
-    NotDue { dir: PathBuf, percent: f64, critical: f64 },
-    Cleaned { dir: PathBuf, report: CleanupReport },
+    NotDue {
+        dir: PathBuf,
+        percent: f64,
+        critical: f64,
+    },
+    Cleaned {
+        dir: PathBuf,
+        report: CleanupReport,
+    },
     /// The directory is missing or unsafe, or the rule is unusable.
     Failed(String),
 }
@@ -141,7 +218,12 @@ impl Outcome {
         match self {
             Outcome::Cleaned { dir, report } if report.files > 0 => {
                 let verb = if dry_run { "would delete" } else { "deleted" };
-                Some(format!("{verb} {} files ({}) from {}", report.files, mib(report.bytes), dir.display()))
+                Some(format!(
+                    "{verb} {} files ({}) from {}",
+                    report.files,
+                    mib(report.bytes),
+                    dir.display()
+                ))
             }
             _ => None,
         }
@@ -149,17 +231,32 @@ impl Outcome {
 
     fn details(&self, dry_run: bool) -> String {
         match self {
-            Outcome::NotDue { dir, percent, critical } => {
-                format!("{}: not run, filesystem at {percent:.1}% (below critical {critical}%)", dir.display())
+            Outcome::NotDue {
+                dir,
+                percent,
+                critical,
+            } => {
+                format!(
+                    "{}: not run, filesystem at {percent:.1}% (below critical {critical}%)",
+                    dir.display()
+                )
             }
             Outcome::Cleaned { dir, report } => {
-                let mut text = self.action(dry_run).unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
+                let mut text = self
+                    .action(dry_run)
+                    .unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
                 if report.errors > 0 {
                     let first = report.first_error.as_deref().unwrap_or("");
-                    text.push_str(&format!(", {} entries failed (first: {first})", report.errors));
+                    text.push_str(&format!(
+                        ", {} entries failed (first: {first})",
+                        report.errors
+                    ));
                 }
                 if report.other_filesystem > 0 {
-                    text.push_str(&format!(", {} dirs on other filesystems skipped", report.other_filesystem));
+                    text.push_str(&format!(
+                        ", {} dirs on other filesystems skipped",
+                        report.other_filesystem
+                    ));
                 }
                 if report.too_deep > 0 {
                     text.push_str(&format!(", {} dirs too deep skipped", report.too_deep));
@@ -176,24 +273,37 @@ impl Outcome {
 /// else `healthy`; the actions of all rules in one `action_taken`.
 fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
     let join = |parts: Vec<String>| parts.join("; ");
-    let failures: Vec<String> = outcomes.iter().filter_map(|o| match o {
-        Outcome::Failed(message) => Some(format!("disk cleanup failed: {message}")),
-        _ => None,
-    }).collect();
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Failed(message) => Some(format!("disk cleanup failed: {message}")),
+            _ => None,
+        })
+        .collect();
     let actions: Vec<String> = outcomes.iter().filter_map(|o| o.action(dry_run)).collect();
     let status = match (failures.is_empty(), actions.is_empty() || dry_run) {
         (false, _) => Status::Error,
         (true, false) => Status::Recovered,
         (true, true) => Status::Healthy,
     };
-    let kind = if dry_run { ActionKind::Other } else { ActionKind::DiskCleanup };
+    let kind = if dry_run {
+        ActionKind::Other
+    } else {
+        ActionKind::DiskCleanup
+    };
     Finding {
         component,
         metric_type: CLEANUP.to_string(),
         status,
         details: join(outcomes.iter().map(|o| o.details(dry_run)).collect()),
-        action: (!actions.is_empty()).then(|| Action { kind, taken: join(actions) }),
-        problem: (!failures.is_empty()).then(|| Problem { severity: Severity::Warning, message: join(failures) }),
+        action: (!actions.is_empty()).then(|| Action {
+            kind,
+            taken: join(actions),
+        }),
+        problem: (!failures.is_empty()).then(|| Problem {
+            severity: Severity::Warning,
+            message: join(failures),
+        }),
     }
 }
 
@@ -209,13 +319,26 @@ impl Usage {
     fn of(st: &Statvfs) -> Usage {
         let used = st.blocks().saturating_sub(st.blocks_free());
         let avail = st.blocks_available();
-        let percent = if used + avail == 0 { 0.0 } else { used as f64 / (used + avail) as f64 * 100.0 };
+        let percent = if used + avail == 0 {
+            0.0
+        } else {
+            used as f64 / (used + avail) as f64 * 100.0
+        };
         let frsize = st.fragment_size();
-        Usage { percent, free: avail * frsize, total: st.blocks() * frsize }
+        Usage {
+            percent,
+            free: avail * frsize,
+            total: st.blocks() * frsize,
+        }
     }
 
     fn details(&self) -> String {
-        format!("used {:.1}% ({} free of {})", self.percent, human(self.free), human(self.total))
+        format!(
+            "used {:.1}% ({} free of {})",
+            self.percent,
+            human(self.free),
+            human(self.total)
+        )
     }
 }
 
