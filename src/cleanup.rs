@@ -228,8 +228,9 @@ struct Walker<'a> {
 impl Walker<'_> {
     /// Visits every entry of one directory; `fd` is the directory opened
     /// with `O_NOFOLLOW`, `dir` a second handle on it for reading.
-    fn walk(&mut self, fd: &OwnedFd, mut dir: Dir, depth: usize) {
-        for entry in dir.iter() {
+    fn walk(&mut self, fd: &OwnedFd, dir: Dir, depth: usize) {
+        // Consuming iteration: `Dir::iter` would rewind (an lseek) when dropped.
+        for entry in dir {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(errno) => {

@@ -414,6 +414,33 @@ fn only_files_and_symlinks_are_deleted() {
     }
 }
 
+/// The walk stops at MAX_DEPTH levels: a file deeper down stays, one at the limit goes.
+#[test]
+fn walk_depth_is_bounded() {
+    let fs = Tmpfs::mount("4m");
+    let logs = fs.path().join("logs");
+    let at_limit = (0..healthmon::cleanup::MAX_DEPTH).fold(logs.clone(), |p, _| p.join("d"));
+    let too_deep = at_limit.join("d");
+    fs::create_dir_all(&too_deep).expect("mkdir nested");
+    write(&at_limit.join("ok.log"), 1, 8);
+    write(&too_deep.join("deep.log"), 1, 8);
+    let findings = run(
+        settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]),
+        false,
+    );
+
+    assert!(
+        !at_limit.join("ok.log").exists(),
+        "file at the depth limit must be cleaned"
+    );
+    assert!(
+        too_deep.join("deep.log").exists(),
+        "file below the depth limit must stay"
+    );
+    let details = &finding(&findings, &component(fs.path()), "disk_cleanup").details;
+    assert!(details.contains("1 dirs too deep skipped"), "{details}");
+}
+
 /// A subdirectory that is a symlink to an outside directory is never walked into.
 #[test]
 fn symlinked_subdir_is_not_followed() {
