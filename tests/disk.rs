@@ -6,79 +6,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use healthmon::checks::disk::DiskCheck;
 use healthmon::checks::{Check, CheckContext};
 use healthmon::config::{CleanupRule, CleanupWhen, DiskSettings};
 use healthmon::model::{ActionKind, Finding, Severity, Status};
 use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{utimensat, UtimensatFlags};
-use nix::sys::time::TimeSpec;
 
-const KIB: usize = 1024;
-const DAY: u64 = 86_400;
-
-/// A real tmpfs mounted on a fresh temporary directory, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
+mod common {
+    pub mod fs;
 }
 
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        Tmpfs::mount_at(tempfile::tempdir().expect("create mount point"), size)
-    }
-
-    fn mount_at(dir: tempfile::TempDir, size: &str) -> Tmpfs {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "tests/disk.rs must run as root: it mounts tmpfs filesystems"
-        );
-        let options = format!("size={size},mode=0755");
-        mount(
-            Some("tmpfs"),
-            dir.path(),
-            Some("tmpfs"),
-            MsFlags::empty(),
-            Some(options.as_str()),
-        )
-        .unwrap_or_else(|e| panic!("mount tmpfs on {}: {e}", dir.path().display()));
-        Tmpfs { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // Lazy: also detaches anything a test mounted below it.
-        let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
-    }
-}
-
-/// Sets the access and modification times of `path` (not a symlink's
-/// target) to `days` days ago.
-fn age(path: &Path, days: u64) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let t = TimeSpec::new((now - days * DAY) as i64, 0);
-    utimensat(AT_FDCWD, path, &t, &t, UtimensatFlags::NoFollowSymlink)
-        .unwrap_or_else(|e| panic!("utimensat {}: {e}", path.display()));
-}
-
-/// Writes `kib` KiB to `path` and ages it by `days` days (0 = fresh).
-fn write(path: &Path, kib: usize, days: u64) {
-    fs::write(path, vec![b'x'; kib * KIB])
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    if days > 0 {
-        age(path, days);
-    }
-}
+use common::fs::{age, write, Tmpfs, DAY, KIB};
 
 fn rule(dir: &Path, when: CleanupWhen) -> CleanupRule {
     CleanupRule {
