@@ -366,6 +366,40 @@ fn drop_ins_merge_in_name_order() {
     assert_eq!((s.disk.warning_percent, s.disk.critical_percent), (70.0, 95.0));
 }
 
+/// [sessions] merges key by key: a drop-in changes one key and keeps the others.
+#[test]
+fn sessions_merge_key_by_key() {
+    let dir = ConfigDir::new("[sessions]\ntask_database = \"/var/lib/a.db\"\nstuck_after = \"1h\"\n");
+    dir.drop_in("10-a.toml", "[sessions]\nstuck_after = \"45m\"\n");
+    let sessions = dir.load().unwrap().sessions.expect("sessions enabled");
+    assert_eq!((sessions.task_database, sessions.stuck_after), ("/var/lib/a.db".into(), Duration::from_secs(2_700)));
+}
+
+/// A drop-in can switch off sessions the main file enabled.
+#[test]
+fn drop_in_disables_sessions() {
+    let dir = ConfigDir::new("[sessions]\ntask_database = \"/var/lib/a.db\"\n");
+    dir.drop_in("10-off.toml", "[sessions]\nenabled = false\n");
+    assert_eq!(dir.load().unwrap().sessions, None);
+}
+
+/// A table given where a value is expected is reported in TOML words, not Rust type names.
+#[test]
+fn wrong_table_type_is_in_plain_words() {
+    assert_error("[workers]\nw = 5\n", 2, 5, "workers.w: invalid type: integer `5`, expected a table");
+}
+
+/// An environment variable name execve cannot pass is an error at the environment table.
+#[test]
+fn unusable_environment_name_is_an_error() {
+    assert_error(
+        "[workers.w]\ncommand = [\"/bin/true\"]\nenvironment = { \"A=B\" = \"1\" }\n",
+        3,
+        15,
+        "unusable variable \"A=B\"",
+    );
+}
+
 /// Errors of all files are collected in one load, in file and position order.
 #[test]
 fn errors_of_all_files_are_collected() {

@@ -140,8 +140,13 @@ fn dotted(path: &[Step<'_>]) -> String {
     keys.join(".")
 }
 
-/// serde names Rust types ("expected f64"); the admin wrote TOML.
+/// serde names Rust types ("expected f64", "expected struct DiskFile");
+/// the admin wrote TOML.
 fn in_plain_words(message: &str) -> String {
+    let message = match message.split_once("expected struct ") {
+        Some((before, _struct_name)) => format!("{before}expected a table"),
+        None => message.to_owned(),
+    };
     message
         .replace("expected f64", "expected a number")
         .replace("expected u32", "expected a whole number from 0 to 4294967295")
