@@ -110,8 +110,3 @@ mod tests {
         assert_eq!(settings.disk.paths, embedded_defaults().disk.paths);
     }
 }
-
-/// PLACEHOLDER: the effective configuration as TOML.
-pub fn render(settings: &Settings) -> String {
-    format!("# {settings:?}\n")
-}
