@@ -23,3 +23,5 @@ pub mod engine;
 pub mod journal;
 /// Where state lives by default (root vs. unprivileged user).
 pub mod paths;
+/// Stopping a process safely (pidfd-pinned SIGTERM, grace, SIGKILL, guards).
+pub mod process;

@@ -10,6 +10,8 @@ use crate::config::Settings;
 use crate::model::Finding;
 
 pub mod disk;
+pub mod holders;
+pub mod locks;
 
 /// What every check gets for one run.
 #[derive(Debug, Clone, Copy)]
@@ -35,5 +37,8 @@ pub trait Check: Send + Sync {
 pub fn build(settings: &Settings) -> Vec<Arc<dyn Check>> {
     let mut checks: Vec<Arc<dyn Check>> = Vec::new();
     checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone())));
+    if !settings.databases.is_empty() {
+        checks.push(Arc::new(locks::LocksCheck::new(settings.databases.clone())));
+    }
     checks
 }
