@@ -7,6 +7,7 @@
 //! no commit in between (the database, -wal and -journal sizes and mtimes
 //! did not move): a busy writer that keeps committing is never stale.
 
+mod recovery;
 mod sqlite;
 
 use std::collections::{BTreeSet, HashMap};
@@ -23,7 +24,7 @@ use crate::config::DatabaseSettings;
 use crate::model::{ActionKind, Finding, Severity, Status};
 use crate::process::{self, ProcessInfo, ProcessState, Stopped};
 
-use sqlite::{Probe, Recovery};
+use sqlite::Probe;
 
 const DB_LOCK: &str = "db_lock";
 const WAL_RECOVERY: &str = "wal_recovery";
@@ -220,11 +221,15 @@ impl DbRun<'_> {
             return Ok((stale, seen.openers));
         }
         if self.dry_run {
-            let names = holders.iter().map(short).collect::<Vec<_>>();
-            return Ok((stale.with_action(ActionKind::Other, format!("would stop {}", plural_holders(&names))), seen.openers));
+            let names = holders.iter().map(|h| format!("holder {}", short(h))).collect::<Vec<_>>();
+            return Ok((stale.with_action(ActionKind::Other, format!("would stop {}", names.join(", "))), seen.openers));
         }
         let report = stop_holders(&seen.files, &holders);
-        let after = observe(path)?;
+        let after = match observe(path) {
+            Ok(after) => after,
+            // The signals went out: record them even though the re-check failed.
+            Err(e) => return Ok((report.record(self.failed(DB_LOCK, Severity::Critical, &e), ActionKind::Other), Openers::default())),
+        };
         let finding = self.after_stopping(&message, &report, &after.access);
         if matches!(after.access, Access::Writable) {
             st.blocked = None;
@@ -242,125 +247,25 @@ impl DbRun<'_> {
     }
 
     fn after_stopping(&self, stale: &str, report: &StopReport, access: &Access) -> Finding {
-        let mut details = format!("{stale}; {}", report.summary());
+        let details = format!("{stale}; {}", report.summary());
         match access {
-            Access::Writable if report.stopped.is_empty() => {
-                Finding::healthy(&self.component, DB_LOCK, format!("{details}; writable again"))
+            Access::Writable if report.signalled() => {
+                let cleared = self.row(DB_LOCK, Status::Recovered, format!("{details}; writable again"));
+                report.record(cleared, ActionKind::LockCleared)
             }
-            Access::Writable => Finding {
-                status: Status::Recovered,
-                ..Finding::healthy(&self.component, DB_LOCK, format!("{details}; writable again"))
-            }
-            .with_action(ActionKind::LockCleared, format!("stopped {}", plural_holders(&report.stopped))),
+            Access::Writable => Finding::healthy(&self.component, DB_LOCK, format!("{details}; writable again")),
             Access::Blocked(left) => {
-                details.push_str(&format!("; still write-locked by {}", describe_all(left)));
+                let details = format!("{details}; still write-locked by {}", describe_all(left));
                 let message = format!("{} still write-locked after stopping its holders: {}", self.db.path.display(), report.summary());
-                let finding = Finding::problem(&self.component, DB_LOCK, Status::Unhealthy, Severity::Critical, message, details);
-                match report.stopped.is_empty() {
-                    true => finding,
-                    false => finding.with_action(ActionKind::Other, format!("stopped {}", plural_holders(&report.stopped))),
-                }
+                let stuck = Finding::problem(&self.component, DB_LOCK, Status::Unhealthy, Severity::Critical, message, details);
+                report.record(stuck, ActionKind::Other)
             }
         }
     }
 
-    /// Folds a leftover WAL or rolls back a hot journal; only called when
-    /// no other process has the database open.
-    fn recover(&self, path: &Path, st: &mut DbState) -> Vec<Finding> {
-        match self.pending_recovery(path) {
-            Ok(None) => Vec::new(),
-            Ok(Some(task)) if self.dry_run => vec![self.would(&task)],
-            Ok(Some(task)) => self.run_recovery(path, &task, st),
-            Err(e) => vec![self.failed(WAL_RECOVERY, Severity::Warning, &e)],
-        }
-    }
-
-    fn pending_recovery(&self, path: &Path) -> Result<Option<Pending>, LockError> {
-        let wal = sidecar(path, "-wal");
-        let wal_len = match fs::metadata(&wal) {
-            Ok(meta) => meta.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(io_error(&wal)(e)),
-        };
-        if wal_len > 0 {
-            return Ok(Some(Pending::Wal { len: wal_len, frames: sqlite::wal_frames(&wal, wal_len).ok() }));
-        }
-        let journal = sidecar(path, "-journal");
-        match sqlite::journal_is_live(&journal) {
-            Ok(true) => Ok(Some(Pending::Journal { len: fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) })),
-            Ok(false) => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(&journal)(e)),
-        }
-    }
-
-    fn would(&self, task: &Pending) -> Finding {
-        let (metric, text) = match task {
-            Pending::Wal { len, frames: Some(n) } => (WAL_RECOVERY, format!("would checkpoint ~{n} frames ({len} bytes) from -wal")),
-            Pending::Wal { len, frames: None } => (WAL_RECOVERY, format!("would checkpoint {len} bytes from -wal")),
-            Pending::Journal { len } => (JOURNAL_RECOVERY, format!("would roll back hot journal ({len} bytes)")),
-        };
-        let details = format!("dry run: {text}; no process has {} open", self.db.path.display());
-        Finding { status: Status::Unhealthy, ..Finding::healthy(&self.component, metric, details) }.with_action(ActionKind::Other, text)
-    }
-
-    fn run_recovery(&self, path: &Path, task: &Pending, st: &mut DbState) -> Vec<Finding> {
-        let metric = task.metric();
-        let recovery = match Recovery::open(path) {
-            Ok(recovery) => recovery,
-            Err(e) => return vec![self.failed(metric, Severity::Warning, &e)],
-        };
-        let done = match task {
-            Pending::Wal { len, .. } => recovery.checkpoint().map(|cp| self.checkpointed(*len, cp)),
-            Pending::Journal { len } => recovery.read().map(|()| self.rolled_back(path, *len)),
-        };
-        let done = match done {
-            Ok(finding) => finding,
-            Err(e) => return vec![self.failed(metric, Severity::Warning, &e)],
-        };
-        vec![done, self.integrity(&recovery, st)]
-    }
-
-    fn checkpointed(&self, len: u64, cp: sqlite::Checkpoint) -> Finding {
-        let text = format!("checkpointed {} frames from -wal", cp.checkpointed);
-        if cp.busy {
-            let details = format!("{text} of {}; another connection kept it from finishing, retried next cycle", cp.frames);
-            return Finding { status: Status::Unhealthy, ..Finding::healthy(&self.component, WAL_RECOVERY, details) }
-                .with_action(ActionKind::Other, text);
-        }
-        let details = format!("-wal of {len} bytes ({} frames) folded into the database and truncated", cp.frames);
-        Finding { status: Status::Recovered, ..Finding::healthy(&self.component, WAL_RECOVERY, details) }.with_action(ActionKind::Other, text)
-    }
-
-    fn rolled_back(&self, path: &Path, len: u64) -> Finding {
-        let still_live = sqlite::journal_is_live(&sidecar(path, "-journal")).unwrap_or(false);
-        if still_live {
-            let details = "-journal still live after opening: SQLite did not treat it as hot (a holder out of sight?)";
-            return Finding { status: Status::Unhealthy, ..Finding::healthy(&self.component, JOURNAL_RECOVERY, details) };
-        }
-        let text = format!("rolled back hot journal ({len} bytes)");
-        let details = "interrupted transaction undone; the database holds its last committed state";
-        Finding { status: Status::Recovered, ..Finding::healthy(&self.component, JOURNAL_RECOVERY, details) }.with_action(ActionKind::Other, text)
-    }
-
-    /// quick_check after a recovery; a failure freezes the database.
-    fn integrity(&self, recovery: &Recovery, st: &mut DbState) -> Finding {
-        let complaints = match recovery.quick_check() {
-            Ok(complaints) if complaints.is_empty() => {
-                return Finding::healthy(&self.component, DB_INTEGRITY, "quick_check ok after recovery");
-            }
-            Ok(complaints) => complaints,
-            Err(LockError::QuickCheck { source, .. }) if is_corruption(&source) => vec![source.to_string()],
-            Err(e) => return self.failed(DB_INTEGRITY, Severity::Warning, &e),
-        };
-        let failure = format!("quick_check of {} failed after recovery: {}", self.db.path.display(), complaints.iter().take(3).cloned().collect::<Vec<_>>().join("; "));
-        st.integrity_failure = Some(failure.clone());
-        self.integrity_problem(&failure)
-    }
-
-    fn integrity_problem(&self, failure: &str) -> Finding {
-        let details = format!("{failure}; healthmon changes nothing more on this database until it is restarted or reloaded");
-        Finding::problem(&self.component, DB_INTEGRITY, Status::Unhealthy, Severity::Critical, failure, details)
+    /// A finding without a problem (resolves any open alert) in any status.
+    fn row(&self, metric: &str, status: Status, details: impl Into<String>) -> Finding {
+        Finding { status, ..Finding::healthy(&self.component, metric, details) }
     }
 
     /// Adds a healthy finding for each recovery metric that had a problem
@@ -382,46 +287,52 @@ fn recovery_metric(metric: &str) -> Option<&'static str> {
     [WAL_RECOVERY, JOURNAL_RECOVERY].into_iter().find(|m| *m == metric)
 }
 
-fn is_corruption(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
-}
-
-/// A recovery waiting for a database nobody has open.
-enum Pending {
-    Wal { len: u64, frames: Option<u64> },
-    Journal { len: u64 },
-}
-
-impl Pending {
-    fn metric(&self) -> &'static str {
-        match self {
-            Pending::Wal { .. } => WAL_RECOVERY,
-            Pending::Journal { .. } => JOURNAL_RECOVERY,
-        }
-    }
-}
-
 /// What happened to each holder.
 #[derive(Default)]
 struct StopReport {
-    /// `1234 (python3)` for each holder that exited on our signal.
+    /// `holder 1234 (python3)` for each holder that exited on our signals.
     stopped: Vec<String>,
-    /// Holders that went away or let go on their own.
-    released: Vec<String>,
+    /// Holders that let go of the lock after SIGTERM and were left running.
+    let_go: Vec<String>,
+    /// Holders gone before any signal.
+    gone: Vec<String>,
     failures: Vec<String>,
 }
 
 impl StopReport {
-    fn summary(&self) -> String {
+    fn signalled(&self) -> bool {
+        !(self.stopped.is_empty() && self.let_go.is_empty())
+    }
+
+    /// The action text: `stopped holder 1234 (python3)`.
+    fn action(&self) -> String {
         let mut parts = Vec::new();
         if !self.stopped.is_empty() {
             parts.push(format!("stopped {}", self.stopped.join(", ")));
         }
-        if !self.released.is_empty() {
-            parts.push(format!("released on their own: {}", self.released.join(", ")));
+        if !self.let_go.is_empty() {
+            parts.push(format!("sent SIGTERM to {} (let go of the lock, left running)", self.let_go.join(", ")));
+        }
+        parts.join("; ")
+    }
+
+    fn summary(&self) -> String {
+        let mut parts = vec![self.action()];
+        if !self.gone.is_empty() {
+            parts.push(format!("exited by itself: {}", self.gone.join(", ")));
         }
         parts.extend(self.failures.iter().cloned());
+        parts.retain(|p| !p.is_empty());
         parts.join("; ")
+    }
+
+    /// Attaches the action to `finding` when any signal was sent.
+    fn record(&self, finding: Finding, kind: ActionKind) -> Finding {
+        if self.signalled() {
+            finding.with_action(kind, self.action())
+        } else {
+            finding
+        }
     }
 }
 
@@ -431,10 +342,12 @@ fn stop_holders(files: &DbFiles, holders: &[ProcessInfo]) -> StopReport {
     let mut report = StopReport::default();
     let still_holds = |pid: i32| holders::verify_holder(pid, files);
     for holder in holders {
+        let name = format!("holder {}", short(holder));
         match process::stop(holder.pid, HOLDER_STOP_GRACE, &still_holds) {
-            Ok(Stopped::Terminated) => report.stopped.push(short(holder)),
-            Ok(Stopped::Killed) => report.stopped.push(format!("{} with SIGKILL", short(holder))),
-            Ok(Stopped::AlreadyGone | Stopped::Released) => report.released.push(short(holder)),
+            Ok(Stopped::Terminated) => report.stopped.push(name),
+            Ok(Stopped::Killed) => report.stopped.push(format!("{name} with SIGKILL")),
+            Ok(Stopped::Released) => report.let_go.push(name),
+            Ok(Stopped::AlreadyGone) => report.gone.push(name),
             Err(e) => report.failures.push(e.to_string()),
         }
     }
@@ -443,13 +356,6 @@ fn stop_holders(files: &DbFiles, holders: &[ProcessInfo]) -> StopReport {
 
 fn short(p: &ProcessInfo) -> String {
     format!("{} ({})", p.pid, p.comm)
-}
-
-fn plural_holders(names: &[String]) -> String {
-    match names {
-        [one] => format!("holder {one}"),
-        many => format!("holders {}", many.join(", ")),
-    }
 }
 
 /// `1234 (python3, stopped, up 2h 3m)`; a zombie names its parent.
@@ -462,7 +368,8 @@ fn describe(p: &ProcessInfo) -> String {
 
 fn describe_all(holders: &[ProcessInfo]) -> String {
     if holders.is_empty() {
-        return "an unseen holder (not in /proc/locks: another PID namespace or host, or healthmon itself)".to_string();
+        // Released between the probe and the read, or out of sight.
+        return "a holder not in /proc/locks (released meanwhile, another PID namespace or host, or healthmon itself)".to_string();
     }
     holders.iter().map(describe).collect::<Vec<_>>().join(", ")
 }
