@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use healthmon::checks::holders::{verify_holder, DbFiles};
 use healthmon::checks::locks::LocksCheck;
-use healthmon::process::{self, StopError};
+use healthmon::process::{self, ProcessInfo, ProcessState, StopError};
 use healthmon::model::{ActionKind, Severity, Status};
 
 use helpers::*;
@@ -117,6 +117,30 @@ fn stale_holder_is_stopped_after_locked_after() {
     let conn = open(&db);
     conn.execute("INSERT INTO t(v) VALUES ('after')", []).expect("writable after the holder is stopped");
     assert_eq!(integrity(&conn), "ok");
+}
+
+/// A holder suspended with SIGSTOP is reported as stopped and still stopped by SIGTERM (plus SIGCONT).
+#[test]
+fn suspended_holder_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    create_db(&db, "DELETE");
+    let mut holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), "DELETE"]);
+    holder.expect_line("locked");
+    let pid = nix::unistd::Pid::from_raw(holder.pid());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ProcessInfo::read(holder.pid()).map(|p| p.state) != Some(ProcessState::Stopped) {
+        assert!(std::time::Instant::now() < deadline, "holder never showed as stopped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let findings = run(&LocksCheck::new(vec![settings(&db, NOW, true)]), false);
+
+    let lock = finding(&findings, &db, "db_lock");
+    assert_eq!(lock.status, Status::Recovered, "{lock:?}");
+    assert!(lock.details.contains(&format!("{} (python3, stopped,", holder.pid())), "{}", lock.details);
+    assert!(!holder.alive());
 }
 
 /// Processes with the database open but no write lock (a plain fd, a WAL reader) get no signal at all.

@@ -274,7 +274,7 @@ impl DbRun<'_> {
         for metric in [WAL_RECOVERY, JOURNAL_RECOVERY] {
             let reported = findings.iter().any(|f| f.metric_type == metric);
             if !reported && (!st.seen || st.raised.contains(metric)) {
-                findings.push(Finding::healthy(&self.component, metric, "nothing to recover"));
+                findings.push(Finding::healthy(&self.component, metric, "no leftover to recover"));
             }
         }
         st.raised = findings.iter().filter(|f| f.problem.is_some()).filter_map(|f| recovery_metric(&f.metric_type)).collect();
@@ -338,17 +338,26 @@ impl StopReport {
 
 /// SIGTERM, grace, SIGKILL for each holder that, per a fresh /proc/locks
 /// read right before each signal, still holds a write lock on the files.
+/// Holders are stopped in parallel, so several cost one grace period.
 fn stop_holders(files: &DbFiles, holders: &[ProcessInfo]) -> StopReport {
-    let mut report = StopReport::default();
     let still_holds = |pid: i32| holders::verify_holder(pid, files);
-    for holder in holders {
+    let outcomes = std::thread::scope(|scope| {
+        let stops: Vec<_> = holders
+            .iter()
+            .map(|holder| scope.spawn(move || process::stop(holder.pid, HOLDER_STOP_GRACE, &still_holds)))
+            .collect();
+        stops.into_iter().map(|stop| stop.join()).collect::<Vec<_>>()
+    });
+    let mut report = StopReport::default();
+    for (holder, outcome) in holders.iter().zip(outcomes) {
         let name = format!("holder {}", short(holder));
-        match process::stop(holder.pid, HOLDER_STOP_GRACE, &still_holds) {
-            Ok(Stopped::Terminated) => report.stopped.push(name),
-            Ok(Stopped::Killed) => report.stopped.push(format!("{name} with SIGKILL")),
-            Ok(Stopped::Released) => report.let_go.push(name),
-            Ok(Stopped::AlreadyGone) => report.gone.push(name),
-            Err(e) => report.failures.push(e.to_string()),
+        match outcome {
+            Ok(Ok(Stopped::Terminated)) => report.stopped.push(name),
+            Ok(Ok(Stopped::Killed)) => report.stopped.push(format!("{name} with SIGKILL")),
+            Ok(Ok(Stopped::Released)) => report.let_go.push(name),
+            Ok(Ok(Stopped::AlreadyGone)) => report.gone.push(name),
+            Ok(Err(e)) => report.failures.push(e.to_string()),
+            Err(_) => report.failures.push(format!("stopping {name} panicked")),
         }
     }
     report
