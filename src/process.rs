@@ -253,7 +253,11 @@ mod tests {
         let mut child = sleeper();
         let holders = [4_000_000];
         let in_set = |pid: i32| {
-            if holders.contains(&pid) { Ok(()) } else { Err("it holds no lock on the database".to_string()) }
+            if holders.contains(&pid) {
+                Ok(())
+            } else {
+                Err("it holds no lock on the database".to_string())
+            }
         };
         let err = stop(child.id() as i32, Duration::from_millis(100), &in_set).unwrap_err();
         assert!(matches!(err, StopError::Refused { .. }), "{err}");

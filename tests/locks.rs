@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use healthmon::checks::holders::{verify_holder, DbFiles};
 use healthmon::checks::locks::LocksCheck;
-use healthmon::process::{self, ProcessInfo, ProcessState, StopError};
 use healthmon::model::{ActionKind, Severity, Status};
+use healthmon::process::{self, ProcessInfo, ProcessState, StopError};
 
 use helpers::*;
 
@@ -65,6 +65,37 @@ fn hot_journal_is_rolled_back_to_the_committed_state() {
     let committed: i64 = conn.query_row("SELECT count(*) FROM t WHERE v LIKE 'committed%'", [], |r| r.get(0)).unwrap();
     assert_eq!(committed, 10_000);
     assert_eq!(integrity(&conn), "ok");
+}
+
+/// A quick_check failure after recovery is a CRITICAL db_integrity alert, and later runs change nothing (holder kept).
+#[test]
+fn failed_quick_check_is_critical_and_freezes_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let mut writer = Py::spawn(LATE_WAL_WRITER, &[db.to_str().unwrap()]);
+    writer.expect_line("committed");
+    writer.crash();
+    assert!(len(&sidecar(&db, "-wal")) > 0, "the writer must leave a -wal");
+    // Page 3, the table's first leaf, is not in the -wal: garbage it.
+    let mut raw = std::fs::read(&db).unwrap();
+    raw[2 * 4096..3 * 4096].fill(0x55);
+    std::fs::write(&db, raw).unwrap();
+    let check = LocksCheck::new(vec![settings(&db, NOW, true)]);
+
+    let first = run(&check, false);
+
+    assert_eq!(finding(&first, &db, "wal_recovery").status, Status::Recovered);
+    let integrity = finding(&first, &db, "db_integrity");
+    assert_eq!(integrity.problem.as_ref().map(|p| p.severity), Some(Severity::Critical), "{integrity:?}");
+
+    let mut holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), "WAL"]);
+    holder.expect_line("locked");
+    let second = run(&check, false);
+
+    let lock = finding(&second, &db, "db_lock");
+    assert_eq!((lock.status, lock.action.as_ref()), (Status::Unhealthy, None), "{lock:?}");
+    assert!(holder.alive(), "a database that failed quick_check is only observed");
+    assert_eq!(finding(&second, &db, "db_integrity").problem.as_ref().map(|p| p.severity), Some(Severity::Critical));
 }
 
 /// A BEGIN EXCLUSIVE holder is named (pid + command) in a WARNING and left alone with kill_holders = false.

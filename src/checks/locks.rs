@@ -53,6 +53,24 @@ pub enum LockError {
     QuickCheck { path: PathBuf, source: rusqlite::Error },
 }
 
+impl LockError {
+    /// SQLite found the database file damaged (not merely busy or unreadable).
+    fn is_corruption(&self) -> bool {
+        let source = match self {
+            LockError::Open { source, .. }
+            | LockError::Probe { source, .. }
+            | LockError::Checkpoint { source, .. }
+            | LockError::Read { source, .. }
+            | LockError::QuickCheck { source, .. } => source,
+            LockError::Io { .. } | LockError::Scan { .. } => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
     move |source| LockError::Io { path: path.to_path_buf(), source }
 }
@@ -216,19 +234,28 @@ impl DbRun<'_> {
             return Ok((Finding::healthy(&self.component, DB_LOCK, details), seen.openers));
         }
         let message = format!("{} {held} ({stale_after})", self.db.path.display());
-        let stale = Finding::problem(&self.component, DB_LOCK, Status::Unhealthy, Severity::Warning, &message, &message);
+        let stale =
+            Finding::problem(&self.component, DB_LOCK, Status::Unhealthy, Severity::Warning, &message, &message);
         if !self.db.kill_holders || holders.is_empty() || st.integrity_failure.is_some() {
             return Ok((stale, seen.openers));
         }
         if self.dry_run {
             let names = holders.iter().map(|h| format!("holder {}", short(h))).collect::<Vec<_>>();
-            return Ok((stale.with_action(ActionKind::Other, format!("would stop {}", names.join(", "))), seen.openers));
+            return Ok((
+                stale.with_action(ActionKind::Other, format!("would stop {}", names.join(", "))),
+                seen.openers,
+            ));
         }
         let report = stop_holders(&seen.files, &holders);
         let after = match observe(path) {
             Ok(after) => after,
             // The signals went out: record them even though the re-check failed.
-            Err(e) => return Ok((report.record(self.failed(DB_LOCK, Severity::Critical, &e), ActionKind::Other), Openers::default())),
+            Err(e) => {
+                return Ok((
+                    report.record(self.failed(DB_LOCK, Severity::Critical, &e), ActionKind::Other),
+                    Openers::default(),
+                ))
+            }
         };
         let finding = self.after_stopping(&message, &report, &after.access);
         if matches!(after.access, Access::Writable) {
@@ -256,8 +283,13 @@ impl DbRun<'_> {
             Access::Writable => Finding::healthy(&self.component, DB_LOCK, format!("{details}; writable again")),
             Access::Blocked(left) => {
                 let details = format!("{details}; still write-locked by {}", describe_all(left));
-                let message = format!("{} still write-locked after stopping its holders: {}", self.db.path.display(), report.summary());
-                let stuck = Finding::problem(&self.component, DB_LOCK, Status::Unhealthy, Severity::Critical, message, details);
+                let message = format!(
+                    "{} still write-locked after stopping its holders: {}",
+                    self.db.path.display(),
+                    report.summary()
+                );
+                let stuck =
+                    Finding::problem(&self.component, DB_LOCK, Status::Unhealthy, Severity::Critical, message, details);
                 report.record(stuck, ActionKind::Other)
             }
         }
@@ -277,7 +309,8 @@ impl DbRun<'_> {
                 findings.push(Finding::healthy(&self.component, metric, "no leftover to recover"));
             }
         }
-        st.raised = findings.iter().filter(|f| f.problem.is_some()).filter_map(|f| recovery_metric(&f.metric_type)).collect();
+        st.raised =
+            findings.iter().filter(|f| f.problem.is_some()).filter_map(|f| recovery_metric(&f.metric_type)).collect();
         st.seen = true;
         findings
     }
@@ -378,7 +411,8 @@ fn describe(p: &ProcessInfo) -> String {
 fn describe_all(holders: &[ProcessInfo]) -> String {
     if holders.is_empty() {
         // Released between the probe and the read, or out of sight.
-        return "a holder not in /proc/locks (released meanwhile, another PID namespace or host, or healthmon itself)".to_string();
+        return "a holder not in /proc/locks (released meanwhile, another PID namespace or host, or healthmon itself)"
+            .to_string();
     }
     holders.iter().map(describe).collect::<Vec<_>>().join(", ")
 }

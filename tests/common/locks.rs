@@ -17,10 +17,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Panics unless python3 with its sqlite3 module is installed.
 pub fn require_python() {
-    let ok = Command::new("python3")
-        .args(["-c", "import sqlite3"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = Command::new("python3").args(["-c", "import sqlite3"]).status().is_ok_and(|s| s.success());
     assert!(ok, "tests/locks.rs needs python3 with the sqlite3 module (Debian: apt-get install -y python3)");
 }
 
@@ -181,12 +178,28 @@ print("spilled", flush=True)
 time.sleep(600)
 "#;
 
+/// 10,000 rows checkpointed into the database file, then one more row
+/// committed to the -wal only; prints "committed" and waits to be killed.
+pub const LATE_WAL_WRITER: &str = r#"
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA journal_mode=WAL")
+con.execute("PRAGMA wal_autocheckpoint=0")
+con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+con.execute("BEGIN")
+con.executemany("INSERT INTO t(v) VALUES (?)", [("x" * 100,)] * 10000)
+con.execute("COMMIT")
+con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+con.execute("INSERT INTO t(v) VALUES ('late')")
+print("committed", flush=True)
+time.sleep(600)
+"#;
+
 /// Creates a database with table `t(id, v)` in the given journal mode.
 pub fn create_db(path: &Path, journal_mode: &str) {
     let conn = rusqlite::Connection::open(path).expect("create test database");
-    let mode: String = conn
-        .query_row(&format!("PRAGMA journal_mode={journal_mode}"), [], |r| r.get(0))
-        .expect("journal_mode");
+    let mode: String =
+        conn.query_row(&format!("PRAGMA journal_mode={journal_mode}"), [], |r| r.get(0)).expect("journal_mode");
     assert_eq!(mode, journal_mode.to_lowercase());
     conn.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('committed');")
         .expect("create table");

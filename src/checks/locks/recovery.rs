@@ -44,7 +44,9 @@ impl DbRun<'_> {
 
     fn would(&self, task: &Pending) -> Finding {
         let (metric, text) = match task {
-            Pending::Wal { len, frames: Some(n) } => (WAL_RECOVERY, format!("would checkpoint ~{n} frames ({len} bytes) from -wal")),
+            Pending::Wal { len, frames: Some(n) } => {
+                (WAL_RECOVERY, format!("would checkpoint ~{n} frames ({len} bytes) from -wal"))
+            }
             Pending::Wal { len, frames: None } => (WAL_RECOVERY, format!("would checkpoint {len} bytes from -wal")),
             Pending::Journal { len } => (JOURNAL_RECOVERY, format!("would roll back hot journal ({len} bytes)")),
         };
@@ -62,17 +64,18 @@ impl DbRun<'_> {
             Pending::Wal { len, .. } => recovery.checkpoint().map(|cp| self.checkpointed(*len, cp)),
             Pending::Journal { len } => recovery.read().map(|()| self.rolled_back(path, *len)),
         };
-        let done = match done {
-            Ok(finding) => finding,
-            Err(e) => return vec![self.failed(metric, Severity::Warning, &e)],
-        };
-        vec![done, self.integrity(&recovery, st)]
+        match done {
+            Ok(finding) => vec![finding, self.integrity(recovery.quick_check(), st)],
+            Err(e) if e.is_corruption() => vec![self.integrity(Err(e), st)],
+            Err(e) => vec![self.failed(metric, Severity::Warning, &e)],
+        }
     }
 
     fn checkpointed(&self, len: u64, cp: sqlite::Checkpoint) -> Finding {
         let text = format!("checkpointed {} frames from -wal", cp.checkpointed);
         if cp.busy {
-            let details = format!("{text} of {}; another connection kept it from finishing, retried next cycle", cp.frames);
+            let details =
+                format!("{text} of {}; another connection kept it from finishing, retried next cycle", cp.frames);
             return self.row(WAL_RECOVERY, Status::Unhealthy, details).with_action(ActionKind::Other, text);
         }
         let details = format!("-wal of {len} bytes ({} frames) folded into the database and truncated", cp.frames);
@@ -90,30 +93,31 @@ impl DbRun<'_> {
         self.row(JOURNAL_RECOVERY, Status::Recovered, details).with_action(ActionKind::Other, text)
     }
 
-    /// quick_check after a recovery; a failure freezes the database.
-    fn integrity(&self, recovery: &Recovery, st: &mut DbState) -> Finding {
-        let complaints = match recovery.quick_check() {
+    /// The db_integrity finding from quick_check's result (or a corruption
+    /// error met on the way); a failure freezes the database.
+    fn integrity(&self, checked: Result<Vec<String>, LockError>, st: &mut DbState) -> Finding {
+        let complaints = match checked {
             Ok(complaints) if complaints.is_empty() => {
                 return Finding::healthy(&self.component, DB_INTEGRITY, "quick_check ok after recovery");
             }
             Ok(complaints) => complaints,
-            Err(LockError::QuickCheck { source, .. }) if is_corruption(&source) => vec![source.to_string()],
+            Err(e) if e.is_corruption() => vec![e.to_string()],
             Err(e) => return self.failed(DB_INTEGRITY, Severity::Warning, &e),
         };
-        let failure = format!("quick_check of {} failed after recovery: {}", self.db.path.display(), complaints.iter().take(3).cloned().collect::<Vec<_>>().join("; "));
+        let failure = format!(
+            "quick_check of {} failed after recovery: {}",
+            self.db.path.display(),
+            complaints.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+        );
         st.integrity_failure = Some(failure.clone());
         self.integrity_problem(&failure)
     }
 
     pub(super) fn integrity_problem(&self, failure: &str) -> Finding {
-        let details = format!("{failure}; healthmon changes nothing more on this database until it is restarted or reloaded");
+        let details =
+            format!("{failure}; healthmon changes nothing more on this database until it is restarted or reloaded");
         Finding::problem(&self.component, DB_INTEGRITY, Status::Unhealthy, Severity::Critical, failure, details)
     }
-
-}
-
-fn is_corruption(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
 }
 
 /// A recovery waiting for a database nobody has open.
@@ -130,4 +134,3 @@ impl Pending {
         }
     }
 }
-

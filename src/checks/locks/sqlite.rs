@@ -122,8 +122,6 @@ pub fn wal_frames(wal: &Path, len: u64) -> io::Result<u64> {
     let mut header = [0u8; 12];
     fs::File::open(wal)?.read_exact(&mut header)?;
     let page_size = u64::from(u32::from_be_bytes([header[8], header[9], header[10], header[11]]));
-    // 1 stands for 65536 in the header's 16-bit field; the WAL stores 32 bits, kept for safety.
-    let page_size = if page_size == 1 { 65_536 } else { page_size };
     Ok(len.saturating_sub(WAL_HEADER_LEN) / (page_size + WAL_FRAME_HEADER_LEN))
 }
 
