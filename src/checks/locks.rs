@@ -9,6 +9,7 @@
 
 mod recovery;
 mod sqlite;
+mod stop;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -22,18 +23,15 @@ use crate::checks::holders::{self, sidecar, DbFiles, Openers};
 use crate::checks::{Check, CheckContext, CheckError};
 use crate::config::DatabaseSettings;
 use crate::model::{ActionKind, Finding, Severity, Status};
-use crate::process::{self, ProcessInfo, ProcessState, Stopped};
+use crate::process::ProcessInfo;
 
 use sqlite::Probe;
+use stop::{describe_all, short, stop_holders, StopReport};
 
 const DB_LOCK: &str = "db_lock";
 const WAL_RECOVERY: &str = "wal_recovery";
 const JOURNAL_RECOVERY: &str = "journal_recovery";
 const DB_INTEGRITY: &str = "db_integrity";
-
-/// Between SIGTERM and SIGKILL for a stale holder: enough for a process to
-/// roll back and exit, short enough to stay inside the check timeout.
-const HOLDER_STOP_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -318,103 +316,6 @@ impl DbRun<'_> {
 
 fn recovery_metric(metric: &str) -> Option<&'static str> {
     [WAL_RECOVERY, JOURNAL_RECOVERY].into_iter().find(|m| *m == metric)
-}
-
-/// What happened to each holder.
-#[derive(Default)]
-struct StopReport {
-    /// `holder 1234 (python3)` for each holder that exited on our signals.
-    stopped: Vec<String>,
-    /// Holders that let go of the lock after SIGTERM and were left running.
-    let_go: Vec<String>,
-    /// Holders gone before any signal.
-    gone: Vec<String>,
-    failures: Vec<String>,
-}
-
-impl StopReport {
-    fn signalled(&self) -> bool {
-        !(self.stopped.is_empty() && self.let_go.is_empty())
-    }
-
-    /// The action text: `stopped holder 1234 (python3)`.
-    fn action(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.stopped.is_empty() {
-            parts.push(format!("stopped {}", self.stopped.join(", ")));
-        }
-        if !self.let_go.is_empty() {
-            parts.push(format!("sent SIGTERM to {} (let go of the lock, left running)", self.let_go.join(", ")));
-        }
-        parts.join("; ")
-    }
-
-    fn summary(&self) -> String {
-        let mut parts = vec![self.action()];
-        if !self.gone.is_empty() {
-            parts.push(format!("exited by itself: {}", self.gone.join(", ")));
-        }
-        parts.extend(self.failures.iter().cloned());
-        parts.retain(|p| !p.is_empty());
-        parts.join("; ")
-    }
-
-    /// Attaches the action to `finding` when any signal was sent.
-    fn record(&self, finding: Finding, kind: ActionKind) -> Finding {
-        if self.signalled() {
-            finding.with_action(kind, self.action())
-        } else {
-            finding
-        }
-    }
-}
-
-/// SIGTERM, grace, SIGKILL for each holder that, per a fresh /proc/locks
-/// read right before each signal, still holds a write lock on the files.
-/// Holders are stopped in parallel, so several cost one grace period.
-fn stop_holders(files: &DbFiles, holders: &[ProcessInfo]) -> StopReport {
-    let still_holds = |pid: i32| holders::verify_holder(pid, files);
-    let outcomes = std::thread::scope(|scope| {
-        let stops: Vec<_> = holders
-            .iter()
-            .map(|holder| scope.spawn(move || process::stop(holder.pid, HOLDER_STOP_GRACE, &still_holds)))
-            .collect();
-        stops.into_iter().map(|stop| stop.join()).collect::<Vec<_>>()
-    });
-    let mut report = StopReport::default();
-    for (holder, outcome) in holders.iter().zip(outcomes) {
-        let name = format!("holder {}", short(holder));
-        match outcome {
-            Ok(Ok(Stopped::Terminated)) => report.stopped.push(name),
-            Ok(Ok(Stopped::Killed)) => report.stopped.push(format!("{name} with SIGKILL")),
-            Ok(Ok(Stopped::Released)) => report.let_go.push(name),
-            Ok(Ok(Stopped::AlreadyGone)) => report.gone.push(name),
-            Ok(Err(e)) => report.failures.push(e.to_string()),
-            Err(_) => report.failures.push(format!("stopping {name} panicked")),
-        }
-    }
-    report
-}
-
-fn short(p: &ProcessInfo) -> String {
-    format!("{} ({})", p.pid, p.comm)
-}
-
-/// `1234 (python3, stopped, up 2h 3m)`; a zombie names its parent.
-fn describe(p: &ProcessInfo) -> String {
-    match p.state {
-        ProcessState::Zombie => format!("{} ({}, zombie, parent {})", p.pid, p.comm, p.ppid),
-        state => format!("{} ({}, {}, up {})", p.pid, p.comm, state.as_str(), human(p.age)),
-    }
-}
-
-fn describe_all(holders: &[ProcessInfo]) -> String {
-    if holders.is_empty() {
-        // Released between the probe and the read, or out of sight.
-        return "a holder not in /proc/locks (released meanwhile, another PID namespace or host, or healthmon itself)"
-            .to_string();
-    }
-    holders.iter().map(describe).collect::<Vec<_>>().join(", ")
 }
 
 /// `250ms`, `45s`, `3m 12s`, `2h 3m`, `5d 2h`.
