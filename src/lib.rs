@@ -35,3 +35,5 @@ pub mod workers;
 pub mod notifier;
 /// node_exporter textfile export.
 pub mod prometheus;
+/// Stopping a process safely (pidfd-pinned SIGTERM, grace, SIGKILL, guards).
+pub mod process;

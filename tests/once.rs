@@ -9,7 +9,7 @@ mod common {
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::fs::{age, write, Tmpfs, KIB};
+use common::fs::{age, write, Tmpfs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_healthmon");
 
