@@ -8,13 +8,18 @@ use std::sync::Arc;
 use clap::Parser;
 
 use healthmon::config::{self, ConfigError, Settings};
-use healthmon::engine::Engine;
+use healthmon::engine::{CycleSummary, Engine};
+use healthmon::notifier::{Notifier, Retry};
+use healthmon::prometheus;
 use healthmon::journal::Journal;
 use healthmon::report::{self, Style};
 use healthmon::store::{Store, StoreHandle};
 
 /// Exit code for an invalid configuration (sysexits EX_CONFIG).
 const EX_CONFIG: u8 = 78;
+
+/// How long `--once` waits for its notifications before exiting.
+const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Self-healing health monitor: workers, tmux sessions, SQLite locks, disk.
 #[derive(Debug, Parser)]
@@ -89,6 +94,28 @@ fn run(args: Args) -> Result<u8, Fatal> {
     Err(Fatal::Other("daemon mode is not built yet".into()))
 }
 
+/// One cycle plus what follows it outside dry run: the Prometheus export
+/// and the notifications for alerts it raised or resolved.
+async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
+    let summary = engine.run_cycle(Vec::new()).await;
+    if engine.dry_run() {
+        return summary;
+    }
+    prometheus::export(settings, engine, summary.state, (0, 0)).await;
+    if let Some(notify) = &settings.notify {
+        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
+        let (notifier, delivery) = Notifier::start(notify.clone(), failures_tx, Retry::default());
+        summary.raised.iter().for_each(|a| notifier.raised(a));
+        summary.resolved.iter().for_each(|a| notifier.resolved(a));
+        drop(notifier);
+        delivery.finish(NOTIFY_WAIT).await;
+        while let Ok(findings) = failures.try_recv() {
+            engine.record_event("notify", findings).await;
+        }
+    }
+    summary
+}
+
 fn load_settings(args: &Args) -> Result<Settings, Fatal> {
     let mut settings = config::load(args.config.as_deref())?;
     if let Some(db) = &args.database {
@@ -112,7 +139,7 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
     let store = Store::open(&settings.monitor.database)?;
     let journal = Arc::new(Journal::detect());
     let mut engine = Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run);
-    let summary = runtime.block_on(engine.run_cycle(Vec::new()));
+    let summary = runtime.block_on(once_cycle(&settings, &mut engine));
     let dry_run = engine.dry_run();
     if args.json {
         let doc = report::render_json(&summary, engine.counters(), dry_run);

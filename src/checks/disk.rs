@@ -307,6 +307,12 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
     }
 }
 
+/// Used percent of the filesystem holding `path` (as `df` shows it), for
+/// the Prometheus export; `None` when statvfs fails.
+pub fn used_percent(path: &Path) -> Option<f64> {
+    statvfs(path).ok().map(|st| Usage::of(&st).percent)
+}
+
 /// Usage the way `df` computes it: blocks reserved for root count as
 /// neither used nor available.
 struct Usage {
