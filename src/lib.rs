@@ -27,3 +27,11 @@ pub mod paths;
 pub mod report;
 /// Worker supervision (command workers and systemd units).
 pub mod workers;
+/// sd_notify: READY, STATUS, WATCHDOG, STOPPING, RELOADING; never fails.
+pub mod systemd;
+/// The D-Bus interface `org.healthmon.Monitor1`, its wire types and errors.
+pub mod dbus;
+/// The service: one loop owning engine, supervisor and settings.
+pub mod daemon;
+/// The client side shared by `healthctl` and `healthmon --status/--stop`.
+pub mod client;
