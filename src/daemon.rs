@@ -33,6 +33,8 @@ const STATUS_REFRESH: Duration = Duration::from_secs(10);
 /// is a hung loop, and systemd should restart us.
 const CYCLE_STAGES: u32 = 4;
 const CYCLE_SLACK: Duration = Duration::from_secs(30);
+/// How long a graceful stop waits for the bus connection to close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Component and metric of the alert an invalid reload raises.
 const CONFIG_COMPONENT: &str = "config";
 const CONFIG_METRIC: &str = "config_reload";
@@ -99,8 +101,14 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     log::info!("stopping: {reason}");
     daemon.notifier.stopping();
     daemon.notifier.status("stopping");
-    daemon.supervisor.shutdown().await;
-    connection.graceful_shutdown().await;
+    let Daemon { supervisor, iface, .. } = daemon;
+    supervisor.shutdown().await;
+    // Our references go first; the graceful close then waits for the
+    // method calls still in flight (Stop's own reply among them).
+    drop(iface);
+    if tokio::time::timeout(CLOSE_TIMEOUT, connection.graceful_shutdown()).await.is_err() {
+        log::warn!("the bus connection did not close within {}s", CLOSE_TIMEOUT.as_secs());
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! RELOADING (+MONOTONIC_USEC). Every call logs a failed send and carries
 //! on: losing systemd's socket must never take the monitor down with it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -62,9 +63,15 @@ impl Notifier {
     }
 }
 
+/// Set after the first failed send, so a vanished socket is one log line
+/// rather than one per heartbeat.
+static SEND_FAILED: AtomicBool = AtomicBool::new(false);
+
 fn send(states: &[NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
-        log::warn!("cannot notify systemd ({}): {err}", describe(states));
+        if !SEND_FAILED.swap(true, Ordering::Relaxed) {
+            log::warn!("cannot notify systemd ({}): {err}; further failures are not logged", describe(states));
+        }
     }
 }
 

@@ -118,7 +118,7 @@ async fn connect(bus: Bus) -> Result<MonitorProxy<'static>, ClientError> {
         .cache_properties(CacheProperties::No)
         .build()
         .await
-        .map_err(|err| ClientError::Bus(err))
+        .map_err(ClientError::Bus)
 }
 
 /// Sorts a failed call into "not running", "permission denied", a named

@@ -5,7 +5,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 use zbus::interface;
-use zbus::object_server::{ResponseDispatchNotifier, SignalEmitter};
+use zbus::object_server::SignalEmitter;
 
 use super::errors::MonitorError;
 use super::types::{AlertEntry, CycleDict, MetricEntry, StatusDict, WorkerEntry};
@@ -65,16 +65,10 @@ impl Monitor {
     }
 
     /// Replies, then stops the daemon gracefully.
-    async fn stop(&self) -> Result<ResponseDispatchNotifier<()>, MonitorError> {
-        let (response, sent) = ResponseDispatchNotifier::new(());
-        let requests = self.requests.clone();
-        // The loop hears of the stop only once the reply is on its way, so
-        // the caller never sees the connection vanish instead of a reply.
-        tokio::spawn(async move {
-            sent.await;
-            let _ = requests.send(Request::Stop).await;
-        });
-        Ok(response)
+    async fn stop(&self) -> Result<(), MonitorError> {
+        // The loop closes the connection gracefully, which waits for this
+        // call's reply to go out before the connection is gone.
+        self.send(Request::Stop)
     }
 
     /// Alerts, newest first: id, unix time, severity, component, message,

@@ -131,6 +131,6 @@ pub enum Request {
     Reload(oneshot::Sender<Result<(), MonitorError>>),
     /// Resolve an alert by hand; false when no unresolved alert has the id.
     ResolveAlert(i64, oneshot::Sender<Result<bool, MonitorError>>),
-    /// Stop gracefully (sent once the reply to `Stop()` has gone out).
+    /// Stop gracefully.
     Stop,
 }
