@@ -337,15 +337,10 @@ fn system_policy_denies_unprivileged_callers_the_root_only_methods() {
             String::from_utf8_lossy(&out.stderr).trim(),
             format!("permission denied: {method} needs root (see /usr/share/dbus-1/system.d/org.healthmon.Monitor1.conf)")
         );
-        let raw = as_nobody(&bus.command("busctl").arg(format!("--address={}", bus.address)).args([
-            "call",
-            "org.healthmon.Monitor1",
-            "/org/healthmon/Monitor1",
-            "org.healthmon.Monitor1",
-            method,
-        ]))
-        .output()
-        .expect("busctl");
+        let mut raw = bus.command("busctl");
+        raw.arg(format!("--address={}", bus.address));
+        raw.args(["call", "org.healthmon.Monitor1", "/org/healthmon/Monitor1", "org.healthmon.Monitor1", method]);
+        let raw = as_nobody(&raw).output().expect("busctl");
         assert!(!raw.status.success());
         let err = String::from_utf8_lossy(&raw.stderr);
         assert!(err.contains("Access denied") || err.contains("AccessDenied"), "{method}: {err}");
@@ -463,4 +458,14 @@ fn invalid_reload_keeps_the_config_and_raises_a_warning() {
     ok_stdout(&bus.healthctl(&["reload"]));
     let alerts: Value = serde_json::from_slice(&bus.healthctl(&["alerts", "--json"]).stdout).expect("alerts");
     assert!(alerts.as_array().expect("array").iter().all(|a| a["component"] != "config"), "{alerts}");
+}
+
+/// Shell completions for bash, zsh and fish come from the clap definition.
+#[test]
+fn completions_are_generated_for_bash_zsh_and_fish() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef healthctl"), ("fish", "complete -c healthctl")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_healthctl")).args(["completions", shell]).output().expect("run");
+        let script = ok_stdout(&out);
+        assert!(script.contains(marker) && script.contains("run-once"), "{shell}: {script}");
+    }
 }
