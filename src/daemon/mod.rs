@@ -447,49 +447,9 @@ fn log_signal_error(what: &str, result: zbus::Result<()>) {
     }
 }
 
-/// Test hooks, compiled into debug builds only and armed only by
-/// `HEALTHMON_TEST_HOOKS=1`: SIGUSR1 wedges the loop.
-#[cfg(debug_assertions)]
-mod hooks {
-    use tokio::signal::unix::{signal, Signal, SignalKind};
-
-    pub struct Hooks {
-        wedge: Option<Signal>,
-    }
-
-    impl Hooks {
-        pub fn from_env() -> std::io::Result<Hooks> {
-            let armed = std::env::var_os("HEALTHMON_TEST_HOOKS").is_some_and(|v| v == "1");
-            let wedge = if armed { Some(signal(SignalKind::user_defined1())?) } else { None };
-            Ok(Hooks { wedge })
-        }
-
-        pub async fn wedge_requested(&mut self) {
-            match &mut self.wedge {
-                Some(sig) => {
-                    sig.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-    }
-}
-
-/// Release builds: no hooks at all.
-#[cfg(not(debug_assertions))]
-mod hooks {
-    pub struct Hooks;
-
-    impl Hooks {
-        pub fn from_env() -> std::io::Result<Hooks> {
-            Ok(Hooks)
-        }
-
-        pub async fn wedge_requested(&mut self) {
-            std::future::pending().await
-        }
-    }
-}
+/// Test hooks: SIGUSR1 wedges the loop, in debug builds with
+/// `HEALTHMON_TEST_HOOKS=1` only.
+mod hooks;
 
 #[cfg(test)]
 mod tests {
