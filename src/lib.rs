@@ -37,3 +37,9 @@ pub mod notifier;
 pub mod prometheus;
 /// Stopping a process safely (pidfd-pinned SIGTERM, grace, SIGKILL, guards).
 pub mod process;
+/// The D-Bus interface `org.healthmon.Monitor1`, its wire types and errors.
+pub mod dbus;
+/// The service: one loop owning engine, supervisor and settings.
+pub mod daemon;
+/// The client side shared by `healthctl` and `healthmon --status/--stop`.
+pub mod client;

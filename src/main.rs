@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use healthmon::client::{self, Command};
 use healthmon::config::{self, ConfigError, Settings};
+use healthmon::daemon::{self, DaemonError};
+use healthmon::dbus::Bus;
 use healthmon::engine::{CycleSummary, Engine};
 use healthmon::notifier::{Notifier, Retry};
 use healthmon::prometheus;
@@ -35,8 +38,8 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Which bus to serve on.
-    #[arg(long, value_name = "BUS", env = "HEALTHMON_BUS", default_value = "system", value_parser = ["system", "session"])]
-    bus: String,
+    #[arg(long, value_name = "BUS", env = "HEALTHMON_BUS", value_enum, default_value_t = Bus::System)]
+    bus: Bus,
     /// Override the SQLite database path.
     #[arg(long, value_name = "PATH")]
     database: Option<PathBuf>,
@@ -65,11 +68,14 @@ enum Fatal {
     #[error("{0}")]
     Store(#[from] healthmon::store::StoreError),
     #[error("{0}")]
+    Daemon(DaemonError),
+    #[error("{0}")]
     Other(String),
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    healthmon::journal::init_logging();
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(Fatal::Config(err)) => {
@@ -87,11 +93,31 @@ fn run(args: Args) -> Result<u8, Fatal> {
     if args.check_config {
         return check_config(&args);
     }
-    let settings = load_settings(&args)?;
+    if args.status {
+        return Ok(client::run(args.bus, Command::Status { json: false }));
+    }
+    if args.stop {
+        return Ok(client::run(args.bus, Command::Stop));
+    }
     if args.once {
+        let settings = load_settings(&args)?;
         return once(&args, settings);
     }
-    Err(Fatal::Other("daemon mode is not built yet".into()))
+    serve(args)
+}
+
+/// The service (no mode flag, or `--daemon`): runs until stopped.
+fn serve(args: Args) -> Result<u8, Fatal> {
+    let opts = daemon::Options { config: args.config, database: args.database, bus: args.bus, dry_run: args.dry_run };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
+    match runtime.block_on(daemon::run(opts, std::future::pending())) {
+        Ok(()) => Ok(0),
+        Err(DaemonError::Config(err)) => Err(Fatal::Config(err)),
+        Err(err) => Err(Fatal::Daemon(err)),
+    }
 }
 
 /// One cycle plus what follows it outside dry run: the Prometheus export
