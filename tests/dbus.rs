@@ -440,7 +440,7 @@ async fn status_answers_while_a_cycle_waits_for_the_database() {
 /// An invalid config on reload keeps the old one, raises a WARNING alert
 /// naming file:line:column, and a later valid reload resolves it.
 #[test]
-#[ignore = "needs the real config loader (config::load is a placeholder in this branch)"]
+
 fn invalid_reload_keeps_the_config_and_raises_a_warning() {
     let bus = TestBus::session();
     let daemon = TestDaemon::start(&bus);
