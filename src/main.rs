@@ -12,7 +12,7 @@ use healthmon::config::{self, ConfigError, Settings};
 use healthmon::daemon::{self, DaemonError};
 use healthmon::dbus::Bus;
 use healthmon::engine::{CycleSummary, Engine};
-use healthmon::notifier::{Notifier, Retry};
+use healthmon::notifier::Dispatch;
 use healthmon::prometheus;
 use healthmon::journal::Journal;
 use healthmon::report::{self, Style};
@@ -128,16 +128,12 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
         return summary;
     }
     prometheus::export(settings, engine, summary.state, (0, 0)).await;
-    if let Some(notify) = &settings.notify {
-        let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
-        let (notifier, delivery) = Notifier::start(notify.clone(), failures_tx, Retry::default());
-        summary.raised.iter().for_each(|a| notifier.raised(a));
-        summary.resolved.iter().for_each(|a| notifier.resolved(a));
-        drop(notifier);
-        delivery.finish(NOTIFY_WAIT).await;
-        while let Ok(findings) = failures.try_recv() {
-            engine.record_event("notify", findings).await;
-        }
+    let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
+    let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
+    notifications.alerts(&summary.raised, &summary.resolved);
+    notifications.finish(NOTIFY_WAIT).await;
+    while let Ok(findings) = failures.try_recv() {
+        engine.record_event("notify", findings).await;
     }
     summary
 }

@@ -19,6 +19,8 @@ use crate::dbus::{self, Bus, CycleDict, Monitor, MonitorError, MonitorSignals, R
 use crate::engine::{CycleSummary, Engine, Section};
 use crate::journal::{self, Journal};
 use crate::model::{Finding, HostState, Severity, Status};
+use crate::notifier::Dispatch;
+use crate::prometheus;
 use crate::store::{Store, StoreError, StoreHandle};
 use crate::systemd::Notifier;
 use crate::workers::Supervisor;
@@ -35,6 +37,8 @@ const CYCLE_STAGES: u32 = 4;
 const CYCLE_SLACK: Duration = Duration::from_secs(30);
 /// How long a graceful stop waits for the bus connection to close.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a stop waits for queued notifications.
+const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
 /// Component and metric of the alert an invalid reload raises.
 const CONFIG_COMPONENT: &str = "config";
 const CONFIG_METRIC: &str = "config_reload";
@@ -92,17 +96,22 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     let (events_tx, events) = mpsc::unbounded_channel();
     let supervisor = Supervisor::start(&settings.workers, engine.dry_run(), events_tx).await;
 
-    let mut daemon = Daemon { opts, settings, engine, supervisor, store, journal, notifier, snapshot, iface };
+    let (failures_tx, notify_failures) = mpsc::unbounded_channel();
+    let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
+
+    let mut daemon =
+        Daemon { opts, settings, engine, supervisor, store, journal, notifier, notifications, snapshot, iface };
     daemon.refresh(None).await;
     daemon.notifier.ready();
     log::info!("healthmon {} serving {} on the {} bus", env!("CARGO_PKG_VERSION"), dbus::NAME, daemon.opts.bus.as_str());
 
-    let reason = daemon.run_loop(&mut signals, requests, events, shutdown).await;
+    let reason = daemon.run_loop(&mut signals, requests, events, notify_failures, shutdown).await;
     log::info!("stopping: {reason}");
     daemon.notifier.stopping();
     daemon.notifier.status("stopping");
-    let Daemon { supervisor, iface, .. } = daemon;
+    let Daemon { supervisor, iface, notifications, .. } = daemon;
     supervisor.shutdown().await;
+    notifications.finish(NOTIFY_DRAIN).await;
     // Our references go first; the graceful close then waits for the
     // method calls still in flight (Stop's own reply among them).
     drop(iface);
@@ -161,7 +170,8 @@ enum Wake {
     Cycle,
     Heartbeat,
     Request(Request),
-    WorkerEvent(Vec<Finding>),
+    /// Findings between cycles: a worker crash handled, a notification that failed.
+    Event(&'static str, Vec<Finding>),
     Wedge,
 }
 
@@ -174,6 +184,7 @@ struct Daemon {
     store: StoreHandle,
     journal: Arc<Journal>,
     notifier: Notifier,
+    notifications: Dispatch,
     snapshot: SharedSnapshot,
     iface: InterfaceRef<Monitor>,
 }
@@ -185,6 +196,7 @@ impl Daemon {
         signals: &mut Signals,
         mut requests: mpsc::Receiver<Request>,
         mut events: mpsc::UnboundedReceiver<Vec<Finding>>,
+        mut notify_failures: mpsc::UnboundedReceiver<Vec<Finding>>,
         shutdown: impl Future<Output = ()>,
     ) -> &'static str {
         tokio::pin!(shutdown);
@@ -200,7 +212,8 @@ impl Daemon {
                 () = signals.hooks.wedge_requested() => Wake::Wedge,
                 _ = heartbeat.tick() => Wake::Heartbeat,
                 Some(request) = requests.recv() => Wake::Request(request),
-                Some(findings) = events.recv() => Wake::WorkerEvent(findings),
+                Some(findings) = events.recv() => Wake::Event("workers", findings),
+                Some(findings) = notify_failures.recv() => Wake::Event("notify", findings),
                 _ = ticker.tick() => Wake::Cycle,
             };
             match wake {
@@ -228,8 +241,8 @@ impl Daemon {
                         ticker = check_timer(self.settings.monitor.check_interval, false);
                     }
                 }
-                Wake::WorkerEvent(findings) => {
-                    let summary = self.engine.record_event("workers", findings).await;
+                Wake::Event(source, findings) => {
+                    let summary = self.engine.record_event(source, findings).await;
                     self.publish(&summary, false).await;
                 }
                 Wake::Wedge => {
@@ -306,11 +319,15 @@ impl Daemon {
         for alert in &summary.resolved {
             log_signal_error("AlertResolved", self.iface.alert_resolved(alert.id).await);
         }
+        self.notifications.alerts(&summary.raised, &summary.resolved);
         if completed_cycle {
             log_signal_error("CheckCompleted", self.iface.check_completed(CycleDict::from(summary)).await);
         }
         let dry_run_state = self.engine.dry_run().then_some(summary.state);
         self.refresh(dry_run_state).await;
+        if completed_cycle && !self.engine.dry_run() {
+            self.after_cycle().await;
+        }
     }
 
     /// Re-reads counters, alerts and workers into the snapshot, emits
@@ -343,6 +360,19 @@ impl Daemon {
             log_signal_error("PropertiesChanged", iface.state_changed(self.iface.signal_emitter()).await);
         }
         self.notifier.status(&status_line(&self.snapshot_copy(), SystemTime::now()));
+    }
+
+    /// The Prometheus export and due reminders, after a real cycle.
+    async fn after_cycle(&mut self) {
+        let snap = self.snapshot_copy();
+        let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
+        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32)).await;
+        if self.notifications.wants_reminders() {
+            match self.store.call(|s| s.unresolved()).await {
+                Ok(unresolved) => self.notifications.remind(&unresolved),
+                Err(err) => log::warn!("cannot read unresolved alerts for reminders: {err}"),
+            }
+        }
     }
 
     fn refresh_workers(&mut self) {
@@ -392,6 +422,7 @@ impl Daemon {
         }
         self.engine.reconfigure(&settings, self.opts.dry_run);
         self.supervisor.reconfigure(&settings.workers, self.engine.dry_run()).await;
+        self.notifications.reconfigure(settings.notify.as_ref());
         self.settings = settings;
     }
 
@@ -403,6 +434,7 @@ impl Daemon {
         log::info!("alert {id} on {} resolved by hand", alert.component);
         self.journal.send(&journal::alert_resolved_entry(&alert));
         self.supervisor.alert_resolved_by_hand(&alert.component);
+        self.notifications.alerts(&[], std::slice::from_ref(&alert));
         log_signal_error("AlertResolved", self.iface.alert_resolved(id).await);
         self.refresh(None).await;
         Ok(true)

@@ -202,7 +202,12 @@ impl TestDaemon {
     /// Starts with extra environment and waits for READY=1 and then for
     /// the end of the first cycle (the STATUS= line that names it).
     pub fn start_with(bus: &TestBus, env: &[(&str, &str)]) -> TestDaemon {
-        let mut daemon = TestDaemon::spawn(bus, env);
+        TestDaemon::start_configured(bus, env, "")
+    }
+
+    /// Like `start_with`, with `extra` TOML appended to the test config.
+    pub fn start_configured(bus: &TestBus, env: &[(&str, &str)], extra: &str) -> TestDaemon {
+        let mut daemon = TestDaemon::spawn_configured(bus, env, extra);
         if daemon.notify.wait_for(TIMEOUT, |m| m.lines().any(|l| l == "READY=1")).is_none() {
             panic!("healthmon did not send READY=1 within {TIMEOUT:?}; stderr:\n{}", daemon.stderr());
         }
@@ -214,10 +219,14 @@ impl TestDaemon {
 
     /// Starts without waiting for anything.
     pub fn spawn(bus: &TestBus, env: &[(&str, &str)]) -> TestDaemon {
+        TestDaemon::spawn_configured(bus, env, "")
+    }
+
+    fn spawn_configured(bus: &TestBus, env: &[(&str, &str)], extra: &str) -> TestDaemon {
         let dir = tempfile::Builder::new().prefix("healthmon-daemon").tempdir().expect("tempdir");
         let db = dir.path().join("state").join("health.db");
         let config = dir.path().join("healthmon.toml");
-        std::fs::write(&config, TEST_CONFIG).expect("write config");
+        std::fs::write(&config, format!("{TEST_CONFIG}\n{extra}")).expect("write config");
         let notify = NotifySocket::bind(dir.path());
         let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
         let mut cmd = bus.command(env!("CARGO_BIN_EXE_healthmon"));
