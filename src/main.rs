@@ -74,6 +74,7 @@ enum Fatal {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args = Args::parse();
     healthmon::journal::init_logging();
     match run(args) {
@@ -86,6 +87,18 @@ fn main() -> ExitCode {
             eprintln!("healthmon: {err}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// glibc gives every thread that allocates its own arena (64 MiB of
+/// address space, a few hundred KiB resident each); a monitor whose blocking
+/// pool comes and goes needs two. Set in-process rather than through
+/// MALLOC_ARENA_MAX in the unit, so the workers healthmon starts do not
+/// inherit the limit.
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only tunes the allocator; called before any thread exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
     }
 }
 
