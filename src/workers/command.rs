@@ -330,7 +330,8 @@ impl Task {
     fn decide(&mut self, now: Instant, quick: bool, cause: String, mut finding: crate::model::Finding, error: bool) -> State {
         match self.budget.on_exit(now, quick) {
             Verdict::Restart { delay, nth } => {
-                let plan = format!("restarting in {} (restart {nth} of {} in {})", human(delay), self.w.max_restarts, human(self.w.restart_window));
+                let when = if delay.is_zero() { "now".to_string() } else { format!("in {}", human(delay)) };
+                let plan = format!("restarting {when} (restart {nth} of {} in {})", self.w.max_restarts, human(self.w.restart_window));
                 let message = match finding.problem.as_mut() {
                     Some(problem) => {
                         problem.message = format!("{}; {plan}", problem.message);
