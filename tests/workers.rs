@@ -378,6 +378,42 @@ async fn shutdown_terms_then_kills_and_reaps() {
     .await;
 }
 
+/// A reload keeps a worker whose command is unchanged, replaces a changed one and stops a removed one.
+#[tokio::test]
+async fn reload_keeps_unchanged_replaces_changed_stops_removed() {
+    bounded(Duration::from_secs(20), async {
+        let dir = tempdir();
+        let sleeper = logging_sleeper(dir.path()).display().to_string();
+        let worker = |name: &str| {
+            let mut w = command_worker(name, vec![sleeper.clone()]);
+            spec(&mut w).environment.insert("HM_LOG".into(), dir.path().join(name).display().to_string());
+            w
+        };
+        let (kept, changed, removed) = (worker("kept"), worker("changed"), worker("removed"));
+        let (tx, _events) = Events::channel();
+        let mut sup = Supervisor::start(&[changed.clone(), kept.clone(), removed.clone()], false, tx).await;
+        wait_until("all running", Duration::from_secs(5), || sup.list().iter().all(|i| i.state == "running")).await;
+        let pid_of = |sup: &Supervisor, name: &str| sup.list().iter().find(|i| i.name == name).map(|i| i.pid as i32);
+        let (kept_pid, changed_pid, removed_pid) =
+            (pid_of(&sup, "kept").unwrap(), pid_of(&sup, "changed").unwrap(), pid_of(&sup, "removed").unwrap());
+
+        let mut kept2 = kept.clone();
+        kept2.max_restarts = 9; // not the command: no restart
+        let mut changed2 = changed.clone();
+        spec(&mut changed2).command.push("--new-flag".into());
+        sup.reconfigure(&[changed2, kept2], false).await;
+
+        assert_eq!(pid_of(&sup, "kept"), Some(kept_pid));
+        assert_eq!(pid_of(&sup, "removed"), None);
+        assert!(stat(removed_pid).is_none(), "the removed worker was stopped and reaped");
+        assert!(stat(changed_pid).is_none(), "the changed worker's old process was stopped and reaped");
+        wait_until("the changed worker restarted", Duration::from_secs(5), || lines(&dir.path().join("changed")).len() == 2).await;
+        assert!(sup.list()[1].detail.contains("of 9 in 10m"), "{}", sup.list()[1].detail);
+        sup.shutdown().await;
+    })
+    .await;
+}
+
 /// `--once` reports a matched process as running and a missing one as down, starting nothing.
 #[tokio::test]
 async fn once_reports_without_starting() {
@@ -415,7 +451,7 @@ mod units {
 
     use super::*;
 
-    static BUS_ENV: Mutex<()> = Mutex::new(());
+    static BUS_ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
     /// A private dbus-daemon; killed and reaped on drop.
     struct PrivateBus {
@@ -512,7 +548,7 @@ mod units {
     /// Without systemd on the bus a unit worker is `error` with a WARNING "cannot reach systemd".
     #[tokio::test]
     async fn unit_without_systemd_is_an_error_warning() {
-        let _env = BUS_ENV.lock().unwrap_or_else(|p| p.into_inner());
+        let _env = BUS_ENV.lock().await;
         let bus = PrivateBus::start();
         std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
         bounded(Duration::from_secs(30), async {
@@ -534,7 +570,7 @@ mod units {
     /// A failed unit is restarted with RestartUnit(name, "replace") and shows ActiveState/NRestarts.
     #[tokio::test]
     async fn failed_unit_is_restarted_through_fake_systemd() {
-        let _env = BUS_ENV.lock().unwrap_or_else(|p| p.into_inner());
+        let _env = BUS_ENV.lock().await;
         let bus = PrivateBus::start();
         std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
         bounded(Duration::from_secs(30), async {
