@@ -59,6 +59,27 @@ def measure(name, argv, fifo, kills):
     return statistics.median(lat)
 
 
+def floor(worker, fifo, kills):
+    """The same kill/wait, with the harness respawning the worker itself at
+    once: the cost of starting the shell worker on this machine right now."""
+    child = subprocess.Popen([worker], start_new_session=True)
+    pid = fifo.next_pid()
+    lat = []
+    for _ in range(kills):
+        t0 = time.monotonic_ns()
+        os.kill(pid, signal.SIGKILL)
+        child.wait()
+        child = subprocess.Popen([worker], start_new_session=True)
+        pid = fifo.next_pid()
+        lat.append((time.monotonic_ns() - t0) / 1e6)
+        time.sleep(0.2)
+    child.kill()
+    child.wait()
+    lat.sort()
+    print("%-12s n=%d  median %.2f ms  p90 %.2f ms  (harness respawns directly: the machine's floor)"
+          % ("floor", len(lat), statistics.median(lat), statistics.quantiles(lat, n=10)[8]))
+
+
 def main():
     example = os.path.abspath(sys.argv[1])
     kills = int(sys.argv[2]) if len(sys.argv) > 2 else 50
@@ -78,6 +99,8 @@ def main():
             f.write("[supervisord]\nnodaemon=true\nuser=root\nlogfile=%s/supervisord.log\npidfile=%s/supervisord.pid\n"
                     "[program:bench]\ncommand=%s\nautorestart=true\nstartsecs=0\nstartretries=10000\n"
                     % (tmp, tmp, worker))
+        print("load average: %.2f %.2f %.2f" % os.getloadavg())
+        floor(worker, fifo, kills)
         hm = measure("healthmon", [example, worker], fifo, kills)
         sv = measure("supervisord", [supervisord, "-c", conf], fifo, kills)
         print("supervisord median / healthmon median = %.0fx" % (sv / hm))
