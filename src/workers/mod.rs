@@ -275,11 +275,11 @@ impl CommandEntry {
         match &snap.phase {
             Phase::Up { pid, verified: true, .. } => {
                 let details = self.describe(&snap);
-                let Some((probed, Err(failure))) = probe.filter(|(probed, _)| probed == pid) else {
+                // A probe of an earlier pid says nothing about this one.
+                let Some((_, Err(failure))) = probe.filter(|(probed, _)| probed == pid) else {
                     self.failures = 0;
                     return findings::healthy(w, details);
                 };
-                let _ = probed;
                 self.failures += 1;
                 if self.failures < w.health_failures {
                     let message = format!("health check failed ({} of {}): {}", self.failures, w.health_failures, failure.0);
