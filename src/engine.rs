@@ -73,8 +73,20 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(settings: &Settings, store: StoreHandle, journal: Arc<Journal>, dry_run: bool) -> Engine {
+        Engine::with_checks(settings, checks::build(settings), store, journal, dry_run)
+    }
+
+    /// An engine running exactly `checks` (tests use it to add checks that
+    /// fail or hang on purpose).
+    pub fn with_checks(
+        settings: &Settings,
+        checks: Vec<Arc<dyn Check>>,
+        store: StoreHandle,
+        journal: Arc<Journal>,
+        dry_run: bool,
+    ) -> Engine {
         Engine {
-            checks: checks::build(settings),
+            checks,
             store,
             journal,
             dry_run: dry_run || settings.monitor.dry_run,

@@ -13,6 +13,8 @@ pub mod config;
 pub mod model;
 /// One module per kind of check (disk, sessions, locks).
 pub mod checks;
+/// Safe deletion of aged files for disk cleanup rules (fd-relative, no symlinks followed).
+pub mod cleanup;
 /// SQLite state: schema, migrations, metrics, alerts, retention.
 pub mod store;
 /// Decides when an ongoing problem raises, updates or resolves an alert.
@@ -33,3 +35,11 @@ pub mod workers;
 pub mod notifier;
 /// node_exporter textfile export.
 pub mod prometheus;
+/// Stopping a process safely (pidfd-pinned SIGTERM, grace, SIGKILL, guards).
+pub mod process;
+/// The D-Bus interface `org.healthmon.Monitor1`, its wire types and errors.
+pub mod dbus;
+/// The service: one loop owning engine, supervisor and settings.
+pub mod daemon;
+/// The client side shared by `healthctl` and `healthmon --status/--stop`.
+pub mod client;

@@ -7,14 +7,22 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use healthmon::client::{self, Command};
 use healthmon::config::{self, ConfigError, Settings};
-use healthmon::engine::Engine;
+use healthmon::daemon::{self, DaemonError};
+use healthmon::dbus::Bus;
+use healthmon::engine::{CycleSummary, Engine};
+use healthmon::notifier::Dispatch;
+use healthmon::prometheus;
 use healthmon::journal::Journal;
 use healthmon::report::{self, Style};
 use healthmon::store::{Store, StoreHandle};
 
 /// Exit code for an invalid configuration (sysexits EX_CONFIG).
 const EX_CONFIG: u8 = 78;
+
+/// How long `--once` waits for its notifications before exiting.
+const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Self-healing health monitor: workers, tmux sessions, SQLite locks, disk.
 #[derive(Debug, Parser)]
@@ -30,8 +38,8 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Which bus to serve on.
-    #[arg(long, value_name = "BUS", env = "HEALTHMON_BUS", default_value = "system", value_parser = ["system", "session"])]
-    bus: String,
+    #[arg(long, value_name = "BUS", env = "HEALTHMON_BUS", value_enum, default_value_t = Bus::System)]
+    bus: Bus,
     /// Override the SQLite database path.
     #[arg(long, value_name = "PATH")]
     database: Option<PathBuf>,
@@ -60,11 +68,15 @@ enum Fatal {
     #[error("{0}")]
     Store(#[from] healthmon::store::StoreError),
     #[error("{0}")]
+    Daemon(DaemonError),
+    #[error("{0}")]
     Other(String),
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let args = Args::parse();
+    healthmon::journal::init_logging();
     match run(args) {
         Ok(code) => ExitCode::from(code),
         Err(Fatal::Config(err)) => {
@@ -78,15 +90,65 @@ fn main() -> ExitCode {
     }
 }
 
+/// glibc gives every thread that allocates its own arena (64 MiB of
+/// address space, a few hundred KiB resident each); a monitor whose blocking
+/// pool comes and goes needs two. Set in-process rather than through
+/// MALLOC_ARENA_MAX in the unit, so the workers healthmon starts do not
+/// inherit the limit.
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only tunes the allocator; called before any thread exists.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn run(args: Args) -> Result<u8, Fatal> {
     if args.check_config {
         return check_config(&args);
     }
-    let settings = load_settings(&args)?;
+    if args.status {
+        return Ok(client::run(args.bus, Command::Status { json: false }));
+    }
+    if args.stop {
+        return Ok(client::run(args.bus, Command::Stop));
+    }
     if args.once {
+        let settings = load_settings(&args)?;
         return once(&args, settings);
     }
-    Err(Fatal::Other("daemon mode is not built yet".into()))
+    serve(args)
+}
+
+/// The service (no mode flag, or `--daemon`): runs until stopped.
+fn serve(args: Args) -> Result<u8, Fatal> {
+    let opts = daemon::Options { config: args.config, database: args.database, bus: args.bus, dry_run: args.dry_run };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
+    match runtime.block_on(daemon::run(opts, std::future::pending())) {
+        Ok(()) => Ok(0),
+        Err(DaemonError::Config(err)) => Err(Fatal::Config(err)),
+        Err(err) => Err(Fatal::Daemon(err)),
+    }
+}
+
+/// One cycle plus what follows it outside dry run: the Prometheus export
+/// and the notifications for alerts it raised or resolved.
+async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
+    let summary = engine.run_cycle(Vec::new()).await;
+    if engine.dry_run() {
+        return summary;
+    }
+    prometheus::export(settings, engine, summary.state, (0, 0)).await;
+    let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
+    let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
+    notifications.alerts(&summary.raised, &summary.resolved);
+    notifications.finish(NOTIFY_WAIT).await;
+    while let Ok(findings) = failures.try_recv() {
+        engine.record_event("notify", findings).await;
+    }
+    summary
 }
 
 fn load_settings(args: &Args) -> Result<Settings, Fatal> {
@@ -112,7 +174,7 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
     let store = Store::open(&settings.monitor.database)?;
     let journal = Arc::new(Journal::detect());
     let mut engine = Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run);
-    let summary = runtime.block_on(engine.run_cycle(Vec::new()));
+    let summary = runtime.block_on(once_cycle(&settings, &mut engine));
     let dry_run = engine.dry_run();
     if args.json {
         let doc = report::render_json(&summary, engine.counters(), dry_run);

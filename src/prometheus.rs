@@ -7,7 +7,9 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::engine::Counters;
+use crate::checks::disk;
+use crate::config::Settings;
+use crate::engine::{Counters, Engine};
 use crate::model::{HostState, Severity};
 
 /// Everything the export shows, gathered by the caller after a cycle.
@@ -90,4 +92,40 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ExportError> {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(err)
+}
+
+/// Gathers a snapshot after a cycle and writes it, if `[prometheus]` is
+/// configured. `workers` is (healthy, total). A failure is logged, never
+/// fatal: the export is a view, not part of the cycle.
+pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32)) {
+    let Some(prom) = &settings.prometheus else { return };
+    let paths = settings.disk.paths.clone();
+    let disk_used_percent = tokio::task::spawn_blocking(move || {
+        paths.iter().filter_map(|p| disk::used_percent(p).map(|pct| (p.display().to_string(), pct))).collect()
+    })
+    .await
+    .unwrap_or_default();
+    let unresolved = engine.store().call(|s| s.unresolved()).await.unwrap_or_default();
+    let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
+    let snapshot = Snapshot {
+        state,
+        workers_healthy: workers.0,
+        workers_total: workers.1,
+        disk_used_percent,
+        unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
+        counters: engine.counters().clone(),
+        last_check: engine.last_check().map(unix_seconds).unwrap_or(0),
+    };
+    let path = prom.textfile.clone();
+    let text = render(&snapshot);
+    let written = tokio::task::spawn_blocking(move || write_atomic(&path, &text)).await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => log::warn!("prometheus export: {err}"),
+        Err(err) => log::warn!("prometheus export task failed: {err}"),
+    }
+}
+
+fn unix_seconds(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -62,3 +62,35 @@ fn missing_directory_is_a_clear_error() {
     let err = write_atomic(std::path::Path::new("/nonexistent-dir/x.prom"), "x").unwrap_err();
     assert!(err.to_string().contains("/nonexistent-dir/x.prom"), "{err}");
 }
+
+/// After real engine cycles the exported counters grow, and the file
+/// stays valid for promtool.
+#[tokio::test]
+async fn counters_grow_across_cycles() {
+    use healthmon::config::{embedded_defaults, PrometheusSettings};
+    use healthmon::engine::Engine;
+    use healthmon::journal::Journal;
+    use healthmon::store::{Store, StoreHandle};
+
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = dir.path().join("healthmon.prom");
+    let mut settings = embedded_defaults();
+    settings.monitor.database = dir.path().join("health.db");
+    settings.disk.paths = vec![dir.path().to_path_buf()];
+    settings.prometheus = Some(PrometheusSettings { textfile: textfile.clone() });
+    let store = StoreHandle::new(Store::open(&settings.monitor.database).unwrap());
+    let mut engine = Engine::new(&settings, store, std::sync::Arc::new(Journal::stderr()), false);
+
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let summary = engine.run_cycle(Vec::new()).await;
+        healthmon::prometheus::export(&settings, &engine, summary.state, (0, 0)).await;
+        let (ok, output) = promtool_check(&textfile);
+        assert!(ok && output.trim().is_empty(), "promtool complained:\n{output}");
+        let text = std::fs::read_to_string(&textfile).unwrap();
+        let line = text.lines().find(|l| l.starts_with("healthmon_checks_run_total ")).unwrap().to_string();
+        assert!(text.contains(&format!("healthmon_disk_used_percent{{path=\"{}\"}}", dir.path().display())), "{text}");
+        seen.push(line);
+    }
+    assert_eq!(seen, vec!["healthmon_checks_run_total 1", "healthmon_checks_run_total 2"]);
+}

@@ -1,9 +1,27 @@
-//! Disk usage (statvfs) with warning/critical thresholds, and safe cleanup
-//! of aged files. PLACEHOLDER: to be implemented (issue 2 item 7).
+//! Disk usage (statvfs) with warning/critical thresholds, and cleanup of
+//! aged files through the safe walker in [`crate::cleanup`].
+//!
+//! One run first applies the cleanup rules (so the usage recorded is the
+//! usage after cleanup), then reports one `disk_usage` finding per
+//! configured path. Cleanup findings (`disk_cleanup`) are reported per
+//! component: every rule whose directory lives on the same filesystem as a
+//! configured path is reported under that path's `disk:PATH`, the others
+//! under `disk:DIR`; rules sharing a component share one finding, so one
+//! failing rule keeps its alert open while another rule on the same disk
+//! succeeds.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use nix::sys::statvfs::{statvfs, Statvfs};
 
 use crate::checks::{Check, CheckContext, CheckError};
-use crate::config::DiskSettings;
-use crate::model::Finding;
+use crate::cleanup::{CleanupDir, CleanupError, CleanupReport, Selection};
+use crate::config::{CleanupRule, CleanupWhen, DiskSettings};
+use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
+
+const USAGE: &str = "disk_usage";
+const CLEANUP: &str = "disk_cleanup";
 
 pub struct DiskCheck {
     settings: DiskSettings,
@@ -13,6 +31,148 @@ impl DiskCheck {
     pub fn new(settings: DiskSettings) -> DiskCheck {
         DiskCheck { settings }
     }
+
+    /// The `disk_usage` finding for one configured path.
+    fn usage_finding(&self, path: &Path) -> Finding {
+        let component = component(path);
+        let usage = match statvfs(path) {
+            Ok(st) => Usage::of(&st),
+            Err(errno) => {
+                let message = format!(
+                    "cannot read disk usage of {}: {}",
+                    path.display(),
+                    errno.desc()
+                );
+                return Finding::problem(
+                    component,
+                    USAGE,
+                    Status::Error,
+                    Severity::Warning,
+                    message.clone(),
+                    message,
+                );
+            }
+        };
+        let details = usage.details();
+        let (severity, threshold, label) = if usage.percent >= self.settings.critical_percent {
+            (
+                Severity::Critical,
+                self.settings.critical_percent,
+                "critical",
+            )
+        } else if usage.percent >= self.settings.warning_percent {
+            (Severity::Warning, self.settings.warning_percent, "warning")
+        } else {
+            return Finding::healthy(component, USAGE, details);
+        };
+        let message = format!(
+            "{} is {:.1}% full ({label} at {threshold}%)",
+            path.display(),
+            usage.percent
+        );
+        Finding::problem(
+            component,
+            USAGE,
+            Status::Unhealthy,
+            severity,
+            message,
+            details,
+        )
+    }
+
+    /// Applies one rule: opens its directory safely, checks whether it is
+    /// due, cleans. Returns the component it reports under and the outcome.
+    fn apply(&self, rule: &CleanupRule, now: SystemTime, dry_run: bool) -> (String, Outcome) {
+        let component = self.component_for(&rule.dir);
+        match CleanupDir::open(&rule.dir) {
+            Ok(dir) => (component, self.clean(rule, &dir, now, dry_run)),
+            Err(err) => (component, err.into()),
+        }
+    }
+
+    fn clean(
+        &self,
+        rule: &CleanupRule,
+        dir: &CleanupDir,
+        now: SystemTime,
+        dry_run: bool,
+    ) -> Outcome {
+        let pattern = match glob::Pattern::new(&rule.pattern) {
+            Ok(pattern) => pattern,
+            Err(err) => {
+                return Outcome::Failed(format!(
+                    "invalid pattern {:?} for {}: {err}",
+                    rule.pattern,
+                    rule.dir.display()
+                ))
+            }
+        };
+        if rule.when == CleanupWhen::Critical {
+            let usage = match dir.usage() {
+                Ok(st) => Usage::of(&st),
+                Err(err) => return err.into(),
+            };
+            if usage.percent < self.settings.critical_percent {
+                return Outcome::NotDue {
+                    dir: rule.dir.clone(),
+                    percent: usage.percent,
+                    critical: self.settings.critical_percent,
+                };
+            }
+        }
+        let cutoff = now
+            .checked_sub(rule.older_than)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let report = dir.clean(&Selection { pattern, cutoff }, dry_run);
+        Outcome::Cleaned {
+            dir: rule.dir.clone(),
+            report,
+        }
+    }
+
+    /// `disk:PATH` of the first configured path on the same filesystem as
+    /// the rule directory, else `disk:DIR`. The directory's filesystem is
+    /// that of its nearest existing ancestor, so a rule whose directory is
+    /// missing reports (and later resolves) under the same component.
+    /// Only names are decided here: following symlinks does no harm.
+    fn component_for(&self, dir: &Path) -> String {
+        let dev = dir
+            .ancestors()
+            .find_map(|p| nix::sys::stat::stat(p).ok())
+            .map(|st| st.st_dev);
+        let same_fs = |path: &&PathBuf| {
+            dev.is_some()
+                && nix::sys::stat::stat(path.as_path())
+                    .ok()
+                    .map(|st| st.st_dev)
+                    == dev
+        };
+        component(
+            self.settings
+                .paths
+                .iter()
+                .find(same_fs)
+                .map_or(dir, PathBuf::as_path),
+        )
+    }
+
+    /// The rules' outcomes merged into one `disk_cleanup` finding per
+    /// component, in the order the components first appear.
+    fn cleanup_findings(&self, dry_run: bool) -> Vec<Finding> {
+        let now = SystemTime::now();
+        let mut groups: Vec<(String, Vec<Outcome>)> = Vec::new();
+        for rule in &self.settings.cleanup {
+            let (component, outcome) = self.apply(rule, now, dry_run);
+            match groups.iter_mut().find(|(c, _)| *c == component) {
+                Some((_, outcomes)) => outcomes.push(outcome),
+                None => groups.push((component, vec![outcome])),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(component, outcomes)| merge(component, &outcomes, dry_run))
+            .collect()
+    }
 }
 
 impl Check for DiskCheck {
@@ -20,8 +180,208 @@ impl Check for DiskCheck {
         "disk"
     }
 
-    fn run(&self, _ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
-        let _ = &self.settings;
-        Err("disk check not implemented yet".into())
+    fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
+        let mut findings = self.cleanup_findings(ctx.dry_run);
+        findings.extend(
+            self.settings
+                .paths
+                .iter()
+                .map(|path| self.usage_finding(path)),
+        );
+        Ok(findings)
+    }
+}
+
+fn component(path: &Path) -> String {
+    format!("disk:{}", path.display())
+}
+
+/// What one cleanup rule came to in one run.
+enum Outcome {
+    /// A `when = "critical"` rule whose filesystem is below critical.
+    NotDue {
+        dir: PathBuf,
+        percent: f64,
+        critical: f64,
+    },
+    Cleaned {
+        dir: PathBuf,
+        report: CleanupReport,
+    },
+    /// The directory is missing or unsafe, or the rule is unusable.
+    Failed(String),
+}
+
+impl Outcome {
+    /// The action text, when something was (or would be) deleted.
+    fn action(&self, dry_run: bool) -> Option<String> {
+        match self {
+            Outcome::Cleaned { dir, report } if report.files > 0 => {
+                let verb = if dry_run { "would delete" } else { "deleted" };
+                Some(format!(
+                    "{verb} {} files ({}) from {}",
+                    report.files,
+                    mib(report.bytes),
+                    dir.display()
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn details(&self, dry_run: bool) -> String {
+        match self {
+            Outcome::NotDue {
+                dir,
+                percent,
+                critical,
+            } => {
+                format!(
+                    "{}: not run, filesystem at {percent:.1}% (below critical {critical}%)",
+                    dir.display()
+                )
+            }
+            Outcome::Cleaned { dir, report } => {
+                let mut text = self
+                    .action(dry_run)
+                    .unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
+                if report.errors > 0 {
+                    let first = report.first_error.as_deref().unwrap_or("");
+                    text.push_str(&format!(
+                        ", {} entries failed (first: {first})",
+                        report.errors
+                    ));
+                }
+                if report.other_filesystem > 0 {
+                    text.push_str(&format!(
+                        ", {} dirs on other filesystems skipped",
+                        report.other_filesystem
+                    ));
+                }
+                if report.too_deep > 0 {
+                    text.push_str(&format!(", {} dirs too deep skipped", report.too_deep));
+                }
+                text
+            }
+            Outcome::Failed(message) => message.clone(),
+        }
+    }
+}
+
+/// One finding for all the rules reporting under `component`: `error` with
+/// a WARNING if any rule failed, else `recovered` if files were deleted,
+/// else `healthy`; the actions of all rules in one `action_taken`.
+fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
+    let join = |parts: Vec<String>| parts.join("; ");
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Failed(message) => Some(format!("disk cleanup failed: {message}")),
+            _ => None,
+        })
+        .collect();
+    let actions: Vec<String> = outcomes.iter().filter_map(|o| o.action(dry_run)).collect();
+    let status = match (failures.is_empty(), actions.is_empty() || dry_run) {
+        (false, _) => Status::Error,
+        (true, false) => Status::Recovered,
+        (true, true) => Status::Healthy,
+    };
+    let kind = if dry_run {
+        ActionKind::Other
+    } else {
+        ActionKind::DiskCleanup
+    };
+    Finding {
+        component,
+        metric_type: CLEANUP.to_string(),
+        status,
+        details: join(outcomes.iter().map(|o| o.details(dry_run)).collect()),
+        action: (!actions.is_empty()).then(|| Action {
+            kind,
+            taken: join(actions),
+        }),
+        problem: (!failures.is_empty()).then(|| Problem {
+            severity: Severity::Warning,
+            message: join(failures),
+        }),
+    }
+}
+
+/// Used percent of the filesystem holding `path` (as `df` shows it), for
+/// the Prometheus export; `None` when statvfs fails.
+pub fn used_percent(path: &Path) -> Option<f64> {
+    statvfs(path).ok().map(|st| Usage::of(&st).percent)
+}
+
+/// Usage the way `df` computes it: blocks reserved for root count as
+/// neither used nor available.
+struct Usage {
+    percent: f64,
+    free: u64,
+    total: u64,
+}
+
+impl Usage {
+    fn of(st: &Statvfs) -> Usage {
+        let used = st.blocks().saturating_sub(st.blocks_free());
+        let avail = st.blocks_available();
+        let percent = if used + avail == 0 {
+            0.0
+        } else {
+            used as f64 / (used + avail) as f64 * 100.0
+        };
+        let frsize = st.fragment_size();
+        Usage {
+            percent,
+            free: avail * frsize,
+            total: st.blocks() * frsize,
+        }
+    }
+
+    fn details(&self) -> String {
+        format!(
+            "used {:.1}% ({} free of {})",
+            self.percent,
+            human(self.free),
+            human(self.total)
+        )
+    }
+}
+
+/// Bytes in the largest binary unit that keeps the number at least 1.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Action texts always use MiB, so they read (and grep) the same.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A rule directory that cannot be opened or measured is a finding, never
+/// a failure of the whole check.
+impl From<CleanupError> for Outcome {
+    fn from(err: CleanupError) -> Outcome {
+        Outcome::Failed(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte counts pick the unit an admin reads at a glance.
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(512), "512.0 B");
+        assert_eq!(human(4 * 1024 * 1024), "4.0 MiB");
+        assert_eq!(human(930 * 1024 * 1024 * 1024), "930.0 GiB");
     }
 }

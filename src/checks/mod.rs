@@ -13,6 +13,8 @@ pub mod disk;
 pub mod sessions;
 pub mod taskdb;
 pub mod tmux;
+pub mod holders;
+pub mod locks;
 
 /// What every check gets for one run.
 #[derive(Debug, Clone, Copy)]
@@ -34,12 +36,16 @@ pub trait Check: Send + Sync {
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError>;
 }
 
-/// The checks the settings ask for, in report order.
+/// The checks the settings ask for, in the old monitor's report order
+/// (workers come from the supervisor, before these).
 pub fn build(settings: &Settings) -> Vec<Arc<dyn Check>> {
     let mut checks: Vec<Arc<dyn Check>> = Vec::new();
-    checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone())));
     if let Some(s) = &settings.sessions {
         checks.push(Arc::new(sessions::SessionsCheck::new(s.clone())));
     }
+    if !settings.databases.is_empty() {
+        checks.push(Arc::new(locks::LocksCheck::new(settings.databases.clone())));
+    }
+    checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone())));
     checks
 }

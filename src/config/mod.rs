@@ -1,43 +1,67 @@
 //! Configuration: the main TOML file plus `conf.d/*.toml` drop-ins, merged
 //! in name order, validated into [`Settings`]. Every error names file, line
-//! and column. PLACEHOLDER loader: only the embedded defaults for now.
+//! and column, and one load reports all of them.
+//!
+//! # Layout
+//! [`sources`] finds and reads the files; [`tree`] parses each one, checks
+//! it against the [`file`] schema and merges them; [`validate`] (with
+//! [`workers`] and [`values`]) turns the merged schema into [`Settings`];
+//! [`render`] writes settings back as TOML.
 
+mod defaults;
+mod duration;
+mod file;
+mod render;
 mod settings;
+mod sources;
+mod tree;
+mod validate;
+mod values;
+mod workers;
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
+pub use defaults::embedded_defaults;
+pub use render::render;
 pub use settings::*;
+pub use sources::drop_in_dir;
 
-/// Reads `path` (or the system config) and its drop-ins; with no file at
-/// all, the embedded defaults.
-pub fn load(_path: Option<&Path>) -> Result<Settings, ConfigError> {
-    Ok(embedded_defaults())
+/// Reads `path` (or the system config, [`crate::paths::SYSTEM_CONFIG`]) and
+/// the `*.toml` drop-ins of its directory's `conf.d/`. A missing system
+/// config means the embedded defaults (plus any drop-ins); a missing
+/// explicit `path` is an error.
+pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    match path {
+        Some(path) => load_from(path, true),
+        None => load_from(Path::new(crate::paths::SYSTEM_CONFIG), false),
+    }
 }
 
-/// The contract's defaults: check every 60 s, disk check on `/` at 85/95 %.
-pub fn embedded_defaults() -> Settings {
-    Settings {
-        sources: Vec::new(),
-        monitor: MonitorSettings {
-            check_interval: Duration::from_secs(60),
-            database: crate::paths::default_database(),
-            retention: Duration::from_secs(30 * 86_400),
-            dry_run: false,
-            check_timeout: Duration::from_secs(30),
-        },
-        workers: Vec::new(),
-        sessions: None,
-        databases: Vec::new(),
-        disk: DiskSettings {
-            paths: vec!["/".into()],
-            warning_percent: 85.0,
-            critical_percent: 95.0,
-            cleanup: Vec::new(),
-        },
-        notify: None,
-        prometheus: None,
+/// [`load`] with the main file's path and whether it must exist.
+fn load_from(main: &Path, main_required: bool) -> Result<Settings, ConfigError> {
+    let mut errors = Vec::new();
+    let sources = sources::Sources::read(main, main_required, &mut errors);
+    let merged = tree::merge_sources(&sources, &mut errors);
+    let mut checker = values::Checker::new(&sources);
+    let mut settings = validate::settings(merged, &mut checker);
+    errors.append(&mut checker.errors);
+    settings.sources = sources.paths();
+    sort_by_position(&mut errors, &settings.sources);
+    match errors.len() {
+        0 => Ok(settings),
+        1 => Err(errors.remove(0)),
+        _ => Err(ConfigError::Many(errors)),
     }
+}
+
+/// Read errors first, then by file in merge order, line and column.
+fn sort_by_position(errors: &mut [ConfigError], files: &[PathBuf]) {
+    errors.sort_by_key(|e| match e {
+        ConfigError::Invalid { file, line, column, .. } => {
+            (1, files.iter().position(|f| f.display().to_string() == *file), *line, *column)
+        }
+        _ => (0, None, 0, 0),
+    });
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +70,43 @@ pub enum ConfigError {
     Invalid { file: String, line: usize, column: usize, message: String },
     #[error("failed to read {file}: {source}")]
     Read { file: String, source: std::io::Error },
+    /// Every error of one load, in file and position order.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ConfigError>),
 }
 
-/// PLACEHOLDER: the effective configuration as TOML.
-pub fn render(settings: &Settings) -> String {
-    format!("# {settings:?}\n")
+impl ConfigError {
+    /// The single errors, whether there was one or many.
+    pub fn errors(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Many(all) => all.iter().collect(),
+            single => vec![single],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With no main file and no drop-ins at all, the embedded defaults apply.
+    #[test]
+    fn no_file_at_all_gives_embedded_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = load_from(&dir.path().join("healthmon.toml"), false).unwrap();
+        assert_eq!(settings, embedded_defaults());
+    }
+
+    /// A missing default main file still lets the drop-ins apply on top of the defaults.
+    #[test]
+    fn drop_ins_apply_without_main_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        let drop_in = dir.path().join("conf.d/10-disk.toml");
+        std::fs::write(&drop_in, "[disk]\ncritical_percent = 90\n").unwrap();
+        let settings = load_from(&dir.path().join("healthmon.toml"), false).unwrap();
+        assert_eq!(settings.sources, [drop_in]);
+        assert_eq!(settings.disk.critical_percent, 90.0);
+        assert_eq!(settings.disk.paths, embedded_defaults().disk.paths);
+    }
 }

@@ -60,7 +60,7 @@ pub enum WorkerKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandWorker {
-    /// argv; `command[0]` is an absolute path.
+    /// argv; `command[0]` is an absolute path or a bare name looked up in PATH.
     pub command: Vec<String>,
     pub working_dir: Option<PathBuf>,
     pub environment: BTreeMap<String, String>,

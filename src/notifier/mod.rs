@@ -6,6 +6,7 @@
 //! this module is about people.)
 
 mod deliver;
+mod dispatch;
 mod payload;
 mod ratelimit;
 
@@ -19,6 +20,7 @@ use crate::config::NotifySettings;
 use crate::model::{Finding, Status};
 use crate::store::AlertRow;
 
+pub use dispatch::Dispatch;
 pub use payload::{Event, EventKind};
 use ratelimit::RateLimit;
 

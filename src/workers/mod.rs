@@ -1,17 +1,51 @@
 //! Worker supervision: command workers started, watched and restarted by
 //! healthmon, and systemd unit workers restarted through systemd.
-//! PLACEHOLDER: the API the daemon uses is fixed here; the behaviour comes next.
+//!
+//! Each command worker lives in its own task ([`command`]) that notices an
+//! exit the moment it happens through a pidfd, restarts it through the
+//! restart [`budget`], and reports between cycles through the
+//! [`EventSender`]. Each cycle adds what only a cycle sees: liveness probes
+//! ([`probe`]), unit states ([`unit`]), and one `worker_status` finding per
+//! worker, so every alert resolves once the worker is healthy again.
+//!
+//! Lifetime (documented for admins): workers run in their own session, so
+//! they outlive a crash of healthmon unless its service manager kills the
+//! whole cgroup; a new healthmon adopts a survivor only through `match`
+//! ([`adopt`]), otherwise it starts a fresh copy. On a clean stop healthmon
+//! stops every command worker it holds (SIGTERM, `stop_timeout`, SIGKILL),
+//! adopted ones included, and leaves no zombie.
+
+mod adopt;
+mod budget;
+mod command;
+mod findings;
+mod pidfd;
+mod probe;
+mod spawn;
+mod unit;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use crate::config::WorkerSettings;
-use crate::model::Finding;
+use crate::config::{CommandWorker, WorkerKind, WorkerSettings};
+use crate::model::{Finding, Status};
+
+use command::{Claimed, Control, Handle, Phase};
+use findings::human;
+use probe::ProbeFailure;
+use unit::UnitWorker;
+
+pub use findings::{RESTART as RESTART_METRIC, STATUS as STATUS_METRIC};
 
 /// One row of `ListWorkers()`: `(ssuts)` name, state, pid, restarts, detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerInfo {
     pub name: String,
-    /// e.g. `running`, `starting`, `restarting`, `stopped`, `given-up`, `unhealthy`.
+    /// `running`, `starting`, `restarting`, `unhealthy`, `stopped`,
+    /// `stopping` (units), `given-up`, `error`.
     pub state: String,
     /// 0 = none.
     pub pid: u32,
@@ -24,46 +58,341 @@ pub struct WorkerInfo {
 /// restart done): the daemon records them at once through the engine.
 pub type EventSender = mpsc::UnboundedSender<Vec<Finding>>;
 
+/// Failures of the worker layer; they end up as `error` findings.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot resolve user {user:?}: {reason}")]
+    User { user: String, reason: String },
+    #[error("failed to start {program}: {source}")]
+    Spawn { program: String, source: std::io::Error },
+    #[error("cannot watch pid {pid} through a pidfd: {source}")]
+    Pidfd { pid: u32, source: std::io::Error },
+}
+
+/// A command worker's task plus what the cycle keeps about its probe.
+struct CommandEntry {
+    handle: Handle,
+    /// Probe failures in a row against the current pid.
+    failures: u32,
+}
+
+enum Entry {
+    Command(CommandEntry),
+    Unit(UnitWorker),
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        match self {
+            Entry::Command(c) => &c.handle.settings.name,
+            Entry::Unit(u) => &u.settings.name,
+        }
+    }
+}
+
 pub struct Supervisor {
-    workers: Vec<WorkerSettings>,
+    dry_run: bool,
+    events: EventSender,
+    claimed: Claimed,
+    entries: Vec<Entry>,
+    /// The system bus, connected on first need and dropped after a failure
+    /// so the next cycle reconnects.
+    bus: Option<zbus::Connection>,
 }
 
 impl Supervisor {
     /// Starts (or adopts through `match`) every command worker and begins
     /// watching units. In dry run nothing is started.
-    pub async fn start(workers: &[WorkerSettings], _dry_run: bool, _events: EventSender) -> Supervisor {
-        Supervisor { workers: workers.to_vec() }
+    pub async fn start(workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
+        let mut supervisor =
+            Supervisor { dry_run, events, claimed: Arc::new(Mutex::new(HashSet::new())), entries: Vec::new(), bus: None };
+        for w in workers {
+            let entry = supervisor.entry(w);
+            supervisor.entries.push(entry);
+        }
+        supervisor
+    }
+
+    fn entry(&self, w: &WorkerSettings) -> Entry {
+        match &w.kind {
+            WorkerKind::Command(spec) => Entry::Command(CommandEntry {
+                handle: Handle::spawn(w.clone(), spec.clone(), self.dry_run, self.events.clone(), self.claimed.clone()),
+                failures: 0,
+            }),
+            WorkerKind::Unit(name) => Entry::Unit(UnitWorker::new(w.clone(), name.clone())),
+        }
     }
 
     /// The per-cycle findings: liveness probes, unit states, given-up workers.
     pub async fn cycle(&mut self) -> Vec<Finding> {
-        Vec::new()
+        let mut probes = self.probe_all().await;
+        let bus = self.bus_for_cycle().await;
+        let mut out = Vec::new();
+        let mut bus_failed = false;
+        for (index, entry) in self.entries.iter_mut().enumerate() {
+            match entry {
+                Entry::Command(c) => out.push(c.cycle(probes.remove(&index), self.dry_run)),
+                Entry::Unit(u) => {
+                    let found = u.cycle(bus.as_ref().map_err(String::as_str), self.dry_run).await;
+                    bus_failed |= found.iter().any(|f| f.status == Status::Error && f.details == u.unit());
+                    out.extend(found);
+                }
+            }
+        }
+        if bus_failed {
+            self.bus = None;
+        }
+        out
+    }
+
+    /// Runs the probes of all verified, running command workers at once.
+    async fn probe_all(&self) -> HashMap<usize, (u32, Result<(), ProbeFailure>)> {
+        let mut set = JoinSet::new();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let Entry::Command(c) = entry else { continue };
+            let w = &c.handle.settings;
+            let (Some(argv), Phase::Up { pid, verified: true, .. }) = (&w.health_command, c.handle.snapshot().phase) else {
+                continue;
+            };
+            let (argv, timeout) = (argv.clone(), w.health_timeout);
+            let WorkerKind::Command(spec) = w.kind.clone() else { continue };
+            set.spawn(async move { (index, pid, probe::run(&argv, &spec, timeout).await) });
+        }
+        let mut results = HashMap::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((index, pid, result)) = joined {
+                results.insert(index, (pid, result));
+            }
+        }
+        results
+    }
+
+    /// The system bus when some worker is a unit: the cached connection or
+    /// a new one, or why there is none.
+    async fn bus_for_cycle(&mut self) -> Result<zbus::Connection, String> {
+        if !self.entries.iter().any(|e| matches!(e, Entry::Unit(_))) {
+            return Err("no unit workers".into());
+        }
+        if let Some(conn) = &self.bus {
+            return Ok(conn.clone());
+        }
+        let conn = unit::connect().await?;
+        self.bus = Some(conn.clone());
+        Ok(conn)
     }
 
     /// `ListWorkers()`.
     pub fn list(&self) -> Vec<WorkerInfo> {
-        self.workers
+        self.entries
             .iter()
-            .map(|w| WorkerInfo {
-                name: w.name.clone(),
-                state: "unknown".into(),
-                pid: 0,
-                restarts: 0,
-                detail: String::new(),
-                healthy: false,
+            .map(|entry| match entry {
+                Entry::Command(c) => c.info(),
+                Entry::Unit(u) => u.info(),
             })
             .collect()
     }
 
     /// Applies new worker settings after a reload (restart budgets reset).
-    pub async fn reconfigure(&mut self, workers: &[WorkerSettings], _dry_run: bool) {
-        self.workers = workers.to_vec();
+    /// A worker whose command (argv, directory, environment, user, match)
+    /// or unit is unchanged keeps running; a changed one is stopped and
+    /// started anew; a removed one is stopped.
+    pub async fn reconfigure(&mut self, workers: &[WorkerSettings], dry_run: bool) {
+        self.dry_run = dry_run;
+        let mut old: HashMap<String, Entry> = self.entries.drain(..).map(|e| (e.name().to_string(), e)).collect();
+        for w in workers {
+            let kept = match (old.remove(&w.name), &w.kind) {
+                (Some(Entry::Command(mut c)), WorkerKind::Command(spec)) if same_command(&c.handle.settings, spec) => {
+                    c.handle.send(Control::Update(Box::new(w.clone()), dry_run));
+                    c.handle.settings = w.clone();
+                    c.failures = 0;
+                    Some(Entry::Command(c))
+                }
+                (Some(Entry::Unit(mut u)), WorkerKind::Unit(name)) if u.unit() == name => {
+                    u.update(w.clone());
+                    Some(Entry::Unit(u))
+                }
+                (Some(replaced), _) => {
+                    stop_entry(replaced).await;
+                    None
+                }
+                (None, _) => None,
+            };
+            let entry = kept.unwrap_or_else(|| self.entry(w));
+            self.entries.push(entry);
+        }
+        for (_, removed) in old {
+            stop_entry(removed).await;
+        }
     }
 
     /// An alert on `component` was resolved by hand: a given-up worker of
     /// that name gets a fresh restart budget.
-    pub fn alert_resolved_by_hand(&mut self, _component: &str) {}
+    pub fn alert_resolved_by_hand(&mut self, component: &str) {
+        for entry in self.entries.iter_mut().filter(|e| e.name() == component) {
+            match entry {
+                Entry::Command(c) => c.handle.send(Control::Reset),
+                Entry::Unit(u) => u.reset(),
+            }
+        }
+    }
 
-    /// Stops command workers (SIGTERM, then SIGKILL after their stop_timeout).
-    pub async fn shutdown(self) {}
+    /// Stops command workers (SIGTERM, then SIGKILL after their stop_timeout),
+    /// all at once, and returns when every one is gone and reaped.
+    pub async fn shutdown(self) {
+        let handles: Vec<Handle> = self
+            .entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Command(c) => Some(c.handle),
+                Entry::Unit(_) => None,
+            })
+            .collect();
+        for handle in &handles {
+            handle.send(Control::Stop);
+        }
+        for handle in handles {
+            handle.stop().await;
+        }
+    }
+}
+
+fn same_command(old: &WorkerSettings, spec: &CommandWorker) -> bool {
+    matches!(&old.kind, WorkerKind::Command(current) if current == spec)
+}
+
+async fn stop_entry(entry: Entry) {
+    if let Entry::Command(c) = entry {
+        c.handle.stop().await;
+    }
+}
+
+impl CommandEntry {
+    /// This cycle's `worker_status` finding; a probe failing
+    /// `health_failures` times in a row asks the task for a restart.
+    fn cycle(&mut self, probe: Option<(u32, Result<(), ProbeFailure>)>, dry_run: bool) -> Finding {
+        let snap = self.handle.snapshot();
+        let w = &self.handle.settings;
+        match &snap.phase {
+            Phase::Up { pid, verified: true, .. } => {
+                let details = self.describe(&snap);
+                // A probe of an earlier pid says nothing about this one.
+                let Some((_, Err(failure))) = probe.filter(|(probed, _)| probed == pid) else {
+                    self.failures = 0;
+                    return findings::healthy(w, details);
+                };
+                self.failures += 1;
+                if self.failures < w.health_failures {
+                    let message = format!("health check failed ({} of {}): {}", self.failures, w.health_failures, failure.0);
+                    return findings::problem(w, Status::Unhealthy, message, details);
+                }
+                self.failures = 0;
+                let reason = format!("health check failed {} times in a row, last: {}", w.health_failures, failure.0);
+                let finding = findings::problem(w, Status::Unhealthy, format!("{reason}; restarting"), details);
+                if dry_run {
+                    return findings::would(finding, "would restart");
+                }
+                self.handle.send(Control::Restart(reason));
+                finding
+            }
+            Phase::Up { restart: Some(cause), .. } => {
+                findings::problem(w, Status::Unhealthy, format!("restarted after {cause}; verifying"), self.describe(&snap))
+            }
+            Phase::Up { .. } | Phase::Starting => findings::healthy(w, format!("starting; {}", self.describe(&snap))),
+            Phase::Waiting { until, message, error } => {
+                let status = if *error { Status::Error } else { Status::Unhealthy };
+                let details = format!("next start in {}; restarts {}", human(command::remaining(*until)), snap.restarts);
+                findings::problem(w, status, message, details)
+            }
+            Phase::GivenUp { restarts, last } => findings::given_up(w, *restarts, last),
+            Phase::Down { message } => findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start"),
+            Phase::Stopped => findings::problem(w, Status::Unhealthy, "stopped", "healthmon is stopping"),
+        }
+    }
+
+    fn info(&self) -> WorkerInfo {
+        let snap = self.handle.snapshot();
+        let (state, pid, healthy) = match &snap.phase {
+            Phase::Up { pid, verified: true, .. } if self.failures > 0 => ("unhealthy", *pid, false),
+            Phase::Up { pid, verified: true, .. } => ("running", *pid, true),
+            Phase::Up { pid, restart: Some(_), .. } => ("restarting", *pid, false),
+            Phase::Up { pid, .. } => ("starting", *pid, false),
+            Phase::Starting => ("starting", 0, false),
+            Phase::Waiting { error: true, .. } => ("error", 0, false),
+            Phase::Waiting { .. } => ("restarting", 0, false),
+            Phase::GivenUp { .. } => ("given-up", 0, false),
+            Phase::Down { .. } | Phase::Stopped => ("stopped", 0, false),
+        };
+        let name = self.handle.settings.name.clone();
+        WorkerInfo { name, state: state.into(), pid, restarts: snap.restarts, detail: self.describe(&snap), healthy }
+    }
+
+    /// `pid 123, up 5m, adopted; restarts 2 of 5 in 10m; last exit: exit code 1`.
+    fn describe(&self, snap: &command::Snapshot) -> String {
+        let w = &self.handle.settings;
+        let mut parts = Vec::new();
+        match &snap.phase {
+            Phase::Up { pid, since, adopted, .. } => {
+                let how = if *adopted { ", adopted" } else { "" };
+                parts.push(format!("pid {pid}, up {}{how}", human_secs(since.elapsed())));
+            }
+            Phase::Waiting { message, .. } | Phase::Down { message } => parts.push(message.clone()),
+            Phase::GivenUp { restarts, last } => {
+                parts.push(format!("gave up after {restarts} restarts in {} (last: {last})", human(w.restart_window)))
+            }
+            Phase::Starting | Phase::Stopped => {}
+        }
+        parts.push(format!("restarts {} of {} in {}", snap.used, w.max_restarts, human(w.restart_window)));
+        if let Some(last) = &snap.last_exit {
+            parts.push(format!("last exit: {last}"));
+        }
+        parts.join("; ")
+    }
+}
+
+/// An uptime rounded to whole seconds.
+fn human_secs(d: std::time::Duration) -> String {
+    human(std::time::Duration::from_secs(d.as_secs().max(1)))
+}
+
+/// `healthmon --once`: each worker reported as running or down, nothing
+/// started or restarted (the daemon supervises; a one-shot run must not
+/// leave unsupervised children behind), so `dry_run` changes nothing here.
+/// A command worker counts as running when a process matches `match`, or
+/// without `match` when a process's command line is exactly `command` (or
+/// ends with it, for scripts run through their interpreter).
+pub async fn once(workers: &[WorkerSettings], _dry_run: bool) -> Vec<Finding> {
+    let bus = if workers.iter().any(|w| matches!(w.kind, WorkerKind::Unit(_))) {
+        unit::connect().await
+    } else {
+        Err("no unit workers".into())
+    };
+    let mut out = Vec::new();
+    for w in workers {
+        let finding = match &w.kind {
+            WorkerKind::Command(spec) => report_command(w, spec).await,
+            WorkerKind::Unit(name) => unit::report(w, name, bus.as_ref().map_err(String::as_str)).await,
+        };
+        out.push(finding);
+    }
+    out
+}
+
+async fn report_command(w: &WorkerSettings, spec: &CommandWorker) -> Finding {
+    let pattern = spec.match_cmdline.clone();
+    let joined = spec.command.join(" ");
+    let exact = joined.clone();
+    let found = tokio::task::spawn_blocking(move || match &pattern {
+        Some(pattern) => adopt::find(pattern, &HashSet::new()),
+        None => adopt::scan(|cmdline| cmdline == exact || cmdline.ends_with(&format!(" {exact}")), &HashSet::new()),
+    })
+    .await
+    .unwrap_or_default();
+    let how = match &spec.match_cmdline {
+        Some(pattern) => format!("matched {pattern:?}"),
+        None => "matched its command".to_string(),
+    };
+    match found.first() {
+        Some(c) => findings::healthy(w, format!("running (pid {}, {how}): {}", c.pid, c.cmdline)),
+        None => findings::problem(w, Status::Unhealthy, "not running (start the daemon to supervise it)", joined),
+    }
 }

@@ -1,0 +1,140 @@
+//! Benchmark of the service's figures on a private bus: Status round trips
+//! through the generated proxy (rate, p50, p99) when idle and while a cycle
+//! is blocked on the database, start-to-READY=1 time, and idle RSS.
+//!
+//! `cargo build --release && cargo run --release --example status_latency [-- SECONDS_IDLE]`
+//! (needs dbus-daemon; uses target/release/healthmon next to the example).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use healthmon::dbus::MonitorProxy;
+
+const ROUND_TRIPS: usize = 5000;
+
+fn main() {
+    let idle_secs: u64 = std::env::args().nth(1).map_or(60, |s| s.parse().expect("seconds"));
+    let healthmon = sibling_binary("healthmon");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let address = format!("unix:path={}/bus", dir.path().display());
+    let _bus = KillOnDrop(start_bus(&address));
+
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+    notify.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let db = dir.path().join("health.db");
+    let started = Instant::now();
+    let daemon = KillOnDrop(
+        Command::new(&healthmon)
+            .args(["--bus", "session", "--database"])
+            .arg(&db)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start healthmon"),
+    );
+    wait_for(&notify, "READY=1");
+    println!("start to READY=1: {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+    wait_for(&notify, "last check");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let conn = zbus::connection::Builder::address(address.as_str()).build().await.expect("connect");
+        let proxy = MonitorProxy::new(&conn).await.expect("proxy");
+        report("Status, idle", &measure(&proxy).await);
+
+        // A long cycle: another process holds the database's write lock,
+        // so the cycle's store call waits while Status keeps answering.
+        let lock = rusqlite::Connection::open(&db).expect("open db");
+        lock.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        // The RunOnce caller is another client, on its own connection.
+        let other = zbus::connection::Builder::address(address.as_str()).build().await.expect("connect");
+        let cycle = tokio::spawn(async move { MonitorProxy::new(&other).await.expect("proxy").run_once().await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let during = measure(&proxy).await;
+        let still_running = !cycle.is_finished();
+        report(&format!("Status, during a cycle (cycle still running at the end: {still_running})"), &during);
+        lock.execute_batch("COMMIT").expect("unlock");
+        let _ = cycle.await;
+    });
+
+    std::thread::sleep(Duration::from_secs(idle_secs));
+    println!("idle RSS after {idle_secs} s: {}", rss(daemon.0.id()));
+}
+
+async fn measure(proxy: &MonitorProxy<'_>) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(ROUND_TRIPS);
+    for _ in 0..ROUND_TRIPS {
+        let t = Instant::now();
+        proxy.status().await.expect("status");
+        times.push(t.elapsed());
+    }
+    times
+}
+
+fn report(what: &str, times: &[Duration]) {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let total: Duration = times.iter().sum();
+    let pct = |p: f64| sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e6;
+    println!(
+        "{what}: {} calls, {:.0}/s, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        times.len(),
+        times.len() as f64 / total.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        sorted[sorted.len() - 1].as_secs_f64() * 1e6
+    );
+}
+
+fn wait_for(notify: &UnixDatagram, needle: &str) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = notify.recv(&mut buf).unwrap_or_else(|_| panic!("no {needle} from healthmon"));
+        if String::from_utf8_lossy(&buf[..n]).contains(needle) {
+            return;
+        }
+    }
+}
+
+fn start_bus(address: &str) -> Child {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbus-session.conf");
+    let mut child = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", config.display()))
+        .arg(format!("--address={address}"))
+        .args(["--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dbus-daemon is required");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
+    child
+}
+
+fn rss(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status.lines().find(|l| l.starts_with("VmRSS:")).map_or("?".into(), |l| l["VmRSS:".len()..].trim().to_string())
+}
+
+/// `target/release/healthmon` for `target/release/examples/status_latency`.
+fn sibling_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(path.is_file(), "build {} first (cargo build --release)", path.display());
+    path
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

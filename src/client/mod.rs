@@ -1,0 +1,232 @@
+//! The client of `org.healthmon.Monitor1`, shared by `healthctl` and the
+//! compatibility flags `healthmon --status/--stop`: one function per
+//! command, each printing its result and returning the exit code.
+//! `status` and `run-once` follow the monitoring-plugin convention (0 OK,
+//! 1 WARNING, 2 CRITICAL, 3 UNKNOWN); the rest use 0 ok, 1 error, 3 not
+//! reachable.
+
+mod render;
+
+use std::future::Future;
+
+use zbus::proxy::CacheProperties;
+use zbus::DBusError as _;
+
+use crate::dbus::{self, Bus, MonitorError, MonitorProxy};
+use crate::model::HostState;
+use crate::report::Style;
+
+pub use render::{format_utc, status_json};
+
+/// Exit code: the daemon could not be reached (plugin UNKNOWN).
+pub const EXIT_UNREACHABLE: u8 = 3;
+/// Exit code: the command failed.
+pub const EXIT_ERROR: u8 = 1;
+
+/// What to do, as `healthctl` spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Status { json: bool },
+    RunOnce { json: bool },
+    Alerts { all: bool, limit: u32, json: bool },
+    Resolve { id: i64 },
+    Metrics { component: Option<String>, limit: u32, json: bool },
+    Workers { json: bool },
+    Reload,
+    Stop,
+}
+
+impl Command {
+    /// Status and run-once report the host's health in their exit code.
+    fn is_plugin(&self) -> bool {
+        matches!(self, Command::Status { .. } | Command::RunOnce { .. })
+    }
+
+    /// The D-Bus method a permission error names.
+    fn method(&self) -> &'static str {
+        match self {
+            Command::Status { .. } => "Status",
+            Command::RunOnce { .. } => "RunOnce",
+            Command::Alerts { .. } => "ListAlerts",
+            Command::Resolve { .. } => "ResolveAlert",
+            Command::Metrics { .. } => "ListMetrics",
+            Command::Workers { .. } => "ListWorkers",
+            Command::Reload => "Reload",
+            Command::Stop => "Stop",
+        }
+    }
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("healthmon is not running on the {bus} bus")]
+    NotRunning { bus: &'static str },
+    #[error("healthmon is not running on the {bus} bus (cannot connect to the bus: {source})")]
+    NoBus { bus: &'static str, source: zbus::Error },
+    #[error("permission denied: {method} needs root (see {policy})", policy = dbus::POLICY_FILE)]
+    AccessDenied { method: &'static str },
+    #[error("{0}")]
+    Daemon(MonitorError),
+    #[error("D-Bus call failed: {0}")]
+    Bus(zbus::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl ClientError {
+    fn exit_code(&self, plugin: bool) -> u8 {
+        match self {
+            ClientError::NotRunning { .. } | ClientError::NoBus { .. } => EXIT_UNREACHABLE,
+            ClientError::AccessDenied { .. } => EXIT_ERROR,
+            _ if plugin => EXIT_UNREACHABLE,
+            _ => EXIT_ERROR,
+        }
+    }
+}
+
+/// Runs `command` against the daemon on `bus`, prints the outcome and
+/// returns the exit code.
+pub fn run(bus: Bus, command: Command) -> u8 {
+    let plugin = command.is_plugin();
+    let method = command.method();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(&ClientError::Runtime(err), plugin),
+    };
+    let outcome = runtime.block_on(async {
+        let proxy = connect(bus).await?;
+        execute(&proxy, command, Style::detect()).await.map_err(|err| classify(err, bus, method))
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => fail(&err, plugin),
+    }
+}
+
+fn fail(err: &ClientError, plugin: bool) -> u8 {
+    eprintln!("{err}");
+    err.exit_code(plugin)
+}
+
+/// A proxy with no property cache: a one-shot CLI needs no background
+/// GetAll or PropertiesChanged subscription.
+async fn connect(bus: Bus) -> Result<MonitorProxy<'static>, ClientError> {
+    let no_bus = |source| ClientError::NoBus { bus: bus.as_str(), source };
+    let connection = bus.builder().build().await.map_err(no_bus)?;
+    MonitorProxy::builder(&connection)
+        .cache_properties(CacheProperties::No)
+        .build()
+        .await
+        .map_err(ClientError::Bus)
+}
+
+/// Sorts a failed call into "not running", "permission denied", a named
+/// daemon error, or another bus error.
+fn classify(err: MonitorError, bus: Bus, method: &'static str) -> ClientError {
+    let err = match err {
+        MonitorError::ZBus(err) => err,
+        named => return ClientError::Daemon(named),
+    };
+    let name = match &err {
+        zbus::Error::MethodError(name, _, _) => name.as_str().to_string(),
+        zbus::Error::FDO(fdo) => fdo.name().as_str().to_string(),
+        _ => String::new(),
+    };
+    match name.as_str() {
+        "org.freedesktop.DBus.Error.ServiceUnknown" | "org.freedesktop.DBus.Error.NameHasNoOwner" => {
+            ClientError::NotRunning { bus: bus.as_str() }
+        }
+        "org.freedesktop.DBus.Error.AccessDenied" => ClientError::AccessDenied { method },
+        _ => ClientError::Bus(err),
+    }
+}
+
+/// Lifts a proxy call's error into the one error type `classify` reads.
+async fn call<T, E: Into<MonitorError>>(fut: impl Future<Output = Result<T, E>>) -> Result<T, MonitorError> {
+    fut.await.map_err(Into::into)
+}
+
+async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Result<u8, MonitorError> {
+    match command {
+        Command::Status { json } => {
+            let status = call(proxy.status()).await?;
+            let workers = call(proxy.list_workers()).await?;
+            let alerts = call(proxy.list_alerts(true, 0)).await?;
+            if json {
+                print_json(&render::status_json(&status, &workers, &alerts));
+            } else {
+                print!("{}", render::status_text(&status, &workers, &alerts, style));
+            }
+            Ok(state_exit_code(&status.state))
+        }
+        Command::RunOnce { json } => {
+            let cycle = call(proxy.run_once()).await?;
+            if json {
+                print_json(&render::cycle_json(&cycle));
+            } else {
+                print!("{}", render::cycle_text(&cycle, style));
+            }
+            Ok(state_exit_code(&cycle.state))
+        }
+        Command::Alerts { all, limit, json } => {
+            let alerts = call(proxy.list_alerts(!all, limit)).await?;
+            if json {
+                print_json(&render::alerts_json(&alerts));
+            } else {
+                print!("{}", render::alerts_text(&alerts, style));
+            }
+            Ok(0)
+        }
+        Command::Resolve { id } => {
+            if call(proxy.resolve_alert(id)).await? {
+                println!("alert {id} resolved");
+                Ok(0)
+            } else {
+                eprintln!("no unresolved alert has id {id}");
+                Ok(EXIT_ERROR)
+            }
+        }
+        Command::Metrics { component, limit, json } => {
+            let rows = call(proxy.list_metrics(component.as_deref().unwrap_or(""), limit)).await?;
+            if json {
+                print_json(&render::metrics_json(&rows));
+            } else {
+                print!("{}", render::metrics_text(&rows));
+            }
+            Ok(0)
+        }
+        Command::Workers { json } => {
+            let workers = call(proxy.list_workers()).await?;
+            if json {
+                print_json(&render::workers_json(&workers));
+            } else {
+                print!("{}", render::workers_text(&workers, style));
+            }
+            Ok(0)
+        }
+        Command::Reload => {
+            call(proxy.reload()).await?;
+            println!("configuration reloaded");
+            Ok(0)
+        }
+        Command::Stop => {
+            call(proxy.stop()).await?;
+            println!("healthmon is stopping");
+            Ok(0)
+        }
+    }
+}
+
+/// healthy 0, degraded 1, critical 2; a state this client does not know is
+/// UNKNOWN (3).
+fn state_exit_code(state: &str) -> u8 {
+    HostState::parse(state).map_or(EXIT_UNREACHABLE, HostState::exit_code)
+}
+
+fn print_json(doc: &serde_json::Value) {
+    match serde_json::to_string_pretty(doc) {
+        Ok(text) => println!("{text}"),
+        Err(err) => eprintln!("cannot render JSON: {err}"),
+    }
+}

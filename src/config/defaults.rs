@@ -1,0 +1,60 @@
+//! Every default of the configuration in one place (the man page lists the
+//! same values): the embedded defaults used with no file at all, and the
+//! defaults of keys inside optional tables.
+
+use std::time::Duration;
+
+use super::settings::*;
+
+const MINUTE: u64 = 60;
+const DAY: u64 = 86_400;
+
+/// `[workers.NAME]` keys.
+pub const WORKER_CRITICAL: bool = false;
+pub const RESTART_DELAY: Duration = Duration::from_secs(5);
+pub const VERIFY_AFTER: Duration = Duration::from_secs(3);
+pub const MAX_RESTARTS: u32 = 5;
+pub const RESTART_WINDOW: Duration = Duration::from_secs(10 * MINUTE);
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEALTH_FAILURES: u32 = 3;
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `[sessions]` keys.
+pub const STUCK_AFTER: Duration = Duration::from_secs(30 * MINUTE);
+pub const IN_PROGRESS_QUERY: &str = "SELECT id, session_name FROM tasks WHERE status = 'in_progress'";
+pub const ON_STUCK: &str = "UPDATE tasks SET status = 'failed', error = :reason WHERE id = :task_id";
+
+/// `[[databases]]` keys.
+pub const LOCKED_AFTER: Duration = Duration::from_secs(30);
+pub const KILL_HOLDERS: bool = false;
+
+/// `[[disk.cleanup]]` keys.
+pub const CLEANUP_WHEN: CleanupWhen = CleanupWhen::Critical;
+
+/// `[notify]` keys.
+pub const MIN_SEVERITY: crate::model::Severity = crate::model::Severity::Warning;
+
+/// The contract's defaults: check every 60 s, disk check on `/` at 85/95 %.
+pub fn embedded_defaults() -> Settings {
+    Settings {
+        sources: Vec::new(),
+        monitor: MonitorSettings {
+            check_interval: Duration::from_secs(60),
+            database: crate::paths::default_database(),
+            retention: Duration::from_secs(30 * DAY),
+            dry_run: false,
+            check_timeout: Duration::from_secs(30),
+        },
+        workers: Vec::new(),
+        sessions: None,
+        databases: Vec::new(),
+        disk: DiskSettings {
+            paths: vec!["/".into()],
+            warning_percent: 85.0,
+            critical_percent: 95.0,
+            cleanup: Vec::new(),
+        },
+        notify: None,
+        prometheus: None,
+    }
+}

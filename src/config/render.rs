@@ -1,0 +1,138 @@
+//! The effective configuration as TOML in the file schema, every key
+//! explicit, for `healthmon --check-config`. Loading the output gives the
+//! same settings back.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::duration;
+use super::file::*;
+use super::settings::*;
+
+/// The effective configuration, headed by a comment naming its sources.
+pub fn render(settings: &Settings) -> String {
+    let mut out = String::from("# Effective healthmon configuration, merged from:\n");
+    if settings.sources.is_empty() {
+        out.push_str("#   (no file: embedded defaults)\n");
+    }
+    for source in &settings.sources {
+        let _ = writeln!(out, "#   {}", source.display());
+    }
+    out.push('\n');
+    // Serialising plain data (strings, numbers, booleans, tables) cannot fail.
+    out + &toml::to_string(&file_config(settings)).unwrap_or_default()
+}
+
+/// Empty collections are left out: absent means empty, and a lone
+/// `[workers]` or `databases = []` would only puzzle the reader.
+fn file_config(s: &Settings) -> FileConfig {
+    FileConfig {
+        monitor: val(MonitorFile {
+            check_interval: dur(s.monitor.check_interval),
+            database: path(&s.monitor.database),
+            retention: dur(s.monitor.retention),
+            dry_run: val(s.monitor.dry_run),
+            check_timeout: dur(s.monitor.check_timeout),
+        }),
+        workers: (!s.workers.is_empty())
+            .then(|| s.workers.iter().map(|w| (at(w.name.clone()), at(worker(w)))).collect()),
+        sessions: s.sessions.as_ref().and_then(|s| val(sessions(s))),
+        databases: (!s.databases.is_empty()).then(|| s.databases.iter().map(|d| at(database(d))).collect()),
+        disk: val(DiskFile {
+            paths: list(s.disk.paths.iter().map(|p| p.display().to_string())),
+            warning_percent: val(s.disk.warning_percent),
+            critical_percent: val(s.disk.critical_percent),
+            cleanup: (!s.disk.cleanup.is_empty()).then(|| s.disk.cleanup.iter().map(|r| at(cleanup(r))).collect()),
+        }),
+        notify: s.notify.as_ref().and_then(|n| val(notify(n))),
+        prometheus: s.prometheus.as_ref().and_then(|p| val(PrometheusFile { textfile: path(&p.textfile) })),
+    }
+}
+
+fn worker(w: &WorkerSettings) -> WorkerFile {
+    let mut file = WorkerFile {
+        critical: val(w.critical),
+        restart_delay: dur(w.restart_delay),
+        verify_after: dur(w.verify_after),
+        max_restarts: val(w.max_restarts),
+        restart_window: dur(w.restart_window),
+        health_command: w.health_command.as_ref().and_then(|c| list(c.iter().cloned())),
+        health_timeout: dur(w.health_timeout),
+        health_failures: val(w.health_failures),
+        stop_timeout: dur(w.stop_timeout),
+        ..WorkerFile::default()
+    };
+    match &w.kind {
+        WorkerKind::Unit(unit) => file.unit = val(unit.clone()),
+        WorkerKind::Command(c) => {
+            file.command = list(c.command.iter().cloned());
+            file.working_dir = c.working_dir.as_deref().and_then(path);
+            file.environment = (!c.environment.is_empty()).then(|| at(c.environment.clone()));
+            file.user = c.user.clone().and_then(val);
+            file.match_cmdline = c.match_cmdline.clone().and_then(val);
+        }
+    }
+    file
+}
+
+fn sessions(s: &SessionSettings) -> SessionsFile {
+    SessionsFile {
+        enabled: val(true),
+        tmux_socket: s.tmux_socket.as_deref().and_then(path),
+        stuck_after: dur(s.stuck_after),
+        task_database: path(&s.task_database),
+        in_progress_query: val(s.in_progress_query.clone()),
+        on_stuck: list(s.on_stuck.iter().cloned()),
+        requeue: list(s.requeue.iter().cloned()),
+    }
+}
+
+fn database(d: &DatabaseSettings) -> DatabaseFile {
+    DatabaseFile { path: path(&d.path), locked_after: dur(d.locked_after), kill_holders: val(d.kill_holders) }
+}
+
+fn cleanup(r: &CleanupRule) -> CleanupFile {
+    let when = match r.when {
+        CleanupWhen::Critical => "critical",
+        CleanupWhen::Always => "always",
+    };
+    CleanupFile {
+        dir: path(&r.dir),
+        pattern: val(r.pattern.clone()),
+        older_than: dur(r.older_than),
+        when: val(when.to_owned()),
+    }
+}
+
+fn notify(n: &NotifySettings) -> NotifyFile {
+    NotifyFile {
+        webhook: n.webhook.clone().and_then(val),
+        command: n.command.as_ref().and_then(|c| list(c.iter().cloned())),
+        min_severity: val(n.min_severity.as_str().to_owned()),
+        reminder_interval: n.reminder_interval.and_then(dur),
+    }
+}
+
+/// A value with no source position (spans are not serialised).
+fn at<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+fn val<T>(value: T) -> Val<T> {
+    Some(at(value))
+}
+
+fn dur(d: Duration) -> Val<String> {
+    val(duration::format(d))
+}
+
+fn path(p: &Path) -> Val<String> {
+    val(p.display().to_string())
+}
+
+fn list(items: impl Iterator<Item = String>) -> List<String> {
+    val(items.map(at).collect())
+}

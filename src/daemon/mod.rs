@@ -1,0 +1,515 @@
+//! The service: one loop owns the engine, the worker supervisor and the
+//! settings, and waits on the check timer, D-Bus requests, signals, the
+//! supervisor's events, the watchdog heartbeat and an injected shutdown
+//! future. D-Bus methods that change state only send the loop a request;
+//! `Status()` and the list methods never wait for it (see [`crate::dbus`]).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
+use zbus::object_server::InterfaceRef;
+
+use crate::config::{self, ConfigError, Settings};
+use crate::dbus::{self, Bus, CycleDict, Monitor, MonitorError, MonitorSignals, Request, SharedSnapshot, Snapshot};
+use crate::engine::{CycleSummary, Engine, Section};
+use crate::journal::{self, Journal};
+use crate::model::{Finding, HostState, Severity, Status};
+use crate::notifier::Dispatch;
+use crate::prometheus;
+use crate::store::{Store, StoreError, StoreHandle};
+use crate::systemd::Notifier;
+use crate::workers::Supervisor;
+
+/// D-Bus requests that may wait for the loop; more is `Busy`.
+const REQUEST_QUEUE: usize = 16;
+/// `STATUS=` is refreshed at least this often even without a watchdog.
+const STATUS_REFRESH: Duration = Duration::from_secs(10);
+/// The stages of a cycle that each may take up to `check_timeout`
+/// (workers, sessions, locks, disk): with the slack below, how long a cycle
+/// may run while the loop keeps pinging the watchdog. A cycle stuck longer
+/// is a hung loop, and systemd should restart us.
+const CYCLE_STAGES: u32 = 4;
+const CYCLE_SLACK: Duration = Duration::from_secs(30);
+/// How long a graceful stop waits for the bus connection to close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a stop waits for queued notifications.
+const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
+/// Component and metric of the alert an invalid reload raises.
+const CONFIG_COMPONENT: &str = "config";
+const CONFIG_METRIC: &str = "config_reload";
+
+/// What `healthmon` was started with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: Option<PathBuf>,
+    pub database: Option<PathBuf>,
+    pub bus: Bus,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{name} is already owned on the {bus} bus: is another healthmon running?", name = dbus::NAME)]
+    NameTaken { bus: &'static str },
+    #[error("cannot serve {name} on the {bus} bus: {source}", name = dbus::NAME)]
+    Bus { bus: &'static str, source: zbus::Error },
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// Runs the service until SIGTERM/SIGINT, `Stop()` or `shutdown` completes.
+/// `READY=1` goes out once the database is open and the bus name is owned.
+pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    let notifier = Notifier::from_env();
+    let settings = load_settings(&opts)?;
+    let mut signals = Signals::new().map_err(DaemonError::Signals)?;
+
+    let path = settings.monitor.database.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path))
+        .await
+        .expect("opening the database panicked")?;
+    let store = StoreHandle::new(store);
+    let journal = Arc::new(Journal::detect());
+    let engine = Engine::new(&settings, store.clone(), Arc::clone(&journal), opts.dry_run);
+    let snapshot: SharedSnapshot = Arc::new(RwLock::new(Snapshot::new(engine.dry_run())));
+
+    let (requests_tx, requests) = mpsc::channel(REQUEST_QUEUE);
+    let monitor = Monitor::new(requests_tx, Arc::clone(&snapshot), store.clone());
+    let connection = serve(opts.bus, monitor).await?;
+    let iface = connection
+        .object_server()
+        .interface::<_, Monitor>(dbus::PATH)
+        .await
+        .map_err(|source| DaemonError::Bus { bus: opts.bus.as_str(), source })?;
+
+    // Workers start only once the name is ours: a second healthmon that
+    // lost the race must not start a second set of workers.
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let supervisor = Supervisor::start(&settings.workers, engine.dry_run(), events_tx).await;
+
+    let (failures_tx, notify_failures) = mpsc::unbounded_channel();
+    let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
+
+    let mut daemon =
+        Daemon { opts, settings, engine, supervisor, store, journal, notifier, notifications, snapshot, iface };
+    daemon.refresh(None).await;
+    daemon.notifier.ready();
+    log::info!("healthmon {} serving {} on the {} bus", env!("CARGO_PKG_VERSION"), dbus::NAME, daemon.opts.bus.as_str());
+
+    let reason = daemon.run_loop(&mut signals, requests, events, notify_failures, shutdown).await;
+    log::info!("stopping: {reason}");
+    daemon.notifier.stopping();
+    daemon.notifier.status("stopping");
+    let Daemon { supervisor, iface, notifications, .. } = daemon;
+    supervisor.shutdown().await;
+    notifications.finish(NOTIFY_DRAIN).await;
+    // Our references go first; the graceful close then waits for the
+    // method calls still in flight (Stop's own reply among them).
+    drop(iface);
+    if tokio::time::timeout(CLOSE_TIMEOUT, connection.graceful_shutdown()).await.is_err() {
+        log::warn!("the bus connection did not close within {}s", CLOSE_TIMEOUT.as_secs());
+    }
+    Ok(())
+}
+
+fn load_settings(opts: &Options) -> Result<Settings, ConfigError> {
+    let mut settings = config::load(opts.config.as_deref())?;
+    if let Some(db) = &opts.database {
+        settings.monitor.database = db.clone();
+    }
+    Ok(settings)
+}
+
+/// Connects, serves the interface and owns the name; without
+/// replacement, so a running healthmon keeps its name.
+async fn serve(bus: Bus, monitor: Monitor) -> Result<zbus::Connection, DaemonError> {
+    bus.builder()
+        .serve_at(dbus::PATH, monitor)
+        .name(dbus::NAME)
+        .replace_existing_names(false)
+        .build()
+        .await
+        .map_err(|source| match source {
+            zbus::Error::NameTaken => DaemonError::NameTaken { bus: bus.as_str() },
+            source => DaemonError::Bus { bus: bus.as_str(), source },
+        })
+}
+
+/// The Unix signals the loop reacts to.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    hooks: hooks::Hooks,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            hooks: hooks::Hooks::from_env()?,
+        })
+    }
+}
+
+/// What woke the loop.
+enum Wake {
+    Stop(&'static str),
+    Reload,
+    Cycle,
+    Heartbeat,
+    Request(Request),
+    /// Findings between cycles: a worker crash handled, a notification that failed.
+    Event(&'static str, Vec<Finding>),
+    Wedge,
+}
+
+/// Everything the loop owns.
+struct Daemon {
+    opts: Options,
+    settings: Settings,
+    engine: Engine,
+    supervisor: Supervisor,
+    store: StoreHandle,
+    journal: Arc<Journal>,
+    notifier: Notifier,
+    notifications: Dispatch,
+    snapshot: SharedSnapshot,
+    iface: InterfaceRef<Monitor>,
+}
+
+impl Daemon {
+    /// The one loop; returns why it stopped.
+    async fn run_loop(
+        &mut self,
+        signals: &mut Signals,
+        mut requests: mpsc::Receiver<Request>,
+        mut events: mpsc::UnboundedReceiver<Vec<Finding>>,
+        mut notify_failures: mpsc::UnboundedReceiver<Vec<Finding>>,
+        shutdown: impl Future<Output = ()>,
+    ) -> &'static str {
+        tokio::pin!(shutdown);
+        let mut ticker = check_timer(self.settings.monitor.check_interval, true);
+        let mut heartbeat = heartbeat_timer(&self.notifier);
+        loop {
+            let wake = tokio::select! {
+                biased;
+                () = &mut shutdown => Wake::Stop("shutdown requested"),
+                _ = signals.term.recv() => Wake::Stop("SIGTERM"),
+                _ = signals.int.recv() => Wake::Stop("SIGINT"),
+                _ = signals.hup.recv() => Wake::Reload,
+                () = signals.hooks.wedge_requested() => Wake::Wedge,
+                _ = heartbeat.tick() => Wake::Heartbeat,
+                Some(request) = requests.recv() => Wake::Request(request),
+                Some(findings) = events.recv() => Wake::Event("workers", findings),
+                Some(findings) = notify_failures.recv() => Wake::Event("notify", findings),
+                _ = ticker.tick() => Wake::Cycle,
+            };
+            match wake {
+                Wake::Stop(reason) => return reason,
+                Wake::Reload => {
+                    let old_interval = self.settings.monitor.check_interval;
+                    let _ = self.reload().await;
+                    if self.settings.monitor.check_interval != old_interval {
+                        ticker = check_timer(self.settings.monitor.check_interval, false);
+                    }
+                }
+                Wake::Cycle => {
+                    self.cycle(&mut heartbeat).await;
+                }
+                Wake::Heartbeat => {
+                    self.notifier.watchdog();
+                    self.refresh_workers();
+                    self.notifier.status(&status_line(&self.snapshot_copy(), SystemTime::now()));
+                }
+                Wake::Request(Request::Stop) => return "Stop() called over D-Bus",
+                Wake::Request(request) => {
+                    let old_interval = self.settings.monitor.check_interval;
+                    self.handle(request, &mut heartbeat).await;
+                    if self.settings.monitor.check_interval != old_interval {
+                        ticker = check_timer(self.settings.monitor.check_interval, false);
+                    }
+                }
+                Wake::Event(source, findings) => {
+                    let summary = self.engine.record_event(source, findings).await;
+                    self.publish(&summary, false).await;
+                }
+                Wake::Wedge => {
+                    // Test hook (debug builds only): a hung loop must stop
+                    // the watchdog pings while D-Bus keeps answering.
+                    log::warn!("test hook: wedging the main loop");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, request: Request, heartbeat: &mut Interval) {
+        match request {
+            Request::RunOnce(reply) => {
+                let summary = self.cycle(heartbeat).await;
+                let _ = reply.send(CycleDict::from(&summary));
+            }
+            Request::Reload(reply) => {
+                let _ = reply.send(self.reload().await);
+            }
+            Request::ResolveAlert(id, reply) => {
+                let _ = reply.send(self.resolve_alert(id).await);
+            }
+            Request::Stop => unreachable!("Stop is handled by the loop itself"),
+        }
+    }
+
+    /// One full cycle: the supervisor's findings, then every check. The
+    /// loop keeps pinging the watchdog while the cycle makes progress, but
+    /// only within the time a cycle can legitimately take.
+    async fn cycle(&mut self, heartbeat: &mut Interval) -> CycleSummary {
+        let budget = self.settings.monitor.check_timeout * CYCLE_STAGES + CYCLE_SLACK;
+        let deadline = Instant::now() + budget;
+        let summary = {
+            let supervisor = &mut self.supervisor;
+            let engine = &mut self.engine;
+            let work = async {
+                let workers = supervisor.cycle().await;
+                let extra = if supervisor.list().is_empty() && workers.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Section { check: "workers".into(), findings: workers }]
+                };
+                engine.run_cycle(extra).await
+            };
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    summary = &mut work => break summary,
+                    _ = heartbeat.tick() => {
+                        if Instant::now() < deadline {
+                            self.notifier.watchdog();
+                        } else {
+                            log::error!("check cycle running for over {}s; no more watchdog pings", budget.as_secs());
+                        }
+                    }
+                }
+            }
+        };
+        self.publish(&summary, true).await;
+        summary
+    }
+
+    /// Tells the bus (and systemd) what a cycle or event changed.
+    async fn publish(&mut self, summary: &CycleSummary, completed_cycle: bool) {
+        for alert in &summary.raised {
+            let sent = self
+                .iface
+                .alert_raised(alert.id, alert.severity.as_str(), &alert.component, &alert.message)
+                .await;
+            log_signal_error("AlertRaised", sent);
+        }
+        for alert in &summary.resolved {
+            log_signal_error("AlertResolved", self.iface.alert_resolved(alert.id).await);
+        }
+        self.notifications.alerts(&summary.raised, &summary.resolved);
+        if completed_cycle {
+            log_signal_error("CheckCompleted", self.iface.check_completed(CycleDict::from(summary)).await);
+        }
+        let dry_run_state = self.engine.dry_run().then_some(summary.state);
+        self.refresh(dry_run_state).await;
+        if completed_cycle && !self.engine.dry_run() {
+            self.after_cycle().await;
+        }
+    }
+
+    /// Re-reads counters, alerts and workers into the snapshot, emits
+    /// PropertiesChanged when the state moved, and updates `STATUS=`.
+    /// In dry run no alert is written, so the state is the cycle's own.
+    async fn refresh(&mut self, dry_run_state: Option<HostState>) {
+        let unresolved = self.store.call(|s| s.unresolved()).await;
+        let (count, state) = match unresolved {
+            Ok(rows) => (rows.len(), HostState::from_worst(rows.iter().map(|a| a.severity).max())),
+            Err(err) => {
+                log::error!("cannot read unresolved alerts: {err}");
+                (0, HostState::Critical)
+            }
+        };
+        let state = dry_run_state.unwrap_or(state);
+        let previous = {
+            let mut snap = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+            let previous = snap.state;
+            snap.counters = self.engine.counters().clone();
+            snap.last_check = self.engine.last_check();
+            snap.workers = self.supervisor.list();
+            snap.unresolved_alerts = u32::try_from(count).unwrap_or(u32::MAX);
+            snap.state = state;
+            snap.dry_run = self.engine.dry_run();
+            previous
+        };
+        if previous != state {
+            log::info!("state changed: {} -> {}", previous.as_str(), state.as_str());
+            let iface = self.iface.get().await;
+            log_signal_error("PropertiesChanged", iface.state_changed(self.iface.signal_emitter()).await);
+        }
+        self.notifier.status(&status_line(&self.snapshot_copy(), SystemTime::now()));
+    }
+
+    /// The Prometheus export and due reminders, after a real cycle.
+    async fn after_cycle(&mut self) {
+        let snap = self.snapshot_copy();
+        let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
+        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32)).await;
+        if self.notifications.wants_reminders() {
+            match self.store.call(|s| s.unresolved()).await {
+                Ok(unresolved) => self.notifications.remind(&unresolved),
+                Err(err) => log::warn!("cannot read unresolved alerts for reminders: {err}"),
+            }
+        }
+    }
+
+    fn refresh_workers(&mut self) {
+        let workers = self.supervisor.list();
+        self.snapshot.write().unwrap_or_else(|p| p.into_inner()).workers = workers;
+    }
+
+    fn snapshot_copy(&self) -> Snapshot {
+        dbus::read_snapshot(&self.snapshot)
+    }
+
+    /// SIGHUP or `Reload()`: new settings replace the old only if valid;
+    /// an invalid file keeps the old ones and raises a WARNING alert that
+    /// the next valid reload resolves.
+    async fn reload(&mut self) -> Result<(), MonitorError> {
+        self.notifier.reloading();
+        let result = match load_settings(&self.opts) {
+            Ok(settings) => {
+                self.apply(settings).await;
+                let fine = Finding::healthy(CONFIG_COMPONENT, CONFIG_METRIC, "configuration reloaded");
+                let summary = self.engine.report(fine).await;
+                self.publish(&summary, false).await;
+                log::info!("configuration reloaded");
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!("configuration reload failed, keeping the running configuration: {err}");
+                log::error!("{message}");
+                let problem =
+                    Finding::problem(CONFIG_COMPONENT, CONFIG_METRIC, Status::Error, Severity::Warning, &message, &message);
+                let summary = self.engine.report(problem).await;
+                self.publish(&summary, false).await;
+                Err(MonitorError::InvalidConfig(message))
+            }
+        };
+        self.notifier.ready();
+        result
+    }
+
+    async fn apply(&mut self, settings: Settings) {
+        if settings.monitor.database != self.settings.monitor.database {
+            log::warn!(
+                "the database path changed to {}; still using {} until healthmon restarts",
+                settings.monitor.database.display(),
+                self.settings.monitor.database.display()
+            );
+        }
+        self.engine.reconfigure(&settings, self.opts.dry_run);
+        self.supervisor.reconfigure(&settings.workers, self.engine.dry_run()).await;
+        self.notifications.reconfigure(settings.notify.as_ref());
+        self.settings = settings;
+    }
+
+    /// `ResolveAlert()`: closes the alert, tells the supervisor (a given-up
+    /// worker gets a fresh restart budget) and the bus.
+    async fn resolve_alert(&mut self, id: i64) -> Result<bool, MonitorError> {
+        let resolved = self.store.call(move |s| s.resolve_alert(id, SystemTime::now())).await?;
+        let Some(alert) = resolved else { return Ok(false) };
+        log::info!("alert {id} on {} resolved by hand", alert.component);
+        self.journal.send(&journal::alert_resolved_entry(&alert));
+        self.supervisor.alert_resolved_by_hand(&alert.component);
+        self.notifications.alerts(&[], std::slice::from_ref(&alert));
+        log_signal_error("AlertResolved", self.iface.alert_resolved(id).await);
+        self.refresh(None).await;
+        Ok(true)
+    }
+}
+
+/// The check timer; the first cycle runs at once at start-up, and a
+/// changed interval after a reload starts counting from now.
+fn check_timer(period: Duration, now: bool) -> Interval {
+    let start = if now { Instant::now() } else { Instant::now() + period };
+    let mut timer = interval_at(start, period);
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    timer
+}
+
+/// Watchdog pings at half of WATCHDOG_USEC, and STATUS= refreshes.
+fn heartbeat_timer(notifier: &Notifier) -> Interval {
+    let period = notifier.watchdog_interval().map_or(STATUS_REFRESH, |w| w.min(STATUS_REFRESH));
+    let mut timer = interval(period.max(Duration::from_millis(1)));
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    timer
+}
+
+/// `3/3 workers healthy, 0 alerts, last check 12s ago`.
+pub fn status_line(snap: &Snapshot, now: SystemTime) -> String {
+    let alerts = match snap.unresolved_alerts {
+        1 => "1 alert".to_string(),
+        n => format!("{n} alerts"),
+    };
+    let last = match snap.last_check.and_then(|t| now.duration_since(t).ok()) {
+        Some(ago) => format!("last check {}s ago", ago.as_secs()),
+        None if snap.last_check.is_some() => "last check just now".to_string(),
+        None => "no check yet".to_string(),
+    };
+    let dry_run = if snap.dry_run { " (dry run)" } else { "" };
+    format!("{}/{} workers healthy, {alerts}, {last}{dry_run}", snap.workers_healthy(), snap.workers.len())
+}
+
+fn log_signal_error(what: &str, result: zbus::Result<()>) {
+    if let Err(err) = result {
+        log::warn!("cannot emit {what}: {err}");
+    }
+}
+
+/// Test hooks: SIGUSR1 wedges the loop, in debug builds with
+/// `HEALTHMON_TEST_HOOKS=1` only.
+mod hooks;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(workers: usize, alerts: u32, last: Option<SystemTime>) -> Snapshot {
+        let mut s = Snapshot::new(false);
+        s.unresolved_alerts = alerts;
+        s.last_check = last;
+        s.workers = (0..workers)
+            .map(|i| crate::workers::WorkerInfo {
+                name: format!("w{i}"),
+                state: "running".into(),
+                pid: 1,
+                restarts: 0,
+                detail: String::new(),
+                healthy: i > 0,
+            })
+            .collect();
+        s
+    }
+
+    /// The STATUS= line has the contract's shape.
+    #[test]
+    fn status_line_reads_like_the_contract() {
+        let now = SystemTime::now();
+        let line = status_line(&snap(3, 0, Some(now - Duration::from_secs(12))), now);
+        assert_eq!(line, "2/3 workers healthy, 0 alerts, last check 12s ago");
+        assert_eq!(status_line(&snap(0, 1, None), now), "0/0 workers healthy, 1 alert, no check yet");
+    }
+}

@@ -1,0 +1,399 @@
+//! One command worker's life, run as its own task: adopt or start it, wait
+//! for its exit on the pidfd, restart it through the budget, verify each
+//! restart, stop it on request. The task owns the process; the supervisor
+//! talks to it with [`Control`] messages and reads a [`Snapshot`].
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::{CommandWorker, WorkerSettings};
+use crate::model::Status;
+
+use super::budget::{RestartBudget, Verdict};
+use super::findings::{self as f, human};
+use super::pidfd::{ExitInfo, Proc};
+use super::{adopt, probe, spawn, EventSender, WorkerError};
+
+/// Pids held by some worker, so two `match` patterns never adopt the same
+/// process.
+pub type Claimed = Arc<Mutex<HashSet<i32>>>;
+
+pub enum Control {
+    /// Stop the process (SIGTERM, grace, SIGKILL) and end the task.
+    Stop,
+    /// Stop and restart it (the probe failed too often), for this reason.
+    Restart(String),
+    /// A fresh budget; a given-up worker starts again.
+    Reset,
+    /// New settings for the same command and the dry-run flag (reload): a
+    /// fresh budget too.
+    Update(Box<WorkerSettings>, bool),
+}
+
+/// What the supervisor sees of the task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the first start or adoption.
+    Starting,
+    /// Running; `restart` holds the cause while a restart awaits verification.
+    Up { pid: u32, since: Instant, adopted: bool, verified: bool, restart: Option<String> },
+    /// Waiting `restart_delay` before the next start; `error`: the last start failed.
+    Waiting { until: Instant, message: String, error: bool },
+    GivenUp { restarts: u32, last: String },
+    /// Dry run and not running.
+    Down { message: String },
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub phase: Phase,
+    /// Restarts done since healthmon started.
+    pub restarts: u64,
+    /// Restarts counted in the current window, for "2 of 5 in 10m".
+    pub used: u32,
+    pub last_exit: Option<String>,
+}
+
+/// The supervisor's end of one worker task.
+pub struct Handle {
+    pub settings: WorkerSettings,
+    view: Arc<Mutex<Snapshot>>,
+    tx: mpsc::UnboundedSender<Control>,
+    task: JoinHandle<()>,
+}
+
+impl Handle {
+    pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed) -> Handle {
+        let view = Arc::new(Mutex::new(Snapshot { phase: Phase::Starting, restarts: 0, used: 0, last_exit: None }));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
+        let task = Task { w: settings.clone(), spec, dry_run, events, view: view.clone(), rx, budget, claimed, restarts: 0, last_exit: None };
+        Handle { settings, view, tx, task: tokio::spawn(task.run()) }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        lock(&self.view).clone()
+    }
+
+    pub fn send(&self, control: Control) {
+        // A send fails only when the task ended, i.e. after shutdown.
+        let _ = self.tx.send(control);
+    }
+
+    /// Stops the worker and waits until its process is gone and reaped.
+    pub async fn stop(self) {
+        self.send(Control::Stop);
+        let _ = self.task.await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the task loop does next.
+enum State {
+    Up(Proc, Run),
+    Waiting { until: Instant, cause: String, nth: u32, message: String, error: bool },
+    Idle(Phase),
+    Quit,
+}
+
+/// About the running process.
+struct Run {
+    adopted: bool,
+    verified: bool,
+    /// Cause and number of the restart that started it, if one did.
+    restart: Option<(String, u32)>,
+}
+
+struct Task {
+    w: WorkerSettings,
+    spec: CommandWorker,
+    dry_run: bool,
+    events: EventSender,
+    view: Arc<Mutex<Snapshot>>,
+    rx: mpsc::UnboundedReceiver<Control>,
+    budget: RestartBudget,
+    claimed: Claimed,
+    restarts: u64,
+    last_exit: Option<String>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut state = self.initial().await;
+        loop {
+            self.publish(&state);
+            state = match state {
+                State::Up(proc, run) => self.on_up(proc, run).await,
+                State::Waiting { until, cause, nth, .. } => self.on_waiting(until, cause, nth).await,
+                State::Idle(phase) => self.on_idle(phase).await,
+                State::Quit => break,
+            };
+        }
+        lock(&self.view).phase = Phase::Stopped;
+    }
+
+    fn emit(&self, findings: Vec<crate::model::Finding>) {
+        // The receiver is gone only while the daemon shuts down.
+        let _ = self.events.send(findings);
+    }
+
+    fn publish(&self, state: &State) {
+        let phase = match state {
+            State::Up(proc, run) => Phase::Up {
+                pid: proc.pid(),
+                since: proc.started(),
+                adopted: run.adopted,
+                verified: run.verified,
+                restart: run.restart.as_ref().map(|(cause, _)| cause.clone()),
+            },
+            State::Waiting { until, message, error, .. } => Phase::Waiting { until: *until, message: message.clone(), error: *error },
+            State::Idle(phase) => phase.clone(),
+            State::Quit => Phase::Stopped,
+        };
+        let mut view = lock(&self.view);
+        *view = Snapshot { phase, restarts: self.restarts, used: self.budget.used(Instant::now()), last_exit: self.last_exit.clone() };
+    }
+
+    async fn initial(&mut self) -> State {
+        if let Some(pattern) = self.spec.match_cmdline.clone() {
+            if let Some(state) = self.adopt(&pattern).await {
+                return state;
+            }
+        }
+        if self.dry_run {
+            let message = "not running".to_string();
+            self.emit(vec![f::would(f::problem(&self.w, Status::Unhealthy, &message, "dry run"), "would start")]);
+            return State::Idle(Phase::Down { message });
+        }
+        self.launch(None).await
+    }
+
+    /// Adopts the oldest process matching `pattern`, if any.
+    async fn adopt(&mut self, pattern: &str) -> Option<State> {
+        let exclude = lock(&self.claimed).clone();
+        let owned = pattern.to_string();
+        let found = tokio::task::spawn_blocking(move || {
+            let candidates = adopt::find(&owned, &exclude);
+            let total = candidates.len();
+            candidates.into_iter().find_map(|c| adopt::take(c.pid, &owned).map(|fd| (c, fd, total)))
+        })
+        .await
+        .ok()??;
+        let (candidate, fd, total) = found;
+        if !lock(&self.claimed).insert(candidate.pid) {
+            return None;
+        }
+        let proc = Proc::adopted(candidate.pid, fd).ok()?;
+        let details = format!("adopted running process pid {} matching {pattern:?} ({total} matched): {}", candidate.pid, candidate.cmdline);
+        self.emit(vec![f::healthy(&self.w, details)]);
+        Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
+    }
+
+    /// Starts the command; `restart` = (cause, nth) when it replaces a dead one.
+    async fn launch(&mut self, restart: Option<(String, u32)>) -> State {
+        match self.spawn_process().await {
+            Ok(proc) => {
+                lock(&self.claimed).insert(proc.pid() as i32);
+                if restart.is_some() {
+                    self.restarts += 1;
+                } else {
+                    let started = f::healthy(&self.w, format!("started pid {}", proc.pid()));
+                    self.emit(vec![started.with_action(crate::model::ActionKind::Other, format!("started (pid {})", proc.pid()))]);
+                }
+                State::Up(proc, Run { adopted: false, verified: false, restart })
+            }
+            Err(err) => {
+                let message = format!("cannot start: {err}");
+                self.last_exit = Some(message.clone());
+                let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
+                self.decide(Instant::now(), true, message, finding, true)
+            }
+        }
+    }
+
+    async fn spawn_process(&self) -> Result<Proc, WorkerError> {
+        let identity = spawn::identity(&self.spec).await?;
+        let program = self.spec.command[0].clone();
+        let child = spawn::build(&self.spec.command, &self.spec, identity.as_ref())
+            .spawn()
+            .map_err(|source| WorkerError::Spawn { program: program.clone(), source })?;
+        // std's Child neither waits nor kills on drop: the pidfd takes over.
+        let pid = child.id();
+        Proc::child(pid).map_err(|source| {
+            kill_unwatchable(pid);
+            WorkerError::Pidfd { pid, source }
+        })
+    }
+
+    async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
+        let verify_at = proc.started() + self.w.verify_after;
+        tokio::select! {
+            biased;
+            _ = proc.exited() => {
+                let pid = proc.pid();
+                let exit = proc.finish();
+                self.on_exit(pid, exit, run, None)
+            }
+            control = self.rx.recv() => match control {
+                None | Some(Control::Stop) => {
+                    let pid = proc.pid();
+                    proc.stop(self.w.stop_timeout).await;
+                    lock(&self.claimed).remove(&(pid as i32));
+                    State::Quit
+                }
+                Some(Control::Restart(reason)) => {
+                    let pid = proc.pid();
+                    let exit = proc.stop(self.w.stop_timeout).await;
+                    self.on_exit(pid, exit, run, Some(reason))
+                }
+                Some(Control::Reset) => {
+                    self.budget.reset();
+                    State::Up(proc, run)
+                }
+                Some(Control::Update(settings, dry_run)) => {
+                    self.update(*settings, dry_run);
+                    State::Up(proc, run)
+                }
+            },
+            _ = tokio::time::sleep_until(verify_at.into()), if !run.verified => {
+                self.verify(&proc, &mut run).await;
+                State::Up(proc, run)
+            }
+        }
+    }
+
+    /// Still alive `verify_after` after the start; with a probe, it must pass.
+    async fn verify(&mut self, proc: &Proc, run: &mut Run) {
+        let probe = match &self.w.health_command {
+            Some(argv) => probe::run(argv, &self.spec, self.w.health_timeout).await,
+            None => Ok(()),
+        };
+        if proc.has_exited() {
+            return; // the exit branch reports it as a crash before verification
+        }
+        run.verified = true;
+        let pid = proc.pid();
+        let after = human(self.w.verify_after);
+        match (&run.restart, probe) {
+            (Some((cause, nth)), Ok(())) => {
+                self.budget.on_verified();
+                let taken = f::restart_text(&self.w, cause, *nth);
+                let details = format!("pid {pid}, alive after {after}, restarts {}", self.restarts);
+                self.emit(vec![f::restart(&self.w, true, taken, details.clone()), f::healthy(&self.w, details)]);
+            }
+            (None, Ok(())) => self.budget.on_verified(),
+            (Some((cause, nth)), Err(failure)) => {
+                let taken = f::restart_text(&self.w, cause, *nth);
+                let message = format!("restarted but health check failed: {}", failure.0);
+                let details = format!("pid {pid}, {message}");
+                self.emit(vec![f::restart(&self.w, false, taken, details.clone()), f::problem(&self.w, Status::Unhealthy, message, details)]);
+            }
+            (None, Err(failure)) => {
+                let message = format!("started but health check failed: {}", failure.0);
+                self.emit(vec![f::problem(&self.w, Status::Unhealthy, &message, format!("pid {pid}"))]);
+            }
+        }
+    }
+
+    /// The process is gone (crashed, or stopped for `requested`): report it
+    /// and let the budget decide.
+    fn on_exit(&mut self, pid: u32, exit: ExitInfo, run: Run, requested: Option<String>) -> State {
+        lock(&self.claimed).remove(&(pid as i32));
+        let now = Instant::now();
+        let cause = requested.unwrap_or_else(|| exit.to_string());
+        let details = format!("pid {pid}, {exit}, restarts {}", self.restarts);
+        self.last_exit = Some(cause.clone());
+        if let (Some((restart_cause, nth)), false) = (&run.restart, run.verified) {
+            let taken = f::restart_text(&self.w, restart_cause, *nth);
+            let note = format!("{details}; died within verify_after ({})", human(self.w.verify_after));
+            self.emit(vec![f::restart(&self.w, false, taken, note)]);
+        }
+        let message = format!("exited ({cause})");
+        if self.dry_run {
+            self.emit(vec![f::would(f::problem(&self.w, Status::Unhealthy, &message, details), "would restart")]);
+            return State::Idle(Phase::Down { message });
+        }
+        let finding = f::problem(&self.w, Status::Unhealthy, &message, details);
+        self.decide(now, !run.verified, cause, finding, false)
+    }
+
+    /// Asks the budget about an exit (or failed start) and reports the verdict
+    /// with `finding`, whose message gets the plan appended.
+    fn decide(&mut self, now: Instant, quick: bool, cause: String, mut finding: crate::model::Finding, error: bool) -> State {
+        match self.budget.on_exit(now, quick) {
+            Verdict::Restart { delay, nth } => {
+                let when = if delay.is_zero() { "now".to_string() } else { format!("in {}", human(delay)) };
+                let plan = format!("restarting {when} (restart {nth} of {} in {})", self.w.max_restarts, human(self.w.restart_window));
+                let message = match finding.problem.as_mut() {
+                    Some(problem) => {
+                        problem.message = format!("{}; {plan}", problem.message);
+                        problem.message.clone()
+                    }
+                    None => plan,
+                };
+                self.emit(vec![finding]);
+                State::Waiting { until: now + delay, cause, nth, message, error }
+            }
+            Verdict::GiveUp { restarts } => {
+                self.emit(vec![f::given_up(&self.w, restarts, &cause)]);
+                State::Idle(Phase::GivenUp { restarts, last: cause })
+            }
+        }
+    }
+
+    async fn on_waiting(&mut self, until: Instant, cause: String, nth: u32) -> State {
+        if until > Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                control = self.rx.recv() => match control {
+                    None | Some(Control::Stop) => return State::Quit,
+                    Some(Control::Reset) => self.budget.reset(),
+                    Some(Control::Restart(_)) => {}
+                    Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
+                },
+            }
+        }
+        self.launch(Some((cause, nth))).await
+    }
+
+    /// Given up or (dry run) down: only a person or a reload moves it on,
+    /// to adoption or a fresh start as at startup.
+    async fn on_idle(&mut self, phase: Phase) -> State {
+        match self.rx.recv().await {
+            None | Some(Control::Stop) => return State::Quit,
+            Some(Control::Reset) | Some(Control::Restart(_)) if self.dry_run => return State::Idle(phase),
+            Some(Control::Reset) | Some(Control::Restart(_)) => self.budget.reset(),
+            Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
+        }
+        self.initial().await
+    }
+
+    /// Same command, new settings: a reload, so the budget starts afresh.
+    fn update(&mut self, settings: WorkerSettings, dry_run: bool) {
+        self.budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
+        self.w = settings;
+        self.dry_run = dry_run;
+    }
+}
+
+/// A child we cannot watch (pidfd_open failed) is not left running blind.
+fn kill_unwatchable(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(pid as i32);
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
+}
+
+/// Time left until `until`, for "restarting in 3s".
+pub fn remaining(until: Instant) -> Duration {
+    until.saturating_duration_since(Instant::now())
+}

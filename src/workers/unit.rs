@@ -1,0 +1,244 @@
+//! `unit` workers: a systemd unit read over the system bus each cycle and
+//! restarted through systemd (`RestartUnit(name, "replace")`) when it is
+//! `failed` or `inactive`, within the same restart budget as command
+//! workers. `activating`, `deactivating` and `reloading` are left alone
+//! (systemd is busy with it). Without a systemd on the bus the finding is
+//! `error` with a WARNING "cannot reach systemd: ...", and nothing else
+//! is affected. `restart_delay` and `verify_after` do not apply (systemd's
+//! own `RestartSec=` does); the next cycle shows whether it came up.
+
+use std::time::{Duration, Instant};
+
+use zbus::proxy::CacheProperties;
+use zbus::{Connection, OwnedObjectPath};
+
+use crate::config::WorkerSettings;
+use crate::model::{Finding, Severity, Status};
+
+use super::budget::{RestartBudget, Verdict};
+use super::findings as f;
+use super::WorkerInfo;
+
+/// Bound on one unit's D-Bus round trips, so a wedged bus cannot stall a cycle.
+const BUS_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+pub trait Manager {
+    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+}
+
+#[zbus::proxy(interface = "org.freedesktop.systemd1.Unit", default_service = "org.freedesktop.systemd1")]
+pub trait Unit {
+    #[zbus(property)]
+    fn active_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn sub_state(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn load_state(&self) -> zbus::Result<String>;
+}
+
+#[zbus::proxy(interface = "org.freedesktop.systemd1.Service", default_service = "org.freedesktop.systemd1")]
+pub trait Service {
+    #[zbus(property, name = "MainPID")]
+    fn main_pid(&self) -> zbus::Result<u32>;
+    #[zbus(property, name = "NRestarts")]
+    fn n_restarts(&self) -> zbus::Result<u32>;
+}
+
+/// What systemd says about a unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitState {
+    pub load: String,
+    pub active: String,
+    pub sub: String,
+    pub main_pid: u32,
+    /// Only services have it.
+    pub n_restarts: Option<u32>,
+}
+
+impl UnitState {
+    pub fn describe(&self) -> String {
+        let restarts = self.n_restarts.map(|n| format!(" NRestarts={n}")).unwrap_or_default();
+        format!("ActiveState={} SubState={} MainPID={}{restarts}", self.active, self.sub, self.main_pid)
+    }
+}
+
+/// Connects to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured).
+pub async fn connect() -> Result<Connection, String> {
+    match tokio::time::timeout(BUS_TIMEOUT, Connection::system()).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer from the system bus within {}", f::human(BUS_TIMEOUT))),
+    }
+}
+
+/// Reads `unit`'s state: GetUnit, or LoadUnit when it is not loaded yet.
+pub async fn query(conn: &Connection, unit: &str) -> Result<UnitState, String> {
+    bounded(async {
+        let manager = ManagerProxy::new(conn).await?;
+        let path = match manager.get_unit(unit).await {
+            Ok(path) => path,
+            Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" => {
+                manager.load_unit(unit).await?
+            }
+            Err(err) => return Err(err),
+        };
+        let props = UnitProxy::builder(conn).path(path.clone()).cache_properties(CacheProperties::No).build().await?;
+        let service = ServiceProxy::builder(conn).path(path).cache_properties(CacheProperties::No).build().await?;
+        Ok(UnitState {
+            load: props.load_state().await?,
+            active: props.active_state().await?,
+            sub: props.sub_state().await?,
+            main_pid: service.main_pid().await.unwrap_or(0),
+            n_restarts: service.n_restarts().await.ok(),
+        })
+    })
+    .await
+}
+
+/// `RestartUnit(unit, "replace")`: the job's object path.
+pub async fn restart(conn: &Connection, unit: &str) -> Result<OwnedObjectPath, String> {
+    bounded(async { ManagerProxy::new(conn).await?.restart_unit(unit, "replace").await }).await
+}
+
+async fn bounded<T>(call: impl std::future::Future<Output = zbus::Result<T>>) -> Result<T, String> {
+    match tokio::time::timeout(BUS_TIMEOUT, call).await {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(_) => Err(format!("no answer within {}", f::human(BUS_TIMEOUT))),
+    }
+}
+
+/// What the last cycle saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Never,
+    State { state: UnitState, restarted: bool },
+    Unreachable(String),
+}
+
+pub struct UnitWorker {
+    pub settings: WorkerSettings,
+    unit: String,
+    budget: RestartBudget,
+    restarts: u64,
+    seen: Seen,
+}
+
+impl UnitWorker {
+    pub fn new(settings: WorkerSettings, unit: String) -> UnitWorker {
+        let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, Duration::ZERO);
+        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never }
+    }
+
+    pub fn unit(&self) -> &str {
+        &self.unit
+    }
+
+    /// A fresh budget (alert resolved by hand, reload).
+    pub fn reset(&mut self) {
+        self.budget.reset();
+    }
+
+    /// New settings for the same unit (reload): a fresh budget.
+    pub fn update(&mut self, settings: WorkerSettings) {
+        self.budget = RestartBudget::new(settings.max_restarts, settings.restart_window, Duration::ZERO);
+        self.settings = settings;
+    }
+
+    /// One cycle: read the unit, restart it if it is down. `bus` is the
+    /// connection or why there is none.
+    pub async fn cycle(&mut self, bus: Result<&Connection, &str>, dry_run: bool) -> Vec<Finding> {
+        let conn = match bus {
+            Ok(conn) => conn,
+            Err(why) => return self.unreachable(why.to_string()),
+        };
+        let state = match query(conn, &self.unit).await {
+            Ok(state) => state,
+            Err(err) => return self.unreachable(err),
+        };
+        self.seen = Seen::State { state: state.clone(), restarted: false };
+        let details = format!("{}: {}", self.unit, state.describe());
+        if state.load == "not-found" {
+            return vec![f::problem(&self.settings, Status::Error, format!("unit {} not found", self.unit), details)];
+        }
+        match state.active.as_str() {
+            "active" => {
+                self.budget.reset_if_given_up();
+                vec![f::healthy(&self.settings, details)]
+            }
+            "activating" | "deactivating" | "reloading" => vec![f::healthy(&self.settings, details)],
+            _ => self.restart(conn, &state, details, dry_run).await,
+        }
+    }
+
+    fn unreachable(&mut self, err: String) -> Vec<Finding> {
+        let message = format!("cannot reach systemd: {err}");
+        self.seen = Seen::Unreachable(message.clone());
+        vec![Finding::problem(&self.settings.name, f::STATUS, Status::Error, Severity::Warning, message, &self.unit)]
+    }
+
+    async fn restart(&mut self, conn: &Connection, state: &UnitState, details: String, dry_run: bool) -> Vec<Finding> {
+        let w = &self.settings;
+        let message = format!("{} is {} ({})", self.unit, state.active, state.sub);
+        if dry_run {
+            return vec![f::would(f::problem(w, Status::Unhealthy, message, details), "would restart")];
+        }
+        let cause = format!("was {}", state.active);
+        let nth = match self.budget.on_exit(Instant::now(), false) {
+            Verdict::GiveUp { restarts } => return vec![f::given_up(w, restarts, &cause)],
+            Verdict::Restart { nth, .. } => nth,
+        };
+        match restart(conn, &self.unit).await {
+            Ok(job) => {
+                self.restarts += 1;
+                self.seen = Seen::State { state: state.clone(), restarted: true };
+                let taken = format!("{} through systemd", f::restart_text(w, &cause, nth));
+                vec![
+                    f::problem(w, Status::Unhealthy, format!("{message}; restarted through systemd"), details.clone()),
+                    f::restart(w, true, taken, format!("{details}, job {}", job.as_str())),
+                ]
+            }
+            Err(err) => vec![f::problem(w, Status::Error, format!("{message}; cannot restart it: {err}"), details)],
+        }
+    }
+
+    /// The `ListWorkers()` row from the last cycle.
+    pub fn info(&self) -> WorkerInfo {
+        let name = self.settings.name.clone();
+        let (state, pid, detail, healthy) = match &self.seen {
+            Seen::Never => ("starting".to_string(), 0, format!("{}: not read yet", self.unit), false),
+            Seen::Unreachable(message) => ("error".to_string(), 0, message.clone(), false),
+            Seen::State { state, restarted } => {
+                let ours = match state.active.as_str() {
+                    _ if self.budget.is_given_up() => "given-up",
+                    "active" => "running",
+                    "activating" | "reloading" => "starting",
+                    "deactivating" => "stopping",
+                    _ if *restarted => "restarting",
+                    _ => "stopped",
+                };
+                (ours.to_string(), state.main_pid, format!("{}: {}", self.unit, state.describe()), state.active == "active")
+            }
+        };
+        WorkerInfo { name, state, pid, restarts: self.restarts, detail, healthy }
+    }
+}
+
+/// `--once`: the unit's state, reported and never changed.
+pub async fn report(w: &WorkerSettings, unit: &str, bus: Result<&Connection, &str>) -> Finding {
+    let state = match bus {
+        Ok(conn) => query(conn, unit).await,
+        Err(why) => Err(why.to_string()),
+    };
+    match state {
+        Ok(state) if state.active == "active" => f::healthy(w, format!("running ({unit}: {})", state.describe())),
+        Ok(state) => f::problem(w, Status::Unhealthy, format!("{unit} is {} ({})", state.active, state.sub), state.describe()),
+        Err(err) => Finding::problem(&w.name, f::STATUS, Status::Error, Severity::Warning, format!("cannot reach systemd: {err}"), unit),
+    }
+}
