@@ -35,7 +35,7 @@ pub mod workers;
 pub mod notifier;
 /// node_exporter textfile export.
 pub mod prometheus;
-/// Stopping a process safely (pidfd-pinned SIGTERM, grace, SIGKILL, guards).
+/// Processes: pidfd pinning, the signal guards, safe stopping (SIGTERM, grace, SIGKILL).
 pub mod process;
 /// The D-Bus interface `org.healthmon.Monitor1`, its wire types and errors.
 pub mod dbus;

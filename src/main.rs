@@ -11,7 +11,9 @@ use healthmon::client::{self, Command};
 use healthmon::config::{self, ConfigError, Settings};
 use healthmon::daemon::{self, DaemonError};
 use healthmon::dbus::Bus;
-use healthmon::engine::{CycleSummary, Engine};
+use healthmon::engine::{CycleSummary, Engine, Section};
+use healthmon::model::Status;
+use healthmon::workers;
 use healthmon::notifier::Dispatch;
 use healthmon::prometheus;
 use healthmon::journal::Journal;
@@ -136,11 +138,17 @@ fn serve(args: Args) -> Result<u8, Fatal> {
 /// One cycle plus what follows it outside dry run: the Prometheus export
 /// and the notifications for alerts it raised or resolved.
 async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
-    let summary = engine.run_cycle(Vec::new()).await;
+    let extra = if settings.workers.is_empty() {
+        Vec::new()
+    } else {
+        let findings = workers::once(&settings.workers, engine.dry_run()).await;
+        vec![Section { check: "workers".into(), findings }]
+    };
+    let summary = engine.run_cycle(extra).await;
     if engine.dry_run() {
         return summary;
     }
-    prometheus::export(settings, engine, summary.state, (0, 0)).await;
+    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary)).await;
     let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
     notifications.alerts(&summary.raised, &summary.resolved);
@@ -149,6 +157,17 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
         engine.record_event("notify", findings).await;
     }
     summary
+}
+
+/// (healthy, total) workers as this cycle's `worker_status` findings say.
+fn worker_counts(settings: &Settings, summary: &CycleSummary) -> (u32, u32) {
+    let healthy = summary
+        .sections
+        .iter()
+        .flat_map(|s| &s.findings)
+        .filter(|f| f.metric_type == workers::STATUS_METRIC && f.status == Status::Healthy)
+        .count();
+    (healthy as u32, settings.workers.len() as u32)
 }
 
 fn load_settings(args: &Args) -> Result<Settings, Fatal> {

@@ -13,7 +13,7 @@ use healthmon::dbus::Bus;
 
 /// Control and query the healthmon daemon.
 #[derive(Debug, Parser)]
-#[command(name = "healthctl", version, about, long_about = None)]
+#[command(name = "healthctl", version, long_about = None)]
 struct Cli {
     /// Which bus the daemon serves on.
     #[arg(long, value_name = "BUS", env = "HEALTHMON_BUS", value_enum, default_value_t = Bus::System, global = true)]
@@ -76,8 +76,26 @@ enum Cmd {
     Completions { shell: Shell },
 }
 
+/// Exit code of a usage error: UNKNOWN (3) for the monitoring-plugin
+/// commands, as the plugin guidelines ask for bad arguments (clap's own 2
+/// would read as CRITICAL); a plain error (1) for the others.
+fn usage_error_code() -> u8 {
+    let plugin = std::env::args().skip(1).any(|a| a == "status" || a == "run-once");
+    if plugin {
+        3
+    } else {
+        1
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(usage_error_code()) } else { ExitCode::SUCCESS };
+        }
+    };
     let command = match cli.command {
         Cmd::Status { json } => Command::Status { json },
         Cmd::RunOnce { json } => Command::RunOnce { json },

@@ -1,11 +1,15 @@
 //! Who has a SQLite database open, and who holds a write lock on it, from
-//! /proc/PID/fd and /proc/locks.
+//! /proc/PID/fd and /proc/PID/fdinfo.
 //!
 //! Files are matched by identity (device + inode via stat), never by name,
 //! so renamed, deleted-and-recreated or bind-mounted paths cannot confuse
-//! the scan. /proc/locks is parsed here rather than with `procfs::locks()`
-//! because that parser drops the `->` marker of blocked waiters, and a
-//! waiter holds nothing. healthmon's own process is always left out.
+//! the scan. Locks are read per open file from /proc/PID/fdinfo/FD, not
+//! from /proc/locks: the kernel prints one file's locks under that file's
+//! lock, so the list is exact, whereas /proc/locks is a global list that
+//! is re-walked by index on every read(2) (a page at most), and loses lines
+//! whenever an earlier line goes away between two reads: a holder that
+//! never moved could vanish from it while other processes lock and unlock.
+//! healthmon's own process is always left out.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -13,7 +17,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// A file's identity as /proc/locks prints it (`MAJ:MIN:INODE`).
+/// A file's identity as stat gives it: device (major, minor) and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileId {
     pub major: u64,
@@ -63,53 +67,6 @@ impl DbFiles {
     fn contains(&self, id: FileId) -> bool {
         self.ids.contains(&id)
     }
-
-    fn has_inode(&self, ino: u64) -> bool {
-        self.ids.iter().any(|id| id.ino == ino)
-    }
-}
-
-/// One line of /proc/locks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockEntry {
-    /// 0 when the kernel shows none (`-1` for OFD locks).
-    pub pid: i32,
-    /// POSIX or OFD (the kinds SQLite's locks conflict with); FLOCK and
-    /// leases are separate lock spaces on Linux.
-    pub fcntl: bool,
-    pub write: bool,
-    /// A `->` line: a process waiting for this range, not holding it.
-    pub waiting: bool,
-    pub id: FileId,
-}
-
-/// Parses /proc/locks text; lines it does not understand are skipped.
-pub fn parse_locks(text: &str) -> Vec<LockEntry> {
-    text.lines().filter_map(parse_lock_line).collect()
-}
-
-fn parse_lock_line(line: &str) -> Option<LockEntry> {
-    let mut fields = line.split_whitespace().skip(1).peekable();
-    let waiting = fields.next_if_eq(&"->").is_some();
-    let kind = fields.next()?;
-    let _mode = fields.next()?;
-    let access = fields.next()?;
-    let pid = fields.next()?.parse::<i32>().ok()?.max(0);
-    let mut dev = fields.next()?.split(':');
-    let major = u64::from_str_radix(dev.next()?, 16).ok()?;
-    let minor = u64::from_str_radix(dev.next()?, 16).ok()?;
-    let ino = dev.next()?.parse().ok()?;
-    Some(LockEntry {
-        pid,
-        fcntl: matches!(kind, "POSIX" | "OFDLCK"),
-        write: access == "WRITE",
-        waiting,
-        id: FileId { major, minor, ino },
-    })
-}
-
-pub fn read_locks() -> io::Result<Vec<LockEntry>> {
-    Ok(parse_locks(&fs::read_to_string("/proc/locks")?))
 }
 
 /// Processes (other than healthmon) with any of the files open.
@@ -122,13 +79,8 @@ pub struct Openers {
 }
 
 pub fn scan_openers(files: &DbFiles) -> io::Result<Openers> {
-    let me = std::process::id() as i32;
     let mut found = Openers { pids: BTreeSet::new(), complete: true };
-    for entry in fs::read_dir("/proc")?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        if pid == me {
-            continue;
-        }
+    for pid in other_pids()? {
         match opens_any(pid, files) {
             Ok(true) => {
                 found.pids.insert(pid);
@@ -142,88 +94,124 @@ pub fn scan_openers(files: &DbFiles) -> io::Result<Openers> {
     Ok(found)
 }
 
+/// The processes (other than healthmon) holding a write lock on the files.
+/// A process whose fds cannot be read is not seen.
+pub fn write_holders(files: &DbFiles) -> io::Result<BTreeSet<i32>> {
+    Ok(other_pids()?.into_iter().filter(|&pid| holds_write_lock(pid, files).unwrap_or(false)).collect())
+}
+
+/// Re-checks that `pid` holds a write lock on the files right now: asked
+/// right before every signal.
+pub fn verify_holder(pid: i32, files: &DbFiles) -> Result<(), String> {
+    match holds_write_lock(pid, files) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("it holds no write lock on the database".to_string()),
+        Err(e) => Err(format!("cannot read its open files in /proc/{pid}/fd: {e}")),
+    }
+}
+
+/// Every pid in /proc except healthmon's own.
+fn other_pids() -> io::Result<Vec<i32>> {
+    let me = std::process::id() as i32;
+    let pids = fs::read_dir("/proc")?.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok());
+    Ok(pids.filter(|&pid| pid != me).collect())
+}
+
 /// Whether `pid` has one of the files open (fds closed mid-scan are skipped).
 fn opens_any(pid: i32, files: &DbFiles) -> io::Result<bool> {
     let dir = fs::read_dir(format!("/proc/{pid}/fd"))?;
     Ok(dir.flatten().any(|fd| fs::metadata(fd.path()).is_ok_and(|meta| files.contains(FileId::of(&meta)))))
 }
 
-/// Whether a lock entry is a write lock held (not awaited) by `pid` on
-/// one of the files. The device must match too, except for a process that
-/// has the file open: on btrfs and overlayfs stat's device differs from the
-/// superblock device /proc/locks prints.
-fn holds_write(lock: &LockEntry, files: &DbFiles, has_open: impl Fn(i32) -> bool) -> bool {
-    lock.fcntl
-        && lock.write
-        && !lock.waiting
-        && lock.pid > 0
-        && (files.contains(lock.id) || (files.has_inode(lock.id.ino) && has_open(lock.pid)))
-}
-
-/// The processes (other than healthmon) holding a write lock on the files.
-pub fn write_holders(files: &DbFiles, locks: &[LockEntry], openers: &Openers) -> BTreeSet<i32> {
-    let me = std::process::id() as i32;
-    locks
-        .iter()
-        .filter(|lock| lock.pid != me && holds_write(lock, files, |pid| openers.pids.contains(&pid)))
-        .map(|lock| lock.pid)
-        .collect()
-}
-
-/// Re-checks, from a fresh /proc/locks, that `pid` still holds a write
-/// lock on the files: asked right before every signal.
-pub fn verify_holder(pid: i32, files: &DbFiles) -> Result<(), String> {
-    let locks = read_locks().map_err(|e| format!("cannot read /proc/locks: {e}"))?;
-    let has_open = |p: i32| opens_any(p, files).unwrap_or(false);
-    if locks.iter().any(|lock| lock.pid == pid && holds_write(lock, files, has_open)) {
-        Ok(())
-    } else {
-        Err("it holds no write lock on the database".to_string())
+/// Whether `pid` holds a write lock on one of the files, from the fdinfo of
+/// each of its fds open on them. An fd closed mid-scan is skipped: closing
+/// any fd on a file drops the process's POSIX locks on it anyway.
+fn holds_write_lock(pid: i32, files: &DbFiles) -> io::Result<bool> {
+    for fd in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        let Ok(meta) = fs::metadata(fd.path()) else { continue };
+        if !files.contains(FileId::of(&meta)) {
+            continue;
+        }
+        let fdinfo = Path::new("/proc").join(pid.to_string()).join("fdinfo").join(fd.file_name());
+        if fs::read_to_string(fdinfo).is_ok_and(|text| shows_write_lock(&text, pid, meta.ino())) {
+            return Ok(true);
+        }
     }
+    Ok(false)
+}
+
+/// One `lock:` line of /proc/PID/fdinfo/FD (the /proc/locks format):
+/// `lock:\t1: POSIX  ADVISORY  WRITE 4242 fd:01:1311 1073741824 1073742335`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FdLock {
+    /// POSIX or OFD (the kinds SQLite's locks conflict with); FLOCK and
+    /// leases are separate lock spaces on Linux.
+    fcntl: bool,
+    write: bool,
+    /// -1 for an OFD lock (owned by an open file, which forked processes
+    /// share), 0 for an owner in another PID namespace.
+    pid: i32,
+    ino: u64,
+}
+
+fn parse_fd_lock(line: &str) -> Option<FdLock> {
+    let mut fields = line.strip_prefix("lock:")?.split_whitespace().skip(1);
+    let kind = fields.next()?;
+    let _mode = fields.next()?;
+    let access = fields.next()?;
+    let pid = fields.next()?.parse().ok()?;
+    let ino = fields.next()?.rsplit(':').next()?.parse().ok()?;
+    Some(FdLock { fcntl: matches!(kind, "POSIX" | "OFDLCK"), write: access == "WRITE", pid, ino })
+}
+
+/// Whether the fdinfo text of an fd open on inode `ino` shows a write lock
+/// that `pid` itself holds. The kernel lists only granted locks there. The
+/// device is not compared (on btrfs and overlayfs it is not stat's device);
+/// the inode ties the text to the file stat'ed just before, should the fd
+/// have been closed and reused in between.
+fn shows_write_lock(fdinfo: &str, pid: i32, ino: u64) -> bool {
+    fdinfo
+        .lines()
+        .filter_map(parse_fd_lock)
+        .any(|lock| lock.fcntl && lock.write && lock.pid > 0 && lock.pid == pid && lock.ino == ino)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "\
-1: POSIX  ADVISORY  WRITE 4242 fd:01:1311 1073741824 1073741825
-1: -> POSIX  ADVISORY  WRITE 4343 fd:01:1311 1073741824 1073741825
-2: POSIX  ADVISORY  READ 4444 fd:01:1311 1073741826 1073742335
-3: FLOCK  ADVISORY  WRITE 4545 fd:01:1311 0 EOF
-4: OFDLCK ADVISORY  WRITE -1 00:1a:77 0 EOF
-garbage
+    const FDINFO: &str = "\
+pos:\t0
+flags:\t02500002
+mnt_id:\t27
+ino:\t1311
+lock:\t1: POSIX  ADVISORY  WRITE 4242 fd:01:1311 1073741824 1073742335
+lock:\t2: POSIX  ADVISORY  READ 4242 fd:01:1311 1073741826 1073742335
+lock:\t3: FLOCK  ADVISORY  WRITE 4242 fd:01:1311 0 EOF
+lock:\t4: OFDLCK ADVISORY  WRITE -1 fd:01:1311 0 EOF
+lock:\tgarbage
 ";
 
-    /// Holders, waiters, readers and device numbers are read as the kernel means them.
+    /// Kind, access, owner and inode of fdinfo lock lines are read as the kernel means them.
     #[test]
-    fn parses_proc_locks_lines() {
-        let locks = parse_locks(SAMPLE);
-        assert_eq!(locks.len(), 5);
-        let holder = &locks[0];
-        assert_eq!((holder.pid, holder.write, holder.waiting, holder.fcntl), (4242, true, false, true));
-        assert_eq!(holder.id, FileId { major: 0xfd, minor: 1, ino: 1311 });
-        assert!(locks[1].waiting && locks[1].pid == 4343);
-        assert!(!locks[2].write);
-        assert!(!locks[3].fcntl, "flock is a separate lock space");
-        assert_eq!((locks[4].pid, locks[4].id.minor), (0, 0x1a));
+    fn parses_fdinfo_lock_lines() {
+        let locks: Vec<_> = FDINFO.lines().filter_map(parse_fd_lock).collect();
+        assert_eq!(locks.len(), 4, "{locks:?}");
+        assert_eq!(locks[0], FdLock { fcntl: true, write: true, pid: 4242, ino: 1311 });
+        assert!(!locks[1].write);
+        assert!(!locks[2].fcntl, "flock is a separate lock space");
+        assert_eq!((locks[3].fcntl, locks[3].pid), (true, -1));
     }
 
-    /// Only a granted fcntl write lock on the database's device and inode makes a holder.
+    /// Only an fcntl write lock of the pid itself, on the stat'ed inode, makes a holder.
     #[test]
-    fn only_granted_write_locks_on_the_files_are_holders() {
-        let files = DbFiles { ids: vec![FileId { major: 0xfd, minor: 1, ino: 1311 }] };
-        let holders = write_holders(&files, &parse_locks(SAMPLE), &Openers::default());
-        assert_eq!(holders.into_iter().collect::<Vec<_>>(), vec![4242]);
-    }
-
-    /// Same inode number on another device is not the database, unless the pid has the file open.
-    #[test]
-    fn other_device_needs_an_open_fd() {
-        let files = DbFiles { ids: vec![FileId { major: 8, minor: 2, ino: 1311 }] };
-        let locks = parse_locks(SAMPLE);
-        assert!(write_holders(&files, &locks, &Openers::default()).is_empty());
-        let openers = Openers { pids: [4242].into(), complete: true };
-        assert_eq!(write_holders(&files, &locks, &openers).len(), 1);
+    fn only_the_pids_own_write_lock_on_the_inode_counts() {
+        assert!(shows_write_lock(FDINFO, 4242, 1311));
+        assert!(!shows_write_lock(FDINFO, 4343, 1311), "a lock of another process sharing the fd");
+        assert!(!shows_write_lock(FDINFO, 4242, 1312), "the fd was reused for another file");
+        let without_write_lock: String =
+            FDINFO.lines().filter(|l| !l.contains("1: POSIX")).map(|l| format!("{l}\n")).collect();
+        assert!(!shows_write_lock(&without_write_lock, 4242, 1311), "read, flock and OFD locks make no holder");
+        assert!(!shows_write_lock(&without_write_lock, -1, 1311), "an OFD lock names no process");
     }
 }

@@ -159,8 +159,7 @@ fn observe(path: &Path) -> Result<Observation, LockError> {
     }
     // The probe may have created -wal/-shm: identify again for matching.
     let files = DbFiles::identify(path).map_err(io_error(path))?;
-    let locks = holders::read_locks().map_err(scan_error)?;
-    let pids = holders::write_holders(&files, &locks, &openers);
+    let pids = holders::write_holders(&files).map_err(scan_error)?;
     let infos = pids.into_iter().filter_map(ProcessInfo::read).collect();
     Ok(Observation { access: Access::Blocked(infos), openers, files })
 }

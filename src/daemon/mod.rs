@@ -9,26 +9,40 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc;
-use tokio::time::{interval, interval_at, Instant, Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval};
 use zbus::object_server::InterfaceRef;
 
-use crate::config::{self, ConfigError, Settings};
+use crate::config::{ConfigError, Settings};
 use crate::dbus::{self, Bus, CycleDict, Monitor, MonitorError, MonitorSignals, Request, SharedSnapshot, Snapshot};
 use crate::engine::{CycleSummary, Engine, Section};
 use crate::journal::{self, Journal};
-use crate::model::{Finding, HostState, Severity, Status};
+use crate::model::{Finding, HostState};
 use crate::notifier::Dispatch;
 use crate::prometheus;
 use crate::store::{Store, StoreError, StoreHandle};
 use crate::systemd::Notifier;
 use crate::workers::Supervisor;
 
+/// Test hooks: SIGUSR1 wedges the loop, in debug builds with
+/// `HEALTHMON_TEST_HOOKS=1` only.
+mod hooks;
+/// SIGTERM, SIGINT, SIGHUP and the hooks, as streams the loop selects on.
+mod signals;
+/// Loading and reloading the settings.
+mod reload;
+/// The `STATUS=` line.
+mod status;
+/// The check timer and the watchdog/`STATUS=` heartbeat.
+mod timers;
+
+use reload::load_settings;
+use signals::Signals;
+pub use status::status_line;
+use timers::{check_timer, heartbeat_timer};
+
 /// D-Bus requests that may wait for the loop; more is `Busy`.
 const REQUEST_QUEUE: usize = 16;
-/// `STATUS=` is refreshed at least this often even without a watchdog.
-const STATUS_REFRESH: Duration = Duration::from_secs(10);
 /// The stages of a cycle that each may take up to `check_timeout`
 /// (workers, sessions, locks, disk): with the slack below, how long a cycle
 /// may run while the loop keeps pinging the watchdog. A cycle stuck longer
@@ -39,9 +53,6 @@ const CYCLE_SLACK: Duration = Duration::from_secs(30);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a stop waits for queued notifications.
 const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
-/// Component and metric of the alert an invalid reload raises.
-const CONFIG_COMPONENT: &str = "config";
-const CONFIG_METRIC: &str = "config_reload";
 
 /// What `healthmon` was started with.
 #[derive(Debug, Clone)]
@@ -121,14 +132,6 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     Ok(())
 }
 
-fn load_settings(opts: &Options) -> Result<Settings, ConfigError> {
-    let mut settings = config::load(opts.config.as_deref())?;
-    if let Some(db) = &opts.database {
-        settings.monitor.database = db.clone();
-    }
-    Ok(settings)
-}
-
 /// Connects, serves the interface and owns the name; without
 /// replacement, so a running healthmon keeps its name.
 async fn serve(bus: Bus, monitor: Monitor) -> Result<zbus::Connection, DaemonError> {
@@ -142,25 +145,6 @@ async fn serve(bus: Bus, monitor: Monitor) -> Result<zbus::Connection, DaemonErr
             zbus::Error::NameTaken => DaemonError::NameTaken { bus: bus.as_str() },
             source => DaemonError::Bus { bus: bus.as_str(), source },
         })
-}
-
-/// The Unix signals the loop reacts to.
-struct Signals {
-    term: Signal,
-    int: Signal,
-    hup: Signal,
-    hooks: hooks::Hooks,
-}
-
-impl Signals {
-    fn new() -> std::io::Result<Signals> {
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
-            hooks: hooks::Hooks::from_env()?,
-        })
-    }
 }
 
 /// What woke the loop.
@@ -384,48 +368,6 @@ impl Daemon {
         dbus::read_snapshot(&self.snapshot)
     }
 
-    /// SIGHUP or `Reload()`: new settings replace the old only if valid;
-    /// an invalid file keeps the old ones and raises a WARNING alert that
-    /// the next valid reload resolves.
-    async fn reload(&mut self) -> Result<(), MonitorError> {
-        self.notifier.reloading();
-        let result = match load_settings(&self.opts) {
-            Ok(settings) => {
-                self.apply(settings).await;
-                let fine = Finding::healthy(CONFIG_COMPONENT, CONFIG_METRIC, "configuration reloaded");
-                let summary = self.engine.report(fine).await;
-                self.publish(&summary, false).await;
-                log::info!("configuration reloaded");
-                Ok(())
-            }
-            Err(err) => {
-                let message = format!("configuration reload failed, keeping the running configuration: {err}");
-                log::error!("{message}");
-                let problem =
-                    Finding::problem(CONFIG_COMPONENT, CONFIG_METRIC, Status::Error, Severity::Warning, &message, &message);
-                let summary = self.engine.report(problem).await;
-                self.publish(&summary, false).await;
-                Err(MonitorError::InvalidConfig(message))
-            }
-        };
-        self.notifier.ready();
-        result
-    }
-
-    async fn apply(&mut self, settings: Settings) {
-        if settings.monitor.database != self.settings.monitor.database {
-            log::warn!(
-                "the database path changed to {}; still using {} until healthmon restarts",
-                settings.monitor.database.display(),
-                self.settings.monitor.database.display()
-            );
-        }
-        self.engine.reconfigure(&settings, self.opts.dry_run);
-        self.supervisor.reconfigure(&settings.workers, self.engine.dry_run()).await;
-        self.notifications.reconfigure(settings.notify.as_ref());
-        self.settings = settings;
-    }
-
     /// `ResolveAlert()`: closes the alert, tells the supervisor (a given-up
     /// worker gets a fresh restart budget) and the bus.
     async fn resolve_alert(&mut self, id: i64) -> Result<bool, MonitorError> {
@@ -441,75 +383,8 @@ impl Daemon {
     }
 }
 
-/// The check timer; the first cycle runs at once at start-up, and a
-/// changed interval after a reload starts counting from now.
-fn check_timer(period: Duration, now: bool) -> Interval {
-    let start = if now { Instant::now() } else { Instant::now() + period };
-    let mut timer = interval_at(start, period);
-    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    timer
-}
-
-/// Watchdog pings at half of WATCHDOG_USEC, and STATUS= refreshes.
-fn heartbeat_timer(notifier: &Notifier) -> Interval {
-    let period = notifier.watchdog_interval().map_or(STATUS_REFRESH, |w| w.min(STATUS_REFRESH));
-    let mut timer = interval(period.max(Duration::from_millis(1)));
-    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    timer
-}
-
-/// `3/3 workers healthy, 0 alerts, last check 12s ago`.
-pub fn status_line(snap: &Snapshot, now: SystemTime) -> String {
-    let alerts = match snap.unresolved_alerts {
-        1 => "1 alert".to_string(),
-        n => format!("{n} alerts"),
-    };
-    let last = match snap.last_check.and_then(|t| now.duration_since(t).ok()) {
-        Some(ago) => format!("last check {}s ago", ago.as_secs()),
-        None if snap.last_check.is_some() => "last check just now".to_string(),
-        None => "no check yet".to_string(),
-    };
-    let dry_run = if snap.dry_run { " (dry run)" } else { "" };
-    format!("{}/{} workers healthy, {alerts}, {last}{dry_run}", snap.workers_healthy(), snap.workers.len())
-}
-
 fn log_signal_error(what: &str, result: zbus::Result<()>) {
     if let Err(err) = result {
         log::warn!("cannot emit {what}: {err}");
-    }
-}
-
-/// Test hooks: SIGUSR1 wedges the loop, in debug builds with
-/// `HEALTHMON_TEST_HOOKS=1` only.
-mod hooks;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snap(workers: usize, alerts: u32, last: Option<SystemTime>) -> Snapshot {
-        let mut s = Snapshot::new(false);
-        s.unresolved_alerts = alerts;
-        s.last_check = last;
-        s.workers = (0..workers)
-            .map(|i| crate::workers::WorkerInfo {
-                name: format!("w{i}"),
-                state: "running".into(),
-                pid: 1,
-                restarts: 0,
-                detail: String::new(),
-                healthy: i > 0,
-            })
-            .collect();
-        s
-    }
-
-    /// The STATUS= line has the contract's shape.
-    #[test]
-    fn status_line_reads_like_the_contract() {
-        let now = SystemTime::now();
-        let line = status_line(&snap(3, 0, Some(now - Duration::from_secs(12))), now);
-        assert_eq!(line, "2/3 workers healthy, 0 alerts, last check 12s ago");
-        assert_eq!(status_line(&snap(0, 1, None), now), "0/0 workers healthy, 1 alert, no check yet");
     }
 }

@@ -9,11 +9,10 @@
 //! reused in between is never adopted.
 
 use std::collections::HashSet;
-use std::os::fd::OwnedFd;
 
 use nix::unistd::getpid;
 
-use super::pidfd::pidfd_open;
+use crate::process::pidfd::PidFd;
 
 /// One matching process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +62,8 @@ pub fn find(pattern: &str, exclude: &HashSet<i32>) -> Vec<Candidate> {
 
 /// A pidfd for `pid` if, once it is open, the process still matches.
 /// Blocking (/proc).
-pub fn take(pid: i32, pattern: &str) -> Option<OwnedFd> {
-    let fd = pidfd_open(pid).ok()?;
+pub fn take(pid: i32, pattern: &str) -> Option<PidFd> {
+    let fd = PidFd::open(pid).ok()?;
     let (cmdline, _) = live_cmdline(pid)?;
     cmdline.contains(pattern).then_some(fd)
 }

@@ -15,7 +15,7 @@ use crate::model::Status;
 
 use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
-use super::pidfd::{ExitInfo, Proc};
+use super::proc::{ExitInfo, Proc};
 use super::{adopt, probe, spawn, EventSender, WorkerError};
 
 /// Pids held by some worker, so two `match` patterns never adopt the same
@@ -191,7 +191,7 @@ impl Task {
         if !lock(&self.claimed).insert(candidate.pid) {
             return None;
         }
-        let proc = Proc::adopted(candidate.pid, fd).ok()?;
+        let proc = Proc::adopted(fd).ok()?;
         let details = format!("adopted running process pid {} matching {pattern:?} ({total} matched): {}", candidate.pid, candidate.cmdline);
         self.emit(vec![f::healthy(&self.w, details)]);
         Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))

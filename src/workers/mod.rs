@@ -19,7 +19,7 @@ mod adopt;
 mod budget;
 mod command;
 mod findings;
-mod pidfd;
+mod proc;
 mod probe;
 mod spawn;
 mod unit;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::config::CommandWorker;
+use crate::process::pidfd::signal_group;
 
-use super::pidfd::signal_group;
 use super::spawn::{build, identity};
 
 /// Why a probe failed, as a person reads it.

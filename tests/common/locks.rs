@@ -5,7 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use healthmon::checks::locks::LocksCheck;
 use healthmon::checks::{Check, CheckContext};
@@ -65,6 +68,12 @@ impl Py {
         }
     }
 
+    /// Whether a line starting with `prefix` has been printed by now
+    /// (lines before it are consumed; never waits).
+    pub fn has_printed(&self, prefix: &str) -> bool {
+        self.lines.try_iter().any(|line| line.starts_with(prefix))
+    }
+
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
@@ -111,9 +120,9 @@ print("locked", flush=True)
 time.sleep(600)
 "#;
 
-/// Appends every catchable signal it gets to argv[2]; argv[3] says how it
-/// uses the database: "fd" (a plain open file) or "reader" (an open WAL
-/// read transaction). Prints "ready".
+/// Appends every catchable signal it gets to argv[2] (read it with
+/// [`signals_logged`]); argv[3] says how it uses the database: "fd" (a plain
+/// open file) or "reader" (an open WAL read transaction). Prints "ready".
 pub const BYSTANDER: &str = r#"
 import signal, sqlite3, sys, time
 log = open(sys.argv[2], "a")
@@ -121,7 +130,7 @@ def record(sig, frame):
     log.write("%d\n" % sig)
     log.flush()
 for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-          signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT):
+          signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT, signal.SIGWINCH):
     signal.signal(s, record)
 if sys.argv[3] == "fd":
     keep = open(sys.argv[1], "rb")
@@ -136,7 +145,8 @@ while True:
 
 /// Loops writes (argv[3] = "write") or reads until argv[2] exists, with
 /// Python's default 5 s busy timeout, counting every sqlite3 error; prints
-/// "ready" first and "errors=N ops=M" last.
+/// "ready" first, "working" after its first successful operation and
+/// "errors=N ops=M" last.
 pub const WORKER: &str = r#"
 import os, sqlite3, sys
 db, stop, role = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -152,6 +162,8 @@ while not os.path.exists(stop):
         else:
             con.execute("SELECT count(*) FROM t").fetchone()
         ops += 1
+        if ops == 1:
+            print("working", flush=True)
     except sqlite3.Error as e:
         errors += 1
         print("sqlite error: %s" % e, file=sys.stderr, flush=True)
@@ -194,6 +206,48 @@ con.execute("INSERT INTO t(v) VALUES ('late')")
 print("committed", flush=True)
 time.sleep(600)
 "#;
+
+/// Takes and drops POSIX write locks on 16 files in argv[1] in a tight
+/// loop, pinned to the argv[2]-th CPU it may run on: lines come and go in
+/// that CPU's part of /proc/locks all the time. Prints "churning".
+pub const CHURNER: &str = r#"
+import fcntl, os, sys
+cpus = sorted(os.sched_getaffinity(0))
+os.sched_setaffinity(0, {cpus[int(sys.argv[2]) % len(cpus)]})
+files = [open(os.path.join(sys.argv[1], "churn%s-%d" % (sys.argv[2], i)), "w") for i in range(16)]
+print("churning", flush=True)
+while True:
+    for f in files:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    for f in files:
+        fcntl.lockf(f, fcntl.LOCK_UN)
+"#;
+
+/// One CHURNER per CPU (up to 8): a lock joins the list of the CPU it was
+/// taken on, so the holder's own list then has newer lines ahead of it.
+pub fn cpus_to_churn() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
+}
+
+/// The signals a BYSTANDER has logged, once it has caught up. A signal sent
+/// to it before this call is already pending or handled, and CPython runs
+/// pending handlers in signal-number order, so the SIGWINCH (28) sent here
+/// is logged after any of them and marks the end.
+pub fn signals_logged(bystander: &Py, log: &Path) -> Vec<String> {
+    kill(Pid::from_raw(bystander.pid()), Signal::SIGWINCH).expect("send SIGWINCH to the bystander");
+    let marker = (Signal::SIGWINCH as i32).to_string();
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.last() == Some(&marker) {
+            lines.pop();
+            return lines;
+        }
+        assert!(Instant::now() < deadline, "bystander {} never logged SIGWINCH: {text:?}", bystander.pid());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
 
 /// Creates a database with table `t(id, v)` in the given journal mode.
 pub fn create_db(path: &Path, journal_mode: &str) {

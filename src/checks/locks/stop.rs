@@ -60,8 +60,8 @@ impl StopReport {
     }
 }
 
-/// SIGTERM, grace, SIGKILL for each holder that, per a fresh /proc/locks
-/// read right before each signal, still holds a write lock on the files.
+/// SIGTERM, grace, SIGKILL for each holder that, per a fresh look at its
+/// fds' locks right before each signal, still holds a write lock on the files.
 /// Holders are stopped in parallel, so several cost one grace period.
 pub(super) fn stop_holders(files: &DbFiles, holders: &[ProcessInfo]) -> StopReport {
     let still_holds = |pid: i32| holders::verify_holder(pid, files);
@@ -102,7 +102,8 @@ fn describe(p: &ProcessInfo) -> String {
 pub(super) fn describe_all(holders: &[ProcessInfo]) -> String {
     if holders.is_empty() {
         // Released between the probe and the read, or out of sight.
-        return "a holder not in /proc/locks (released meanwhile, another PID namespace or host, or healthmon itself)"
+        return "a holder healthmon cannot see (released meanwhile, fds unreadable without root, another PID \
+                namespace or host, or healthmon itself)"
             .to_string();
     }
     holders.iter().map(describe).collect::<Vec<_>>().join(", ")

@@ -1,82 +1,22 @@
-//! Stopping one process safely: SIGTERM, a grace period, then SIGKILL.
+//! Stopping one process safely, blocking: SIGTERM, a grace period, then
+//! SIGKILL.
 //!
-//! The process is pinned with a pidfd before anything else, so a pid that is
-//! reused after our checks can never receive the signal. Guards refuse pid 1,
-//! pids ≤ 0 (they address process groups or everyone), healthmon itself and
-//! its threads, and any process the caller's re-check no longer accepts
-//! (asked again right before each signal). Needs Linux ≥ 5.3 (pidfd_open).
+//! The process is pinned with a pidfd before anything else, and every
+//! signal goes through it and its guards ([`super::pidfd`]). On top of them,
+//! any process the caller's re-check no longer accepts is refused (asked
+//! again right before SIGKILL).
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::libc;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use procfs::process::{ProcState, Process};
-use procfs::Current;
+
+use super::pidfd::{self, PidFd, SignalError};
+use super::{ProcessInfo, ProcessState};
 
 /// How long the kernel gets to finish off a SIGKILLed process; longer
 /// means it is stuck in uninterruptible sleep (e.g. on a dead NFS mount).
 const KILL_WAIT: Duration = Duration::from_secs(5);
-
-/// What `ps` would say about a process, read from /proc/PID/stat.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessInfo {
-    pub pid: i32,
-    /// The kernel's short command name (`comm`, at most 15 bytes).
-    pub comm: String,
-    pub state: ProcessState,
-    pub ppid: i32,
-    /// How long the process has been running.
-    pub age: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessState {
-    Running,
-    Sleeping,
-    /// Uninterruptible sleep (D): even SIGKILL waits until it returns.
-    DiskSleep,
-    /// Stopped by a signal or a tracer (T, t): holds its locks indefinitely.
-    Stopped,
-    /// Exited, not yet reaped by its parent: cannot be killed.
-    Zombie,
-    Other,
-}
-
-impl ProcessState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProcessState::Running => "running",
-            ProcessState::Sleeping => "sleeping",
-            ProcessState::DiskSleep => "disk-sleep",
-            ProcessState::Stopped => "stopped",
-            ProcessState::Zombie => "zombie",
-            ProcessState::Other => "other",
-        }
-    }
-}
-
-impl ProcessInfo {
-    /// `None` when the process is gone (or /proc is unreadable for it).
-    pub fn read(pid: i32) -> Option<ProcessInfo> {
-        let stat = Process::new(pid).ok()?.stat().ok()?;
-        let state = match stat.state().ok()? {
-            ProcState::Running => ProcessState::Running,
-            ProcState::Sleeping | ProcState::Idle => ProcessState::Sleeping,
-            ProcState::Waiting => ProcessState::DiskSleep,
-            ProcState::Stopped | ProcState::Tracing => ProcessState::Stopped,
-            ProcState::Zombie => ProcessState::Zombie,
-            _ => ProcessState::Other,
-        };
-        // starttime counts clock ticks since boot, like /proc/uptime.
-        let uptime = procfs::Uptime::current().ok()?.uptime_duration();
-        let started = Duration::from_millis(stat.starttime.saturating_mul(1000) / procfs::ticks_per_second().max(1));
-        Some(ProcessInfo { pid, comm: stat.comm, state, ppid: stat.ppid, age: uptime.saturating_sub(started) })
-    }
-}
 
 /// How a stop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,14 +34,15 @@ pub enum Stopped {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StopError {
+    /// Refused by the guards or by the caller's re-check.
     #[error("refusing to signal pid {pid}: {reason}")]
     Refused { pid: i32, reason: String },
+    #[error(transparent)]
+    Signal(SignalError),
     #[error("pid {pid} ({comm}) is a zombie and cannot be killed; its parent {ppid} must reap it")]
     Zombie { pid: i32, comm: String, ppid: i32 },
     #[error("failed to pin pid {pid} with pidfd_open: {source}")]
     Pin { pid: i32, source: Errno },
-    #[error("failed to send {signal} to pid {pid}: {source}")]
-    Signal { pid: i32, signal: Signal, source: Errno },
     #[error("failed to wait for pid {pid}: {source}")]
     Wait { pid: i32, source: Errno },
     #[error("pid {pid} is still alive {waited:?} after SIGKILL (uninterruptible sleep?)")]
@@ -113,8 +54,8 @@ pub enum StopError {
 /// after the process is pinned and again before SIGKILL; `Err(reason)`
 /// refuses (or, after SIGTERM, ends with [`Stopped::Released`]).
 pub fn stop(pid: i32, grace: Duration, may_stop: &dyn Fn(i32) -> Result<(), String>) -> Result<Stopped, StopError> {
-    guard(pid)?;
-    let pidfd = match pidfd_open(pid) {
+    pidfd::guard(pid).map_err(|reason| StopError::Refused { pid, reason: reason.to_string() })?;
+    let pidfd = match PidFd::open(pid) {
         Ok(fd) => fd,
         Err(Errno::ESRCH) => return Ok(Stopped::AlreadyGone),
         Err(source) => return Err(StopError::Pin { pid, source }),
@@ -124,93 +65,43 @@ pub fn stop(pid: i32, grace: Duration, may_stop: &dyn Fn(i32) -> Result<(), Stri
     if let Some(info) = ProcessInfo::read(pid).filter(|i| i.state == ProcessState::Zombie) {
         return Err(StopError::Zombie { pid, comm: info.comm, ppid: info.ppid });
     }
-    send(&pidfd, pid, Signal::SIGTERM)?;
+    send(&pidfd, Signal::SIGTERM)?;
     // A stopped process only acts on SIGTERM once continued; failure is harmless.
-    let _ = send(&pidfd, pid, Signal::SIGCONT);
-    if exited_within(&pidfd, pid, grace)? {
+    let _ = send(&pidfd, Signal::SIGCONT);
+    if exited_within(&pidfd, grace)? {
         return Ok(Stopped::Terminated);
     }
     if may_stop(pid).is_err() {
         return Ok(Stopped::Released);
     }
-    send(&pidfd, pid, Signal::SIGKILL)?;
-    if exited_within(&pidfd, pid, KILL_WAIT)? {
+    send(&pidfd, Signal::SIGKILL)?;
+    if exited_within(&pidfd, KILL_WAIT)? {
         return Ok(Stopped::Killed);
     }
     Err(StopError::Unkillable { pid, waited: KILL_WAIT })
 }
 
-/// The checks that hold whatever the caller says.
-fn guard(pid: i32) -> Result<(), StopError> {
-    let refuse = |reason: &str| Err(StopError::Refused { pid, reason: reason.to_string() });
-    if pid <= 0 {
-        return refuse("not a single process (0 and negative pids address process groups)");
-    }
-    if pid == 1 {
-        return refuse("pid 1 is init");
-    }
-    if pid == std::process::id() as i32 {
-        return refuse("it is healthmon itself");
-    }
-    // kill() accepts any thread id and signals the whole thread group.
-    if Path::new("/proc/self/task").join(pid.to_string()).exists() {
-        return refuse("it is a thread of healthmon");
-    }
-    Ok(())
-}
-
-fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
-    // SAFETY: pidfd_open(2) takes two integers and returns a new fd or -1;
-    // no memory is shared with the kernel.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just created this descriptor (close-on-exec) for
-    // us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-fn send(pidfd: &OwnedFd, pid: i32, signal: Signal) -> Result<(), StopError> {
-    // SAFETY: pidfd_send_signal(2) with a valid fd, a signal number, a
-    // null siginfo pointer (the kernel fills in a kill()-like one) and flags 0.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal as libc::c_int,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    match rc {
-        0 => Ok(()),
+fn send(pidfd: &PidFd, signal: Signal) -> Result<(), StopError> {
+    let pid = pidfd.pid();
+    match pidfd.signal(signal) {
+        Ok(()) => Ok(()),
         // Exited (zombie or reaped) between our checks and the signal.
-        _ if Errno::last() == Errno::ESRCH => Ok(()),
-        _ => Err(StopError::Signal { pid, signal, source: Errno::last() }),
+        Err(SignalError::Send { source: Errno::ESRCH, .. }) => Ok(()),
+        Err(SignalError::Refused { reason, .. }) => Err(StopError::Refused { pid, reason: reason.to_string() }),
+        Err(err) => Err(StopError::Signal(err)),
     }
 }
 
-/// A pidfd becomes readable when its process exits (zombie or reaped).
-fn exited_within(pidfd: &OwnedFd, pid: i32, limit: Duration) -> Result<bool, StopError> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, timeout) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(Errno::EINTR) => continue,
-            Err(source) => return Err(StopError::Wait { pid, source }),
-        }
-    }
+fn exited_within(pidfd: &PidFd, limit: Duration) -> Result<bool, StopError> {
+    pidfd.exited_within(limit).map_err(|source| StopError::Wait { pid: pidfd.pid(), source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::libc;
     use std::process::{Child, Command};
+    use std::time::Instant;
 
     fn sleeper() -> Child {
         Command::new("sleep").arg("30").spawn().expect("sleep(1) must be installed")

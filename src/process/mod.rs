@@ -1,0 +1,11 @@
+//! Processes healthmon may act on: reading what `ps` would show, pinning a
+//! process with a pidfd, the guards every signal passes, and the blocking
+//! "SIGTERM, grace, SIGKILL" stop. Worker supervision builds its async stop
+//! on the same [`pidfd`] layer. Needs Linux ≥ 5.3 (pidfd_open).
+
+mod info;
+pub mod pidfd;
+mod stop;
+
+pub use info::{ProcessInfo, ProcessState};
+pub use stop::{stop, StopError, Stopped};
