@@ -145,3 +145,39 @@ async fn deliver_all(mut rx: mpsc::Receiver<Event>, settings: NotifySettings, fa
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Severity;
+
+    fn alert(id: i64) -> AlertRow {
+        AlertRow {
+            id,
+            raised_at: 0,
+            severity: Severity::Critical,
+            component: "c".into(),
+            kind: "k".into(),
+            message: "m".into(),
+            resolved: false,
+        }
+    }
+
+    /// No reminder right after raising; one per interval while unresolved;
+    /// none once the alert is gone, and a returning id starts afresh.
+    #[test]
+    fn reminders_come_once_per_interval_while_unresolved() {
+        let mut reminders = Reminders::default();
+        let interval = Duration::from_secs(3600);
+        let t0 = Instant::now();
+        let open = [alert(1)];
+        assert!(reminders.due(&open, interval, t0).is_empty(), "the raise itself was just notified");
+        assert!(reminders.due(&open, interval, t0 + interval / 2).is_empty());
+        let due: Vec<i64> = reminders.due(&open, interval, t0 + interval).iter().map(|a| a.id).collect();
+        assert_eq!(due, vec![1]);
+        assert!(reminders.due(&open, interval, t0 + interval + interval / 2).is_empty());
+        assert_eq!(reminders.due(&open, interval, t0 + interval * 2).len(), 1);
+        assert!(reminders.due(&[], interval, t0 + interval * 3).is_empty());
+        assert!(reminders.due(&open, interval, t0 + interval * 3).is_empty(), "forgotten when resolved");
+    }
+}
