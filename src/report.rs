@@ -74,15 +74,20 @@ pub fn render_text(summary: &CycleSummary, counters: &Counters, number: u64, dry
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", style.stats());
-    let _ = writeln!(out, "   Checks run: {}", counters.checks_run);
-    let _ = writeln!(out, "   Workers restarted: {}", counters.workers_restarted);
-    let _ = writeln!(out, "   Sessions cleared: {}", counters.sessions_cleared);
-    let _ = writeln!(out, "   Locks cleared: {}", counters.locks_cleared);
-    let _ = writeln!(out, "   Disk cleanups: {}", counters.disk_cleanups);
-    let _ = writeln!(out, "   Alerts sent: {}", counters.alerts_sent);
+    write_stats(&mut out, counters);
     let _ = writeln!(out, "   State: {} ({} ms)", summary.state.as_str(), summary.duration.as_millis());
     let _ = writeln!(out, "{RULE}");
     out
+}
+
+/// The counter lines of the old monitor's "Session Stats" block.
+pub fn write_stats(out: &mut String, c: &Counters) {
+    let _ = writeln!(out, "   Checks run: {}", c.checks_run);
+    let _ = writeln!(out, "   Workers restarted: {}", c.workers_restarted);
+    let _ = writeln!(out, "   Sessions cleared: {}", c.sessions_cleared);
+    let _ = writeln!(out, "   Locks cleared: {}", c.locks_cleared);
+    let _ = writeln!(out, "   Disk cleanups: {}", c.disk_cleanups);
+    let _ = writeln!(out, "   Alerts sent: {}", c.alerts_sent);
 }
 
 fn render_section(out: &mut String, section: &Section, style: Style) {

@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::dbus::{AlertEntry, CycleDict, MetricEntry, StatusDict, WorkerEntry};
-use crate::report::Style;
+use crate::engine::Counters;
+use crate::report::{self, Style};
 
 const RULE: &str = "======================================================================";
 
@@ -61,12 +62,15 @@ pub fn status_text(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
     let _ = writeln!(out, "   Last check: {}", last_check(s.last_check, SystemTime::now()));
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", heading("Session Stats:", "📊", style));
-    let _ = writeln!(out, "   Checks run: {}", s.checks_run);
-    let _ = writeln!(out, "   Workers restarted: {}", s.workers_restarted);
-    let _ = writeln!(out, "   Sessions cleared: {}", s.sessions_cleared);
-    let _ = writeln!(out, "   Locks cleared: {}", s.locks_cleared);
-    let _ = writeln!(out, "   Disk cleanups: {}", s.disk_cleanups);
-    let _ = writeln!(out, "   Alerts sent: {}", s.alerts_sent);
+    let counters = Counters {
+        checks_run: s.checks_run,
+        workers_restarted: s.workers_restarted,
+        sessions_cleared: s.sessions_cleared,
+        locks_cleared: s.locks_cleared,
+        disk_cleanups: s.disk_cleanups,
+        alerts_sent: s.alerts_sent,
+    };
+    report::write_stats(&mut out, &counters);
     let _ = writeln!(out);
     let title = format!("Workers: {}/{} healthy", s.workers_healthy, s.workers_total);
     let _ = writeln!(out, "{}", heading(&title, "🔧", style));
