@@ -4,7 +4,10 @@
 //! A check cycle is: every [`checks::Check`] produces [`model::Finding`]s;
 //! the [`engine`] turns them into metric rows and alerts (through [`store`]
 //! and [`alerts`]), journal entries ([`journal`]) and counters. The daemon
-//! loop ([`daemon`]) runs cycles on a timer and serves D-Bus ([`dbus`]);
+//! loop ([`daemon`]) runs cycles on a timer, keeps the [`workers`]
+//! supervised between cycles, serves D-Bus ([`dbus`], called by [`client`]
+//! for `healthctl`), pings systemd ([`systemd`]), and after each cycle
+//! tells people ([`notifier`]) and Prometheus ([`prometheus`]).
 //! `healthmon --once` runs one cycle with no bus at all.
 
 /// Typed, validated settings built from the TOML files.
