@@ -36,13 +36,17 @@ fn severity_mark(severity: &str, style: Style) -> &'static str {
     }
 }
 
+/// Running is fine; starting, restarting and stopping are on their way
+/// (not yet a failure); anything else is down.
 fn worker_mark(worker: &WorkerEntry, style: Style) -> &'static str {
-    let fine = worker.state == "running";
-    match (style, fine) {
-        (Style::Fancy, true) => "✅",
-        (Style::Fancy, false) => "❌",
-        (Style::Plain, true) => "[OK]",
-        (Style::Plain, false) => "[DOWN]",
+    let transient = matches!(worker.state.as_str(), "starting" | "restarting" | "stopping");
+    match (style, worker.state == "running", transient) {
+        (Style::Fancy, true, _) => "✅",
+        (Style::Fancy, false, true) => "⏳",
+        (Style::Fancy, false, false) => "❌",
+        (Style::Plain, true, _) => "[OK]",
+        (Style::Plain, false, true) => "[WAIT]",
+        (Style::Plain, false, false) => "[DOWN]",
     }
 }
 
