@@ -4,5 +4,5 @@
 # Usage: bench/restart_latency.sh [KILLS]   (from the repository root)
 set -eu
 command -v supervisord >/dev/null || { echo "needs supervisord: apt-get install -y supervisor" >&2; exit 1; }
-cargo build --quiet --example restart_latency
-exec python3 "$(dirname "$0")/restart_latency.py" target/debug/examples/restart_latency "${1:-50}"
+cargo build --release --quiet --example restart_latency
+exec python3 "$(dirname "$0")/restart_latency.py" target/release/examples/restart_latency "${1:-50}"
