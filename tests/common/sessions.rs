@@ -74,6 +74,10 @@ impl TmuxServer {
             None => Command::new("tmux"),
         };
         cmd.arg("-S").arg(&self.socket).arg("-f").arg("/dev/null");
+        // Without SHELL, tmux falls back to the owner's login shell, which
+        // for a system account like nobody is nologin: the pane would exit
+        // at once and take the server with it.
+        cmd.env("SHELL", "/bin/sh");
         cmd
     }
 
