@@ -12,6 +12,10 @@ use crate::journal::{self, Journal};
 use crate::model::{ActionKind, Finding, HostState, Severity, Status};
 use crate::store::{AlertRow, Recorded, StoreHandle};
 
+/// The details of the finding that resolves the alert of a component no
+/// longer reported.
+pub const ENDED: &str = "no longer watched: ended or removed from the configuration";
+
 /// The metric type of a whole check's failure (timeout, panic, error).
 pub const CHECK_RUN_METRIC: &str = "check_run";
 
@@ -137,9 +141,13 @@ impl Engine {
             .filter(|f| f.metric_type == CHECK_RUN_METRIC)
             .map(|f| f.component.clone())
             .collect();
-        let recovered_checks = self.recovered_checks(&failed_checks).await;
+        let open = self.open_alerts().await;
+        let recovered_checks = self.recovered_checks(&failed_checks, &open);
         if let Some(section) = sections.last_mut() {
             section.findings.extend(recovered_checks);
+        }
+        if !self.dry_run {
+            resolve_ended(&mut sections, &open);
         }
 
         let mut summary = self.record(sections).await;
@@ -195,14 +203,16 @@ impl Engine {
         }
     }
 
+    /// The open alerts, or none when the store cannot be read (then no
+    /// alert is resolved by absence this cycle).
+    async fn open_alerts(&self) -> Vec<AlertRow> {
+        self.store.call(|s| s.unresolved()).await.unwrap_or_default()
+    }
+
     /// Healthy `check_run` findings for checks that ran fine now but have
     /// an open failure alert, so that alert resolves.
-    async fn recovered_checks(&self, failed: &[String]) -> Vec<Finding> {
+    fn recovered_checks(&self, failed: &[String], open: &[AlertRow]) -> Vec<Finding> {
         let names: Vec<&'static str> = self.checks.iter().map(|c| c.name()).collect();
-        let open = match self.store.call(|s| s.unresolved()).await {
-            Ok(rows) => rows,
-            Err(_) => return Vec::new(),
-        };
         open.iter()
             .filter(|a| a.kind == CHECK_RUN_METRIC)
             .filter(|a| names.contains(&a.component.as_str()) && !failed.contains(&a.component))
@@ -263,6 +273,34 @@ impl Engine {
         let Some(before) = SystemTime::now().checked_sub(self.retention) else { return };
         if let Err(err) = self.store.call(move |s| s.prune(before)).await {
             log::warn!("cannot prune old metrics: {err}");
+        }
+    }
+}
+
+/// Adds a healthy finding, in the section of the part that watches it
+/// ([`checks::watcher_of`]), for each open alert whose component that part
+/// did not report this cycle: the component ended or was removed from the
+/// configuration. A part whose view was incomplete (it failed as a whole,
+/// or reported an error, e.g. an unreadable task database hides every
+/// session) resolves nothing by absence; a part no longer configured
+/// reports nothing, so all of its alerts end.
+fn resolve_ended(sections: &mut Vec<Section>, open: &[AlertRow]) {
+    let ended: Vec<(&'static str, &AlertRow)> = open
+        .iter()
+        .filter_map(|alert| checks::watcher_of(&alert.kind).map(|watcher| (watcher, alert)))
+        .filter(|(watcher, alert)| match sections.iter().find(|s| s.check == *watcher) {
+            None => true,
+            Some(section) => {
+                let incomplete = section.findings.iter().any(|f| f.status == Status::Error);
+                !incomplete && !section.findings.iter().any(|f| f.component == alert.component)
+            }
+        })
+        .collect();
+    for (watcher, alert) in ended {
+        let finding = Finding::healthy(alert.component.clone(), alert.kind.clone(), ENDED);
+        match sections.iter_mut().find(|s| s.check == watcher) {
+            Some(section) => section.findings.push(finding),
+            None => sections.push(Section { check: watcher.to_string(), findings: vec![finding] }),
         }
     }
 }

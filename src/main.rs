@@ -142,7 +142,7 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
         Vec::new()
     } else {
         let findings = workers::once(&settings.workers, engine.dry_run()).await;
-        vec![Section { check: "workers".into(), findings }]
+        vec![Section { check: workers::SECTION.into(), findings }]
     };
     let summary = engine.run_cycle(extra).await;
     if engine.dry_run() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use healthmon::checks::{disk::DiskCheck, Check, CheckContext, CheckError};
 use healthmon::config::{embedded_defaults, Settings};
-use healthmon::engine::Engine;
+use healthmon::engine::{Engine, Section, ENDED};
 use healthmon::journal::Journal;
 use healthmon::model::{Finding, HostState, Severity, Status};
 use healthmon::store::{Store, StoreHandle};
@@ -143,4 +143,68 @@ async fn dry_run_writes_no_alerts() {
     assert_eq!(summary.state, HostState::Degraded);
     assert!(engine.store().call(|s| s.list_alerts(false, 0)).await.unwrap().is_empty());
     assert_eq!(engine.counters().alerts_sent, 0);
+}
+
+fn disk_component(path: &std::path::Path) -> String {
+    format!("disk:{}", path.display())
+}
+
+/// A reload that drops a disk path resolves that path's alert (the path
+/// is no longer watched); the kept path's alert stays open.
+#[tokio::test]
+async fn alert_of_removed_disk_path_resolves() {
+    let mut f = fixture(0.001);
+    let other = tempfile::tempdir().unwrap();
+    f.settings.disk.paths.push(other.path().to_path_buf());
+    f.engine.reconfigure(&f.settings, false);
+    f.engine.run_cycle(Vec::new()).await;
+    assert_eq!(f.open_alerts().await.len(), 2);
+
+    f.settings.disk.paths.pop();
+    f.engine.reconfigure(&f.settings, false);
+    let summary = f.engine.run_cycle(Vec::new()).await;
+
+    let kept = disk_component(&f.settings.disk.paths[0]);
+    assert_eq!(f.open_alerts().await, vec![(kept, "disk_usage".into(), Severity::Warning)]);
+    let removed = disk_component(other.path());
+    assert_eq!(summary.resolved.iter().map(|a| a.component.as_str()).collect::<Vec<_>>(), [removed.as_str()]);
+    let rows = f.engine.store().call(move |s| s.list_metrics(Some(&removed), 1)).await.unwrap();
+    assert_eq!((rows[0].status.as_str(), rows[0].details.as_str()), ("healthy", ENDED));
+}
+
+/// While a part of the cycle reports an error (here a disk path that
+/// cannot be read) its view is incomplete: nothing is resolved because it
+/// is missing from the report.
+#[tokio::test]
+async fn incomplete_view_resolves_nothing_by_absence() {
+    let mut f = fixture(0.001);
+    f.engine.run_cycle(Vec::new()).await;
+    let watched = disk_component(&f.settings.disk.paths[0]);
+
+    f.settings.disk.paths = vec!["/nonexistent/healthmon-test".into()];
+    f.engine.reconfigure(&f.settings, false);
+    f.engine.run_cycle(Vec::new()).await;
+
+    let open: Vec<String> = f.open_alerts().await.into_iter().map(|(c, _, _)| c).collect();
+    assert!(open.contains(&watched), "{open:?}");
+}
+
+/// The alerts of a worker no longer in the configuration (no longer in
+/// the supervisor's section, or no section at all) resolve; a worker
+/// still reported keeps its alert.
+#[tokio::test]
+async fn alert_of_removed_worker_resolves() {
+    let mut f = fixture(99.9);
+    let down = |name: &str| {
+        Finding::problem(name, "worker_status", Status::Unhealthy, Severity::Critical, format!("{name} is down"), "")
+    };
+    let workers = |findings| vec![Section { check: "workers".into(), findings }];
+    f.engine.run_cycle(workers(vec![down("gone"), down("kept")])).await;
+    assert_eq!(f.open_alerts().await.len(), 2);
+
+    f.engine.run_cycle(workers(vec![down("kept")])).await;
+    assert_eq!(f.open_alerts().await, vec![("kept".into(), "worker_status".into(), Severity::Critical)]);
+
+    f.engine.run_cycle(Vec::new()).await;
+    assert!(f.open_alerts().await.is_empty());
 }

@@ -5,12 +5,16 @@
 mod support;
 
 use std::fs;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use healthmon::checks::sessions::SessionsCheck;
 use healthmon::checks::taskdb::BUSY_TIMEOUT;
 use healthmon::checks::Check;
-use healthmon::model::{ActionKind, Severity, Status};
+use healthmon::engine::Engine;
+use healthmon::journal::Journal;
+use healthmon::store::{Store, StoreHandle};
+use healthmon::model::{ActionKind, Finding, Severity, Status};
 use rusqlite::types::Value;
 use support::*;
 
@@ -497,4 +501,45 @@ fn hung_tmux_server_fails_in_bounded_time() {
     let err = result.expect_err("a hung server is a check failure").to_string();
     assert!(err.contains("did not answer"), "{err}");
     assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+/// A session whose alert is still open (its task stays in progress because
+/// on_stuck only notes the reason) has that alert resolved by the engine
+/// once the session ends and the check no longer reports it.
+#[tokio::test]
+async fn alert_of_ended_session_resolves() {
+    let server = TmuxServer::new();
+    let db = TaskDb::create(server.dir.path());
+    let marker = server.marker_dir().join("ends");
+    let id = server.idle_session("ends", &marker);
+    db.add(5, "ends", "in_progress");
+    let mut sessions = settings(&server, &db.path, SECOND);
+    sessions.on_stuck = vec!["UPDATE tasks SET error = :reason WHERE id = :task_id".into()];
+    sessions.requeue.clear();
+    let mut config = healthmon::config::embedded_defaults();
+    config.monitor.database = server.dir.path().join("health.db");
+    config.sessions = Some(sessions);
+    let store = StoreHandle::new(Store::open(&config.monitor.database).unwrap());
+    let mut engine = Engine::new(&config, store, Arc::new(Journal::stderr()), false);
+    let open = |engine: &Engine| {
+        let store = engine.store().clone();
+        async move { store.call(|s| s.unresolved()).await.unwrap().into_iter().map(|a| a.component).collect::<Vec<_>>() }
+    };
+
+    // Cleared once (an action), then, idle again with the same task, still stuck.
+    let still_stuck = |f: &Finding| f.component == "tmux:ends" && f.problem.is_some() && f.action.is_none();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let summary = engine.run_cycle(Vec::new()).await;
+        if summary.sections.iter().flat_map(|s| &s.findings).any(still_stuck) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the session never showed as still stuck");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(open(&engine).await.contains(&"tmux:ends".to_string()));
+
+    server.run(&["kill-session", "-t", &id]);
+    engine.run_cycle(Vec::new()).await;
+    assert!(!open(&engine).await.contains(&"tmux:ends".to_string()));
 }

@@ -22,6 +22,10 @@ use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
 
 const USAGE: &str = "disk_usage";
 const CLEANUP: &str = "disk_cleanup";
+/// The check's name (its report section).
+pub const NAME: &str = "disk";
+/// The alert kinds this check reports.
+pub const KINDS: &[&str] = &[USAGE, CLEANUP];
 
 pub struct DiskCheck {
     settings: DiskSettings,
@@ -177,7 +181,7 @@ impl DiskCheck {
 
 impl Check for DiskCheck {
     fn name(&self) -> &'static str {
-        "disk"
+        NAME
     }
 
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {

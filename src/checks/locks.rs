@@ -32,6 +32,10 @@ const DB_LOCK: &str = "db_lock";
 const WAL_RECOVERY: &str = "wal_recovery";
 const JOURNAL_RECOVERY: &str = "journal_recovery";
 const DB_INTEGRITY: &str = "db_integrity";
+/// The check's name (its report section).
+pub const NAME: &str = "locks";
+/// The alert kinds this check reports.
+pub const KINDS: &[&str] = &[DB_LOCK, WAL_RECOVERY, JOURNAL_RECOVERY, DB_INTEGRITY];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -116,7 +120,7 @@ impl LocksCheck {
 
 impl Check for LocksCheck {
     fn name(&self) -> &'static str {
-        "locks"
+        NAME
     }
 
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {

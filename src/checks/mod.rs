@@ -36,6 +36,20 @@ pub trait Check: Send + Sync {
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError>;
 }
 
+/// Which part of the cycle (report section) reports alerts of `kind`.
+/// Each such part reports every component it watches on every run, so an
+/// open alert of its kinds whose component it no longer reports is over:
+/// the session ended, or a reload removed the worker, path or database.
+pub fn watcher_of(kind: &str) -> Option<&'static str> {
+    let watchers: [(&'static str, &[&str]); 4] = [
+        (crate::workers::SECTION, crate::workers::KINDS),
+        (sessions::NAME, sessions::KINDS),
+        (locks::NAME, locks::KINDS),
+        (disk::NAME, disk::KINDS),
+    ];
+    watchers.iter().find(|(_, kinds)| kinds.contains(&kind)).map(|(name, _)| *name)
+}
+
 /// The checks the settings ask for, in the old monitor's report order
 /// (workers come from the supervisor, before these).
 pub fn build(settings: &Settings) -> Vec<Arc<dyn Check>> {

@@ -16,6 +16,10 @@ use crate::model::{ActionKind, Finding, Severity, Status};
 
 const METRIC: &str = "stuck_session";
 const DB_METRIC: &str = "task_database";
+/// The check's name (its report section).
+pub const NAME: &str = "sessions";
+/// The alert kinds this check reports.
+pub const KINDS: &[&str] = &[METRIC, DB_METRIC];
 
 pub struct SessionsCheck {
     settings: SessionSettings,
@@ -29,9 +33,6 @@ struct Memory {
     /// (session name as the database has it, task id) pairs already
     /// interrupted; forgotten once the task leaves the in-progress set.
     handled: HashSet<(String, String)>,
-    /// Components reported with a problem last cycle, so a session that
-    /// disappears gets a finding that resolves its alert.
-    alerting: HashSet<String>,
 }
 
 /// One tmux session with the in-progress tasks that name it.
@@ -191,7 +192,7 @@ impl SessionsCheck {
 
 impl Check for SessionsCheck {
     fn name(&self) -> &'static str {
-        "sessions"
+        NAME
     }
 
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
@@ -203,7 +204,8 @@ impl Check for SessionsCheck {
             match opened.and_then(|db| db.in_progress(&self.settings.in_progress_query).map(|t| (db, t))) {
                 Ok(found) => found,
                 // Without the tasks no session can be judged: report only the
-                // database, keep the memory and every session alert as it is.
+                // database (an error, so the engine resolves no session alert
+                // by absence) and keep the memory as it is.
                 Err(err) => return Ok(vec![self.db_error(&err)]),
             };
         let current: HashSet<_> = tasks.iter().map(InProgress::key).collect();
@@ -220,7 +222,6 @@ impl Check for SessionsCheck {
         }
         drop(db);
 
-        findings.extend(resolve_vanished(&mut memory, &findings));
         findings.push(match db_failure {
             Some(err) => self.db_error(&err),
             None => Finding::healthy(self.db_component(), DB_METRIC, format!("{} tasks in progress", tasks.len())),
@@ -244,20 +245,6 @@ fn still_stuck(a: &Assessed<'_>) -> Finding {
 fn not_marked(a: &Assessed<'_>, err: &TaskDbError) -> Finding {
     let message = format!("{}; not interrupted because the task could not be marked: {err}", a.headline());
     Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
-}
-
-/// Healthy findings for sessions that had an open problem and are gone
-/// now; remembers this cycle's problem components.
-fn resolve_vanished(memory: &mut Memory, findings: &[Finding]) -> Vec<Finding> {
-    let seen: HashSet<&str> = findings.iter().map(|f| f.component.as_str()).collect();
-    let gone: Vec<Finding> = memory
-        .alerting
-        .iter()
-        .filter(|c| !seen.contains(c.as_str()))
-        .map(|c| Finding::healthy(c.clone(), METRIC, "session no longer exists"))
-        .collect();
-    memory.alerting = findings.iter().filter(|f| f.problem.is_some()).map(|f| f.component.clone()).collect();
-    gone
 }
 
 /// The tasks of each session, in `sessions` order. A database name matches

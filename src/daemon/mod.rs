@@ -22,7 +22,7 @@ use crate::notifier::Dispatch;
 use crate::prometheus;
 use crate::store::{Store, StoreError, StoreHandle};
 use crate::systemd::Notifier;
-use crate::workers::Supervisor;
+use crate::workers::{self, Supervisor};
 
 /// Test hooks: SIGUSR1 wedges the loop, in debug builds with
 /// `HEALTHMON_TEST_HOOKS=1` only.
@@ -196,7 +196,7 @@ impl Daemon {
                 () = signals.hooks.wedge_requested() => Wake::Wedge,
                 _ = heartbeat.tick() => Wake::Heartbeat,
                 Some(request) = requests.recv() => Wake::Request(request),
-                Some(findings) = events.recv() => Wake::Event("workers", findings),
+                Some(findings) = events.recv() => Wake::Event(workers::SECTION, findings),
                 Some(findings) = notify_failures.recv() => Wake::Event("notify", findings),
                 _ = ticker.tick() => Wake::Cycle,
             };
@@ -269,7 +269,7 @@ impl Daemon {
                 let extra = if supervisor.list().is_empty() && workers.is_empty() {
                     Vec::new()
                 } else {
-                    vec![Section { check: "workers".into(), findings: workers }]
+                    vec![Section { check: workers::SECTION.into(), findings: workers }]
                 };
                 engine.run_cycle(extra).await
             };

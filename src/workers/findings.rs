@@ -10,6 +10,8 @@ use crate::model::{ActionKind, Finding, Severity, Status};
 
 pub const STATUS: &str = "worker_status";
 pub const RESTART: &str = "worker_restart";
+/// The alert kinds the supervisor reports.
+pub const KINDS: &[&str] = &[STATUS, RESTART];
 
 /// A duration the way the config writes it: `500ms`, `30s`, `10m`, `2h`, `7d`.
 pub fn human(d: Duration) -> String {

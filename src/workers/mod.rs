@@ -38,6 +38,11 @@ use findings::human;
 use probe::ProbeFailure;
 use unit::UnitWorker;
 
+pub use findings::KINDS;
+
+/// The name of the supervisor's part of a cycle (its report section).
+pub const SECTION: &str = "workers";
+
 pub use findings::{RESTART as RESTART_METRIC, STATUS as STATUS_METRIC};
 
 /// One row of `ListWorkers()`: `(ssuts)` name, state, pid, restarts, detail.
