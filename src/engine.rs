@@ -73,6 +73,10 @@ pub struct Engine {
     retention: Duration,
     counters: Counters,
     last_check: Option<SystemTime>,
+    /// Whether an alert whose component this engine does not report ends
+    /// (see [`resolve_ended`]): true for the daemon, whose configuration is
+    /// the one in force.
+    resolves_unwatched: bool,
 }
 
 impl Engine {
@@ -98,6 +102,7 @@ impl Engine {
             retention: settings.monitor.retention,
             counters: Counters::default(),
             last_check: None,
+            resolves_unwatched: true,
         }
     }
 
@@ -108,6 +113,14 @@ impl Engine {
         self.dry_run = dry_run || settings.monitor.dry_run;
         self.check_timeout = settings.monitor.check_timeout;
         self.retention = settings.monitor.retention;
+    }
+
+    /// An engine that never resolves an alert only because it does not
+    /// watch that component: `healthmon --once` shares the database with a
+    /// daemon that may run another configuration.
+    pub fn resolving_only_what_it_sees(mut self) -> Engine {
+        self.resolves_unwatched = false;
+        self
     }
 
     pub fn counters(&self) -> &Counters {
@@ -146,7 +159,7 @@ impl Engine {
         if let Some(section) = sections.last_mut() {
             section.findings.extend(recovered_checks);
         }
-        if !self.dry_run {
+        if self.resolves_unwatched && !self.dry_run {
             resolve_ended(&mut sections, &open);
         }
 

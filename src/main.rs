@@ -192,7 +192,8 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
         .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
     let store = Store::open(&settings.monitor.database)?;
     let journal = Arc::new(Journal::detect());
-    let mut engine = Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run);
+    let mut engine =
+        Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run).resolving_only_what_it_sees();
     let summary = runtime.block_on(once_cycle(&settings, &mut engine));
     let dry_run = engine.dry_run();
     if args.json {

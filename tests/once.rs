@@ -8,8 +8,11 @@ mod common {
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::SystemTime;
 
 use common::fs::{age, write, Tmpfs};
+use healthmon::model::{Finding, Severity, Status};
+use healthmon::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_healthmon");
 
@@ -187,4 +190,26 @@ fn check_config_reports_errors_with_position() {
     let out = Command::new(BIN).args(["--check-config", "--config"]).arg(&bad).output().unwrap();
     assert_eq!(code(&out), 78, "{}", text(&out));
     assert!(text(&out).contains(&format!("{}:3:1", bad.display())), "{}", text(&out));
+}
+
+/// `--once` may run another config than the daemon on the same database:
+/// it resolves nothing only because it does not watch that component (a
+/// worker of the daemon's keeps its alert).
+#[test]
+fn once_leaves_alerts_of_components_it_does_not_watch() {
+    let disk = FullDisk::new();
+    let daemon_alert = Finding::problem(
+        "assigner_worker",
+        "worker_status",
+        Status::Unhealthy,
+        Severity::Critical,
+        "assigner_worker is down",
+        "",
+    );
+    Store::open(&disk.database()).unwrap().record(&[daemon_alert], SystemTime::now(), true).unwrap();
+
+    disk.once(&[]);
+
+    let open = Store::open(&disk.database()).unwrap().unresolved().unwrap();
+    assert!(open.iter().any(|a| a.component == "assigner_worker"), "{open:?}");
 }
