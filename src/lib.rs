@@ -10,39 +10,41 @@
 //! tells people ([`notifier`]) and Prometheus ([`prometheus`]).
 //! `healthmon --once` runs one cycle with no bus at all.
 
-/// Typed, validated settings built from the TOML files.
+// One line per module for the reader of this file; each module's own
+// documentation is its inner `//!` comment.
+// Typed, validated settings built from the TOML files.
 pub mod config;
-/// Shared vocabulary: statuses, severities, findings, actions.
+// Shared vocabulary: statuses, severities, findings, actions.
 pub mod model;
-/// One module per kind of check (disk, sessions, locks).
+// One module per kind of check (disk, sessions, locks).
 pub mod checks;
-/// Safe deletion of aged files for disk cleanup rules (fd-relative, no symlinks followed).
+// Safe deletion of aged files for disk cleanup rules (fd-relative, no symlinks followed).
 pub mod cleanup;
-/// SQLite state: schema, migrations, metrics, alerts, retention.
+// SQLite state: schema, migrations, metrics, alerts, retention.
 pub mod store;
-/// Decides when an ongoing problem raises, updates or resolves an alert.
+// Decides when an ongoing problem raises, updates or resolves an alert.
 pub mod alerts;
-/// One check cycle: run checks under timeouts, record, alert, count.
+// One check cycle: run checks under timeouts, record, alert, count.
 pub mod engine;
-/// journald entries with HEALTHMON_* fields; stderr lines elsewhere.
+// journald entries with HEALTHMON_* fields; stderr lines elsewhere.
 pub mod journal;
-/// sd_notify for Type=notify: ready, status, watchdog, reloading, stopping.
+// sd_notify for Type=notify: ready, status, watchdog, reloading, stopping.
 pub mod systemd;
-/// Where state lives by default (root vs. unprivileged user).
+// Where state lives by default (root vs. unprivileged user).
 pub mod paths;
-/// Text and JSON renderings of a cycle (`--once`, `healthctl run-once`).
+// Text and JSON renderings of a cycle (`--once`, `healthctl run-once`).
 pub mod report;
-/// Worker supervision (command workers and systemd units).
+// Worker supervision (command workers and systemd units).
 pub mod workers;
-/// Alert notifications to people: webhook and command.
+// Alert notifications to people: webhook and command.
 pub mod notifier;
-/// node_exporter textfile export.
+// node_exporter textfile export.
 pub mod prometheus;
-/// Processes: pidfd pinning, the signal guards, safe stopping (SIGTERM, grace, SIGKILL).
+// Processes: pidfd pinning, the signal guards, safe stopping (SIGTERM, grace, SIGKILL).
 pub mod process;
-/// The D-Bus interface `org.healthmon.Monitor1`, its wire types and errors.
+// The D-Bus interface `org.healthmon.Monitor1`, its wire types and errors.
 pub mod dbus;
-/// The service: one loop owning engine, supervisor and settings.
+// The service: one loop owning engine, supervisor and settings.
 pub mod daemon;
-/// The client side shared by `healthctl` and `healthmon --status/--stop`.
+// The client side shared by `healthctl` and `healthmon --status/--stop`.
 pub mod client;

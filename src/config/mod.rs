@@ -3,10 +3,10 @@
 //! and column, and one load reports all of them.
 //!
 //! # Layout
-//! [`sources`] finds and reads the files; [`tree`] parses each one, checks
-//! it against the [`file`] schema and merges them; [`validate`] (with
-//! [`workers`] and [`values`]) turns the merged schema into [`Settings`];
-//! [`render`] writes settings back as TOML.
+//! `sources` finds and reads the files; `tree` parses each one, checks
+//! it against the `file` schema and merges them; `validate` (with
+//! `workers` and `values`) turns the merged schema into [`Settings`];
+//! `render` writes settings back as TOML.
 
 mod defaults;
 mod duration;

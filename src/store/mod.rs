@@ -1,5 +1,5 @@
 //! SQLite state: `health_metrics` and `health_alerts`, migrations on
-//! `PRAGMA user_version` ([`schema`]), retention. [`Store`] is blocking;
+//! `PRAGMA user_version` (`schema`), retention. [`Store`] is blocking;
 //! async code goes through [`StoreHandle`], which runs every call on the
 //! blocking pool.
 

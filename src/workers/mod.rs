@@ -1,17 +1,17 @@
 //! Worker supervision: command workers started, watched and restarted by
 //! healthmon, and systemd unit workers restarted through systemd.
 //!
-//! Each command worker lives in its own task ([`command`]) that notices an
+//! Each command worker lives in its own task (`command`) that notices an
 //! exit the moment it happens through a pidfd, restarts it through the
-//! restart [`budget`], and reports between cycles through the
+//! restart `budget`, and reports between cycles through the
 //! [`EventSender`]. Each cycle adds what only a cycle sees: liveness probes
-//! ([`probe`]), unit states ([`unit`]), and one `worker_status` finding per
+//! (`probe`), unit states (`unit`), and one `worker_status` finding per
 //! worker, so every alert resolves once the worker is healthy again.
 //!
 //! Lifetime (documented for admins): workers run in their own session, so
 //! they outlive a crash of healthmon unless its service manager kills the
 //! whole cgroup; a new healthmon adopts a survivor only through `match`
-//! ([`adopt`]), otherwise it starts a fresh copy. On a clean stop healthmon
+//! (`adopt`), otherwise it starts a fresh copy. On a clean stop healthmon
 //! stops every command worker it holds (SIGTERM, `stop_timeout`, SIGKILL),
 //! adopted ones included, and leaves no zombie.
 
