@@ -66,6 +66,8 @@ impl CycleSummary {
 
 pub struct Engine {
     checks: Vec<Arc<dyn Check>>,
+    /// What the checks remember between cycles, handed on at a reload.
+    memory: checks::Memory,
     store: StoreHandle,
     journal: Arc<Journal>,
     dry_run: bool,
@@ -81,7 +83,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(settings: &Settings, store: StoreHandle, journal: Arc<Journal>, dry_run: bool) -> Engine {
-        Engine::with_checks(settings, checks::build(settings), store, journal, dry_run)
+        let mut engine = Engine::with_checks(settings, Vec::new(), store, journal, dry_run);
+        engine.checks = checks::build(settings, &engine.memory);
+        engine
     }
 
     /// An engine running exactly `checks` (tests use it to add checks that
@@ -95,6 +99,7 @@ impl Engine {
     ) -> Engine {
         Engine {
             checks,
+            memory: checks::Memory::default(),
             store,
             journal,
             dry_run: dry_run || settings.monitor.dry_run,
@@ -107,9 +112,9 @@ impl Engine {
     }
 
     /// Swaps in checks built from new (already validated) settings. Counters
-    /// survive a reload; per-check memory (e.g. lock timers) starts afresh.
+    /// and what the checks remember (e.g. lock timers) survive a reload.
     pub fn reconfigure(&mut self, settings: &Settings, dry_run: bool) {
-        self.checks = checks::build(settings);
+        self.checks = checks::build(settings, &self.memory);
         self.dry_run = dry_run || settings.monitor.dry_run;
         self.check_timeout = settings.monitor.check_timeout;
         self.retention = settings.monitor.retention;

@@ -8,7 +8,7 @@ mod helpers;
 use std::time::{Duration, Instant};
 
 use healthmon::checks::holders::{verify_holder, write_holders, DbFiles};
-use healthmon::checks::locks::LocksCheck;
+use healthmon::checks::locks::{LocksCheck, LocksMemory};
 use healthmon::model::{ActionKind, Severity, Status};
 use healthmon::process::{self, ProcessInfo, ProcessState, StopError};
 
@@ -67,7 +67,8 @@ fn hot_journal_is_rolled_back_to_the_committed_state() {
     assert_eq!(integrity(&conn), "ok");
 }
 
-/// A quick_check failure after recovery is a CRITICAL db_integrity alert, and later runs change nothing (holder kept).
+/// A quick_check failure after recovery is a CRITICAL db_integrity alert, and later runs change nothing (holder kept)
+/// until a reload, which ends the freeze.
 #[test]
 fn failed_quick_check_is_critical_and_freezes_the_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +81,8 @@ fn failed_quick_check_is_critical_and_freezes_the_database() {
     let mut raw = std::fs::read(&db).unwrap();
     raw[2 * 4096..3 * 4096].fill(0x55);
     std::fs::write(&db, raw).unwrap();
-    let check = LocksCheck::new(vec![settings(&db, NOW, true)]);
+    let memory = LocksMemory::default();
+    let check = LocksCheck::remembering(vec![settings(&db, NOW, true)], memory.clone());
 
     let first = run(&check, false);
 
@@ -96,6 +98,34 @@ fn failed_quick_check_is_critical_and_freezes_the_database() {
     assert_eq!((lock.status, lock.action.as_ref()), (Status::Unhealthy, None), "{lock:?}");
     assert!(holder.alive(), "a database that failed quick_check is only observed");
     assert_eq!(finding(&second, &db, "db_integrity").problem.as_ref().map(|p| p.severity), Some(Severity::Critical));
+
+    let reloaded = LocksCheck::remembering(vec![settings(&db, NOW, true)], memory);
+    let third = run(&reloaded, false);
+    assert_eq!(finding(&third, &db, "db_lock").status, Status::Recovered, "after a reload the stale holder is handled");
+    assert!(!holder.alive());
+}
+
+/// A reload (a check built on the same memory) keeps since when a lock has been held: the holder is stale one
+/// locked_after after it was first seen, where a check starting afresh would begin counting again.
+#[test]
+fn reload_keeps_the_stale_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    create_db(&db, "WAL");
+    let mut holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), "WAL"]);
+    holder.expect_line("locked");
+    let locked_after = Duration::from_secs(2);
+    let memory = LocksMemory::default();
+    let first = run(&LocksCheck::remembering(vec![settings(&db, locked_after, true)], memory.clone()), false);
+    assert_eq!(finding(&first, &db, "db_lock").status, Status::Healthy, "not stale yet");
+
+    std::thread::sleep(locked_after + Duration::from_millis(50));
+    let afresh = run(&LocksCheck::new(vec![settings(&db, locked_after, true)]), false);
+    assert_eq!(finding(&afresh, &db, "db_lock").status, Status::Healthy, "a check without memory starts counting");
+    let reloaded = run(&LocksCheck::remembering(vec![settings(&db, locked_after, true)], memory), false);
+
+    assert_eq!(finding(&reloaded, &db, "db_lock").status, Status::Recovered);
+    assert!(!holder.alive(), "the stale holder is stopped right after the reload");
 }
 
 /// A BEGIN EXCLUSIVE holder is named (pid + command) in a WARNING and left alone with kill_holders = false.

@@ -8,7 +8,7 @@ use std::fs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use healthmon::checks::sessions::SessionsCheck;
+use healthmon::checks::sessions::{SessionsCheck, SessionsMemory};
 use healthmon::checks::taskdb::BUSY_TIMEOUT;
 use healthmon::checks::Check;
 use healthmon::engine::Engine;
@@ -179,7 +179,8 @@ fn text_task_id_is_bound_unchanged() {
 }
 
 /// A stuck task is handled once: idle again with the same task still in
-/// progress, the session is reported but not interrupted or requeued again.
+/// progress, the session is reported but not interrupted or requeued
+/// again, also by the check a reload builds on the same memory.
 #[test]
 fn same_stuck_task_is_not_handled_twice() {
     let server = TmuxServer::new();
@@ -190,10 +191,12 @@ fn same_stuck_task_is_not_handled_twice() {
     let mut settings = settings(&server, &db.path, SECOND);
     // An on_stuck that leaves the task in progress.
     settings.on_stuck = vec!["UPDATE tasks SET error = :reason WHERE id = :task_id".into()];
-    let check = SessionsCheck::new(settings);
+    let memory = SessionsMemory::default();
+    let check = SessionsCheck::remembering(settings.clone(), memory.clone());
     run_until(&check, &LIVE, LIMIT, |f| acted_on(f, "tmux:s"));
 
-    let findings = run_until(&check, &LIVE, LIMIT, |f| {
+    let reloaded = SessionsCheck::remembering(settings, memory);
+    let findings = run_until(&reloaded, &LIVE, LIMIT, |f| {
         assert!(!acted_on(f, "tmux:s"), "handled twice: {f:#?}");
         f.iter().any(|x| x.problem.as_ref().is_some_and(|p| p.message.contains("already interrupted")))
     });

@@ -16,7 +16,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::checks::holders::{self, sidecar, DbFiles, Openers};
@@ -79,15 +79,20 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
 
 pub struct LocksCheck {
     databases: Vec<DatabaseSettings>,
-    /// Per database (configured path), kept between cycles.
-    state: Mutex<HashMap<PathBuf, DbState>>,
+    memory: LocksMemory,
 }
+
+/// What the check remembers per database (configured path) between
+/// cycles; the engine hands it to the check a reload builds.
+#[derive(Clone, Default)]
+pub struct LocksMemory(Arc<Mutex<HashMap<PathBuf, DbState>>>);
 
 #[derive(Default)]
 struct DbState {
     blocked: Option<Blocked>,
     /// Set by a failed quick_check: from then on the database is only
-    /// observed, never changed, until healthmon restarts or reloads.
+    /// observed, never changed, until healthmon restarts or reloads (the
+    /// way an administrator retries once the file is repaired).
     integrity_failure: Option<String>,
     /// Recovery metrics that carried a problem last run (to resolve later).
     raised: BTreeSet<&'static str>,
@@ -114,7 +119,21 @@ impl Progress {
 
 impl LocksCheck {
     pub fn new(databases: Vec<DatabaseSettings>) -> LocksCheck {
-        LocksCheck { databases, state: Mutex::new(HashMap::new()) }
+        LocksCheck::remembering(databases, LocksMemory::default())
+    }
+
+    /// A check that goes on from what an earlier one remembered of the
+    /// databases still configured (since when a lock is held), so a reload
+    /// does not restart the stale clock. An integrity freeze ends.
+    pub fn remembering(databases: Vec<DatabaseSettings>, memory: LocksMemory) -> LocksCheck {
+        {
+            let mut state = memory.0.lock().unwrap_or_else(PoisonError::into_inner);
+            state.retain(|path, _| databases.iter().any(|db| &db.path == path));
+            for db in state.values_mut() {
+                db.integrity_failure = None;
+            }
+        }
+        LocksCheck { databases, memory }
     }
 }
 
@@ -126,7 +145,7 @@ impl Check for LocksCheck {
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
         // Held for the whole run, so a run that outlived its timeout
         // finishes before the next one starts.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.memory.0.lock().unwrap_or_else(PoisonError::into_inner);
         let mut findings = Vec::new();
         for db in &self.databases {
             let run = DbRun { db, component: format!("sqlite:{}", db.path.display()), dry_run: ctx.dry_run };

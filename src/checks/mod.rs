@@ -50,15 +50,24 @@ pub fn watcher_of(kind: &str) -> Option<&'static str> {
     watchers.iter().find(|(_, kinds)| kinds.contains(&kind)).map(|(name, _)| *name)
 }
 
+/// What the checks remember between cycles (since when a lock is held,
+/// the tasks already interrupted), kept by the engine so that a reload,
+/// which builds the checks anew, does not forget it.
+#[derive(Clone, Default)]
+pub struct Memory {
+    sessions: sessions::SessionsMemory,
+    locks: locks::LocksMemory,
+}
+
 /// The checks the settings ask for, in the old monitor's report order
 /// (workers come from the supervisor, before these).
-pub fn build(settings: &Settings) -> Vec<Arc<dyn Check>> {
+pub fn build(settings: &Settings, memory: &Memory) -> Vec<Arc<dyn Check>> {
     let mut checks: Vec<Arc<dyn Check>> = Vec::new();
     if let Some(s) = &settings.sessions {
-        checks.push(Arc::new(sessions::SessionsCheck::new(s.clone())));
+        checks.push(Arc::new(sessions::SessionsCheck::remembering(s.clone(), memory.sessions.clone())));
     }
     if !settings.databases.is_empty() {
-        checks.push(Arc::new(locks::LocksCheck::new(settings.databases.clone())));
+        checks.push(Arc::new(locks::LocksCheck::remembering(settings.databases.clone(), memory.locks.clone())));
     }
     checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone())));
     checks

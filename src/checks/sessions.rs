@@ -5,7 +5,7 @@
 //! the session itself is never killed.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::checks::taskdb::{Bindings, InProgress, TaskDb, TaskDbError};
@@ -24,10 +24,14 @@ pub const KINDS: &[&str] = &[METRIC, DB_METRIC];
 pub struct SessionsCheck {
     settings: SessionSettings,
     tmux: Tmux,
-    memory: Mutex<Memory>,
+    memory: SessionsMemory,
 }
 
-/// What the check remembers between cycles.
+/// What the check remembers between cycles; the engine hands it to the
+/// check a reload builds, so a reload never interrupts a task twice.
+#[derive(Clone, Default)]
+pub struct SessionsMemory(Arc<Mutex<Memory>>);
+
 #[derive(Default)]
 struct Memory {
     /// (session name as the database has it, task id) pairs already
@@ -64,8 +68,13 @@ impl Assessed<'_> {
 
 impl SessionsCheck {
     pub fn new(settings: SessionSettings) -> SessionsCheck {
+        SessionsCheck::remembering(settings, SessionsMemory::default())
+    }
+
+    /// A check that goes on from what an earlier one remembered.
+    pub fn remembering(settings: SessionSettings, memory: SessionsMemory) -> SessionsCheck {
         let tmux = Tmux::new(settings.tmux_socket.clone());
-        SessionsCheck { settings, tmux, memory: Mutex::new(Memory::default()) }
+        SessionsCheck { settings, tmux, memory }
     }
 
     fn db_component(&self) -> String {
@@ -196,7 +205,7 @@ impl Check for SessionsCheck {
     }
 
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
-        let mut memory = self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut memory = self.memory.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // No server (socket missing or stale) means no sessions to check.
         let sessions = self.tmux.list_sessions()?.unwrap_or_default();
         let opened = TaskDb::open(&self.settings.task_database, !ctx.dry_run);
