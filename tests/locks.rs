@@ -109,11 +109,7 @@ fn failed_quick_check_is_critical_and_freezes_the_database() {
 /// locked_after after it was first seen, where a check starting afresh would begin counting again.
 #[test]
 fn reload_keeps_the_stale_clock() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    create_db(&db, "WAL");
-    let mut holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), "WAL"]);
-    holder.expect_line("locked");
+    let (_dir, db, mut holder) = held_db("WAL");
     let locked_after = Duration::from_secs(2);
     let memory = LocksMemory::default();
     let first = run(&LocksCheck::remembering(vec![settings(&db, locked_after, true)], memory.clone()), false);
@@ -131,11 +127,7 @@ fn reload_keeps_the_stale_clock() {
 /// A BEGIN EXCLUSIVE holder is named (pid + command) in a WARNING and left alone with kill_holders = false.
 #[test]
 fn stale_holder_is_named_and_left_alone_without_kill_holders() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    create_db(&db, "DELETE");
-    let mut holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), "DELETE"]);
-    holder.expect_line("locked");
+    let (_dir, db, mut holder) = held_db("DELETE");
 
     let findings = run(&LocksCheck::new(vec![settings(&db, NOW, false)]), false);
 
@@ -151,11 +143,7 @@ fn stale_holder_is_named_and_left_alone_without_kill_holders() {
 /// With kill_holders = true a holder is stopped only once locked_after has passed, and the database is writable again.
 #[test]
 fn stale_holder_is_stopped_after_locked_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    create_db(&db, "WAL");
-    let mut holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), "WAL"]);
-    holder.expect_line("locked");
+    let (_dir, db, mut holder) = held_db("WAL");
     // Generous: the first run must end well inside it even on a loaded machine.
     let locked_after = Duration::from_secs(2);
     let check = LocksCheck::new(vec![settings(&db, locked_after, true)]);
@@ -184,11 +172,7 @@ fn stale_holder_is_stopped_after_locked_after() {
 /// A holder suspended with SIGSTOP is reported as stopped and still stopped by SIGTERM (plus SIGCONT).
 #[test]
 fn suspended_holder_is_stopped() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("app.db");
-    create_db(&db, "DELETE");
-    let mut holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), "DELETE"]);
-    holder.expect_line("locked");
+    let (_dir, db, mut holder) = held_db("DELETE");
     let pid = nix::unistd::Pid::from_raw(holder.pid());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -259,6 +259,18 @@ pub fn create_db(path: &Path, journal_mode: &str) {
         .expect("create table");
 }
 
+/// A new database in `journal_mode` (in a temporary directory, kept
+/// alive by the returned guard) whose write lock a holder process has
+/// taken: (dir, database path, holder).
+pub fn held_db(journal_mode: &str) -> (tempfile::TempDir, PathBuf, Py) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    create_db(&db, journal_mode);
+    let holder = Py::spawn(HOLDER, &[db.to_str().unwrap(), journal_mode]);
+    holder.expect_line("locked");
+    (dir, db, holder)
+}
+
 pub fn settings(path: &Path, locked_after: Duration, kill_holders: bool) -> DatabaseSettings {
     DatabaseSettings { path: path.to_path_buf(), locked_after, kill_holders }
 }
