@@ -5,13 +5,16 @@
 //! `cargo build --release && cargo run --release --example status_latency [-- SECONDS_IDLE]`
 //! (needs dbus-daemon; uses target/release/healthmon next to the example).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use healthmon::dbus::MonitorProxy;
+
+#[path = "../tests/common/bus_daemon.rs"]
+mod bus_daemon;
+use bus_daemon::start_dbus_daemon;
 
 const ROUND_TRIPS: usize = 5000;
 
@@ -102,18 +105,7 @@ fn wait_for(notify: &UnixDatagram, needle: &str) {
 }
 
 fn start_bus(address: &str) -> Child {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbus-session.conf");
-    let mut child = Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", config.display()))
-        .arg(format!("--address={address}"))
-        .args(["--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("dbus-daemon is required");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("address");
-    child
+    start_dbus_daemon(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbus-session.conf"), address)
 }
 
 fn rss(pid: u32) -> String {

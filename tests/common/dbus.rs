@@ -4,7 +4,6 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,10 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
+
+#[path = "bus_daemon.rs"]
+mod bus_daemon;
+use bus_daemon::start_dbus_daemon;
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
@@ -57,18 +60,7 @@ impl TestBus {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let address = format!("unix:path={}/bus", dir.path().display());
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(config);
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .arg(format!("--address={address}"))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start dbus-daemon");
-        // The address is printed once the bus listens: that is readiness.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read address");
-        assert!(line.starts_with("unix:"), "dbus-daemon did not start with {}: {line:?}", config.display());
+        let child = start_dbus_daemon(&config, &address);
         TestBus { child, _dir: dir, address, kind }
     }
 
