@@ -93,7 +93,7 @@ fn open_creates_directory_and_schema() {
     assert_eq!(mode, 0o755);
     let conn = raw(&path);
     assert_eq!(user_version(&conn), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     let tables = count(
         &conn,
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('health_metrics', 'health_alerts')",
@@ -224,14 +224,14 @@ fn empty_file_is_migrated() {
     assert_eq!(user_version(&raw(&db_path(&dir))), SCHEMA_VERSION);
 }
 
-/// A legacy Python-monitor database is adopted: rows kept, timestamps normalised, user_version 2.
+/// A legacy Python-monitor database is adopted: rows kept, timestamps normalised, migrated to the current schema.
 #[test]
 fn legacy_database_is_migrated_with_rows() {
     let dir = TempDir::new().unwrap();
     legacy_database(&db_path(&dir));
     let store = open_store(&dir);
     let conn = raw(&db_path(&dir));
-    assert_eq!(user_version(&conn), 2);
+    assert_eq!(user_version(&conn), SCHEMA_VERSION);
     let timestamps: String = conn
         .query_row("SELECT group_concat(timestamp, '|') FROM health_metrics ORDER BY id", [], |r| r.get(0))
         .unwrap();

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::StoreError;
 
 /// The newest schema this healthmon writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1 is the old Python monitor's tables, as the contract lists them.
 /// `IF NOT EXISTS` adopts a legacy database (user_version 0) with its rows.
@@ -71,8 +71,38 @@ CREATE INDEX health_metrics_component_timestamp ON health_metrics (component, ti
 CREATE UNIQUE INDEX health_alerts_one_open ON health_alerts (component, kind) WHERE resolved = 0;
 ";
 
+/// Version 3 (0.2): what must outlive a restart of healthmon.
+/// - `worker_state`: per worker, the desired state an administrator set
+///   (`running`/`stopped`, kept across restarts and reboots) and the restart
+///   budget (`restart_times`: JSON array of unix milliseconds inside the
+///   window; `backoff_ms`; `given_up_at`, unix seconds or NULL), so that a
+///   restart of healthmon neither resets the budget nor restarts a stopped worker.
+/// - `silences`: maintenance silences; `until` is unix seconds.
+/// - `health_alerts.silenced`: the alert was raised while a silence matched.
+/// - `health_metrics.value`: the number behind a metric (e.g. used bytes of
+///   a disk path), so trends can be fitted without parsing `details`.
+const V3: &str = "
+CREATE TABLE worker_state (
+    name TEXT PRIMARY KEY,
+    desired TEXT NOT NULL DEFAULT 'running',
+    restart_times TEXT NOT NULL DEFAULT '[]',
+    backoff_ms INTEGER NOT NULL DEFAULT 0,
+    given_up_at INTEGER,
+    updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE silences (
+    id INTEGER PRIMARY KEY,
+    component TEXT NOT NULL,
+    until INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+ALTER TABLE health_alerts ADD COLUMN silenced INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE health_metrics ADD COLUMN value REAL;
+";
+
 /// The steps in order: `MIGRATIONS[i]` takes the schema from version i to i + 1.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1, V2, V3];
 
 /// Refuses a database from a newer healthmon before anything could touch
 /// it: no pragma is set and no file is created next to it.
