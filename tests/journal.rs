@@ -200,6 +200,7 @@ fn oversized_entry_is_refused_whole() {
 
 /// Child body of `vanished_socket_falls_back_to_stderr_line`.
 #[test]
+#[ignore = "child process body, run by its parent test"]
 fn child_send_to_vanished_socket() {
     if in_child() {
         let path = std::env::var_os("TEST_VANISHED_SOCKET").expect("TEST_VANISHED_SOCKET");
@@ -222,6 +223,7 @@ fn vanished_socket_falls_back_to_stderr_line() {
 
 /// Child body of the `detect_*` tests: detect, then send one WARNING finding.
 #[test]
+#[ignore = "child process body, run by its parent test"]
 fn child_detect_and_send() {
     if in_child() {
         Journal::detect().send(&finding_entry(&disk_full(Severity::Warning)).expect("entry"));
@@ -250,6 +252,7 @@ fn detect_without_journal_writes_stderr() {
 
 /// Child body of the logging tests: log one line per level after init_logging.
 #[test]
+#[ignore = "child process body, run by its parent test"]
 fn child_log_each_level() {
     if in_child() {
         init_logging();

@@ -326,7 +326,8 @@ fn healthmon_page_documents_every_dbus_member() {
         .iter()
         .map(|(m, s)| (m.to_string(), s.to_string()))
         .collect();
-    if let Ok(xml) = std::fs::read_to_string(repo("dist/dbus/org.healthmon.Monitor1.xml")) {
+    let xml = std::fs::read_to_string(repo("dist/dbus/org.healthmon.Monitor1.xml")).expect("the shipped introspection XML");
+    {
         for chunk in xml.split('<').skip(1) {
             let named = ["method name=\"", "signal name=\"", "property name=\""]
                 .iter()
@@ -372,7 +373,8 @@ fn toml_page_documents_every_config_key() {
         .iter()
         .flat_map(|(t, ks)| ks.iter().map(move |k| (t.to_string(), k.to_string())))
         .collect();
-    if let Ok(sample) = std::fs::read_to_string(repo("dist/config/healthmon.toml")) {
+    let sample = std::fs::read_to_string(repo("dist/config/healthmon.toml")).expect("the shipped sample config");
+    {
         let found = sample_config_keys(&sample);
         assert!(
             found.contains(&("[monitor]".into(), "check_interval".into())),

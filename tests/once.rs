@@ -208,8 +208,10 @@ fn once_leaves_alerts_of_components_it_does_not_watch() {
     );
     Store::open(&disk.database()).unwrap().record(&[daemon_alert], SystemTime::now(), true).unwrap();
 
-    disk.once(&[]);
+    let out = disk.once(&[]);
 
+    // The daemon's CRITICAL alert is still open, so the host is critical.
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
     let open = Store::open(&disk.database()).unwrap().unresolved().unwrap();
     assert!(open.iter().any(|a| a.component == "assigner_worker"), "{open:?}");
 }

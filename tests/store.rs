@@ -538,16 +538,19 @@ fn record_waits_for_another_writer() {
     let mut store = open_store(&dir);
     let other = raw(&db_path(&dir));
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (calling_tx, calling_rx) = std::sync::mpsc::channel();
+    // The commit comes only after record() was called with the lock held,
+    // so record() can succeed only by waiting for it, however the threads
+    // are scheduled.
     let holder = std::thread::spawn(move || {
-        locked_tx.send(()).unwrap();
+        calling_rx.recv().unwrap();
         std::thread::sleep(Duration::from_millis(300));
         other.execute_batch("COMMIT").unwrap();
     });
-    locked_rx.recv().unwrap();
     let started = std::time::Instant::now();
+    calling_tx.send(()).unwrap();
     store.record(&[worker_up()], at(T0), true).expect("record must wait for the lock, not fail");
-    assert!(started.elapsed() >= Duration::from_millis(200), "record did not wait: {:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_millis(300), "record returned before the commit");
     holder.join().unwrap();
     assert_eq!(store.list_metrics(None, 0).unwrap().len(), 1);
 }

@@ -53,12 +53,16 @@ pub fn recv_from(socket: &UnixDatagram, what: &str) -> Vec<u8> {
 }
 
 /// Runs the test named `child` of this test binary in a fresh process with
-/// `CHILD_ENV` set, `env` added and `remove` removed; panics unless it
-/// succeeds, and returns its output.
+/// `CHILD_ENV` set, `env` added and `remove` removed; panics unless it ran
+/// exactly that one test and it succeeded, and returns its output.
+///
+/// Child bodies are `#[ignore]`d, so a plain test run lists them as ignored
+/// instead of counting an empty body as passed; the parent runs them with
+/// `--ignored`.
 pub fn run_child(child: &str, env: &[(&str, &OsStr)], remove: &[&str]) -> Output {
     let exe = std::env::current_exe().expect("current test executable");
     let mut command = Command::new(exe);
-    command.args(["--exact", child, "--nocapture", "--test-threads=1"]).env(CHILD_ENV, "1");
+    command.args(["--exact", child, "--ignored", "--nocapture", "--test-threads=1"]).env(CHILD_ENV, "1");
     for name in remove {
         command.env_remove(name);
     }
@@ -73,6 +77,9 @@ pub fn run_child(child: &str, env: &[(&str, &OsStr)], remove: &[&str]) -> Output
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    // A renamed or misspelt child would match no test and "succeed".
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("test result: ok. 1 passed"), "child {child} did not run exactly once:\n{stdout}");
     output
 }
 
