@@ -129,3 +129,37 @@ pub async fn export(settings: &Settings, engine: &Engine, state: HostState, work
 fn unix_seconds(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Reads a label value back the way Prometheus' text parser does.
+    fn unescape(escaped: &str) -> Option<String> {
+        let mut out = String::new();
+        let mut chars = escaped.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next()? {
+                    '\\' => out.push('\\'),
+                    '"' => out.push('"'),
+                    'n' => out.push('\n'),
+                    _ => return None,
+                },
+                '"' | '\n' => return None,
+                c => out.push(c),
+            }
+        }
+        Some(out)
+    }
+
+    proptest! {
+        /// Any label value survives escaping: no raw quote or newline ends
+        /// the label early, and the parser reads back the original.
+        #[test]
+        fn escaped_label_reads_back(value in any::<String>()) {
+            prop_assert_eq!(unescape(&escape(&value)), Some(value));
+        }
+    }
+}

@@ -280,3 +280,17 @@ fn bad_log_level_means_info_with_warning() {
     assert!(stderr.lines().any(|l| l == "INFO probe-info"), "stderr: {stderr}");
     assert!(!stderr.contains("probe-debug"), "stderr: {stderr}");
 }
+
+proptest::proptest! {
+    /// Any message and field value, newlines and all, reaches journald
+    /// whole: the datagram parses back to exactly the entry's fields.
+    #[test]
+    fn native_datagram_reads_back(message in "(?s).{0,200}", detail in "(?s).{0,200}", priority in 0u8..8) {
+        let entry = Entry::new(priority, message.clone()).field("HEALTHMON_DETAILS", detail.clone());
+        let got = Received::parse(&entry.to_native());
+        proptest::prop_assert_eq!(got.priority(), priority.to_string());
+        proptest::prop_assert_eq!(got.get("MESSAGE"), Some(message));
+        proptest::prop_assert_eq!(got.get("HEALTHMON_DETAILS"), Some(detail));
+        proptest::prop_assert_eq!(got.get("SYSLOG_IDENTIFIER"), Some("healthmon".to_owned()));
+    }
+}

@@ -215,3 +215,56 @@ lock:\tgarbage
         assert!(!shows_write_lock(&without_write_lock, -1, 1311), "an OFD lock names no process");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KINDS: [&str; 5] = ["POSIX", "OFDLCK", "FLOCK", "LEASE", "DELEG"];
+
+    /// The fields of one lock line as the kernel writes it, and the line.
+    fn lock_line() -> impl Strategy<Value = (FdLock, String)> {
+        (0..KINDS.len(), any::<bool>(), any::<bool>(), -1i32..100_000, any::<u64>(), any::<(u8, u8)>(), any::<u32>())
+            .prop_map(|(kind, mandatory, write, pid, ino, (major, minor), start)| {
+                let line = format!(
+                    "lock:\t{n}: {kind:<6} {mode} {access} {pid} {major:02x}:{minor:02x}:{ino} {start} EOF",
+                    n = start % 9 + 1,
+                    kind = KINDS[kind],
+                    mode = if mandatory { "MANDATORY" } else { "ADVISORY " },
+                    access = if write { "WRITE" } else { "READ " },
+                );
+                (FdLock { fcntl: kind < 2, write, pid, ino }, line)
+            })
+    }
+
+    proptest! {
+        /// Every lock line the kernel can write is read as it means.
+        #[test]
+        fn lock_lines_parse_exactly((lock, line) in lock_line()) {
+            prop_assert_eq!(parse_fd_lock(&line), Some(lock));
+        }
+
+        /// A write lock is seen for exactly the pid and inode that hold a
+        /// fcntl (POSIX or OFD) write lock, whatever else the fdinfo lists.
+        #[test]
+        fn write_lock_seen_only_for_its_holder(
+            locks in prop::collection::vec(lock_line(), 0..8),
+            noise in "[a-z_]{1,8}:\t[ -~]{0,20}",
+            pid in 1i32..100_000,
+            ino in any::<u64>(),
+        ) {
+            let text: String = std::iter::once(noise).chain(locks.iter().map(|(_, l)| l.clone()))
+                .collect::<Vec<_>>().join("\n");
+            let expected = locks.iter().any(|(l, _)| l.fcntl && l.write && l.pid == pid && l.ino == ino);
+            prop_assert_eq!(shows_write_lock(&text, pid, ino), expected);
+        }
+
+        /// Arbitrary text is never misread as a lock of any pid.
+        #[test]
+        fn garbage_is_no_lock(text in "[ -~\t\n]{0,200}") {
+            prop_assume!(!text.lines().any(|l| l.starts_with("lock:")));
+            prop_assert!(text.lines().all(|l| parse_fd_lock(l).is_none()));
+        }
+    }
+}

@@ -280,3 +280,48 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One window line of `list-windows -a`: session id, session and window activity, name.
+    type Window = (u8, u32, u32, String);
+
+    fn windows() -> impl Strategy<Value = Vec<Window>> {
+        // tmux writes control characters in names escaped (see
+        // `tmux_session_name`), so a name is printable text.
+        prop::collection::vec((0u8..5, any::<u32>(), any::<u32>(), "[^\x00-\x1f\x7f]{0,12}"), 0..20)
+    }
+
+    proptest! {
+        /// Windows fold into one session per id, in order of first appearance,
+        /// with the first line's name and the latest activity of any line.
+        #[test]
+        fn windows_fold_by_id(lines in windows()) {
+            let stdout: String = lines.iter().map(|(id, s, w, name)| format!("${id}\t{s}\t{w}\t{name}\n")).collect();
+            let sessions = parse_windows(&stdout).expect("well-formed lines");
+            let mut expected: Vec<(String, String, i64)> = Vec::new();
+            for (id, s, w, name) in &lines {
+                let (id, activity) = (format!("${id}"), i64::from(*s.max(w)));
+                match expected.iter_mut().find(|(e, _, _)| *e == id) {
+                    Some(entry) => entry.2 = entry.2.max(activity),
+                    None => expected.push((id, name.clone(), activity)),
+                }
+            }
+            let got: Vec<(String, String, i64)> =
+                sessions.into_iter().map(|s| (s.id, s.name, s.last_activity)).collect();
+            prop_assert_eq!(got, expected);
+        }
+
+        /// A line with fewer than four fields or a non-numeric activity is
+        /// reported as the offending line, never half-read.
+        #[test]
+        fn malformed_line_is_reported(good in windows(), bad in "[^\t\n]{1,10}(\t[a-z]{1,3}){0,3}") {
+            let mut stdout: String = good.iter().map(|(id, s, w, name)| format!("${id}\t{s}\t{w}\t{name}\n")).collect();
+            stdout.push_str(&bad);
+            prop_assert_eq!(parse_windows(&stdout).err(), Some(bad.clone()));
+        }
+    }
+}

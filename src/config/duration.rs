@@ -73,3 +73,37 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Whether `text` is the one spelling the parser accepts: digits, then exactly one unit.
+    fn well_formed(text: &str) -> bool {
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && UNITS.iter().any(|(name, _)| *name == &text[digits..])
+    }
+
+    proptest! {
+        /// Every count in every unit parses to exactly count × unit.
+        #[test]
+        fn count_and_unit_parse_exactly(count in 0u64..1_000_000_000, unit in 0..UNITS.len()) {
+            let (name, millis) = UNITS[unit];
+            prop_assert_eq!(parse(&format!("{count}{name}")), Ok(Duration::from_millis(count * millis)));
+        }
+
+        /// `format` is the inverse of `parse` for every whole-millisecond duration.
+        #[test]
+        fn format_round_trips(millis in 0u64..u64::MAX / 2) {
+            let duration = Duration::from_millis(millis);
+            prop_assert_eq!(parse(&format(duration)), Ok(duration));
+        }
+
+        /// Anything but digits followed by one unit is refused, never misread.
+        #[test]
+        fn only_digits_then_one_unit_parse(text in "[0-9 .+-]{0,4}[a-zA-Z ]{0,3}[0-9]{0,2}") {
+            prop_assert_eq!(parse(&text).is_ok(), well_formed(&text), "{:?}", text);
+        }
+    }
+}
