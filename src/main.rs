@@ -148,7 +148,8 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
     if engine.dry_run() {
         return summary;
     }
-    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary)).await;
+    // --once supervises nothing, so it has no worker states to show.
+    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary), Vec::new()).await;
     let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
     let (raised, resolved) = summary.to_notify();

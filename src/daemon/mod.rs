@@ -372,7 +372,8 @@ impl Daemon {
     async fn after_cycle(&mut self) {
         let snap = self.snapshot_copy();
         let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
-        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32)).await;
+        let states = snap.workers.iter().map(|w| (w.name.clone(), w.state.clone())).collect();
+        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32), states).await;
         if self.notifications.wants_reminders() {
             match self.store.call(|s| s.counted_unresolved(SystemTime::now())).await {
                 Ok(unresolved) => self.notifications.remind(&unresolved),
