@@ -23,8 +23,6 @@ pub enum MonitorError {
     UnknownWorker(String),
     /// systemd refused to start, stop or restart a unit worker.
     UnitRefused(String),
-    /// No silence has that id (it ended or was removed).
-    UnknownSilence(String),
 }
 
 impl MonitorError {
@@ -40,7 +38,6 @@ impl MonitorError {
             MonitorError::ShuttingDown(_) => Some("ShuttingDown"),
             MonitorError::UnknownWorker(_) => Some("UnknownWorker"),
             MonitorError::UnitRefused(_) => Some("UnitRefused"),
-            MonitorError::UnknownSilence(_) => Some("UnknownSilence"),
         }
     }
 }
