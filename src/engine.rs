@@ -52,6 +52,9 @@ pub struct CycleSummary {
     /// Alerts opened or escalated by this cycle.
     pub raised: Vec<AlertRow>,
     pub resolved: Vec<AlertRow>,
+    /// Ids among `raised` and `resolved` that a silence keeps from people
+    /// (see [`crate::silences`]): recorded, journaled, signalled, not notified.
+    pub held: Vec<i64>,
 }
 
 impl CycleSummary {
@@ -61,6 +64,12 @@ impl CycleSummary {
 
     pub fn alerts_resolved(&self) -> u64 {
         self.resolved.len() as u64
+    }
+
+    /// The raised and resolved alerts that people are told about.
+    pub fn to_notify(&self) -> (Vec<AlertRow>, Vec<AlertRow>) {
+        let told = |alerts: &[AlertRow]| alerts.iter().filter(|a| !self.held.contains(&a.id)).cloned().collect();
+        (told(&self.raised), told(&self.resolved))
     }
 }
 
@@ -191,9 +200,9 @@ impl Engine {
         self.record_event(&check, vec![finding]).await
     }
 
-    /// Unresolved alerts and the worst severity among them.
+    /// The worst severity among the unresolved alerts no silence covers.
     pub async fn state(&self) -> HostState {
-        let unresolved = self.store.call(|s| s.unresolved()).await;
+        let unresolved = self.store.call(|s| s.counted_unresolved(SystemTime::now())).await;
         match unresolved {
             Ok(rows) => HostState::from_worst(rows.iter().map(|a| a.severity).max()),
             Err(err) => {
@@ -344,6 +353,7 @@ fn summarize(sections: Vec<Section>, recorded: Recorded) -> CycleSummary {
         sections: Vec::new(),
         raised: recorded.raised.into_iter().chain(recorded.escalated).collect(),
         resolved: recorded.resolved,
+        held: recorded.held,
     };
     for finding in sections.iter().flat_map(|s| &s.findings) {
         let Some(action) = &finding.action else { continue };

@@ -24,6 +24,8 @@ pub mod cleanup;
 pub mod store;
 // Decides when an ongoing problem raises, updates or resolves an alert.
 pub mod alerts;
+// Maintenance silences: which alerts are held back from people and State.
+pub mod silences;
 // One check cycle: run checks under timeouts, record, alert, count.
 pub mod engine;
 // journald entries with HEALTHMON_* fields; stderr lines elsewhere.

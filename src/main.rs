@@ -57,7 +57,7 @@ struct Args {
     /// Compatibility: what `healthctl status` does.
     #[arg(long, conflicts_with = "stop")]
     status: bool,
-    /// Compatibility: what `healthctl stop` does.
+    /// Compatibility: what `healthctl shutdown` does.
     #[arg(long)]
     stop: bool,
 }
@@ -112,7 +112,7 @@ fn run(args: Args) -> Result<u8, Fatal> {
         return Ok(client::run(args.bus, Command::Status { json: false }));
     }
     if args.stop {
-        return Ok(client::run(args.bus, Command::Stop));
+        return Ok(client::run(args.bus, Command::Shutdown));
     }
     if args.once {
         let settings = load_settings(&args)?;
@@ -148,10 +148,12 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
     if engine.dry_run() {
         return summary;
     }
-    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary)).await;
+    // --once supervises nothing, so it has no worker states to show.
+    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary), Vec::new()).await;
     let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
-    notifications.alerts(&summary.raised, &summary.resolved);
+    let (raised, resolved) = summary.to_notify();
+    notifications.alerts(&raised, &resolved);
     notifications.finish(NOTIFY_WAIT).await;
     while let Ok(findings) = failures.try_recv() {
         engine.record_event("notify", findings).await;

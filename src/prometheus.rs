@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub state: HostState,
     pub workers_healthy: u32,
     pub workers_total: u32,
+    /// (worker, state) per worker, e.g. `stopped` for one an administrator stopped.
+    pub worker_states: Vec<(String, String)>,
     /// (path, used percent) per configured disk path.
     pub disk_used_percent: Vec<(String, f64)>,
     /// Unresolved alerts per severity (all three severities present).
@@ -40,6 +42,12 @@ pub fn render(s: &Snapshot) -> String {
     gauge(&mut out, "healthmon_state", "Host state: 0 healthy, 1 degraded, 2 critical.", &[(String::new(), s.state.exit_code() as f64)]);
     gauge(&mut out, "healthmon_workers_healthy", "Workers currently healthy.", &[(String::new(), s.workers_healthy as f64)]);
     gauge(&mut out, "healthmon_workers_configured", "Workers configured.", &[(String::new(), s.workers_total as f64)]);
+    let states: Vec<(String, f64)> = s
+        .worker_states
+        .iter()
+        .map(|(name, state)| (format!("{{worker=\"{}\",state=\"{}\"}}", escape(name), escape(state)), 1.0))
+        .collect();
+    gauge(&mut out, "healthmon_worker_state", "Each worker's state as a label (1 per worker); `stopped` = stopped by an administrator.", &states);
     let disk: Vec<(String, f64)> =
         s.disk_used_percent.iter().map(|(path, pct)| (format!("{{path=\"{}\"}}", escape(path)), *pct)).collect();
     gauge(&mut out, "healthmon_disk_used_percent", "Used space of each checked filesystem, in percent.", &disk);
@@ -95,9 +103,10 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ExportError> {
 }
 
 /// Gathers a snapshot after a cycle and writes it, if `[prometheus]` is
-/// configured. `workers` is (healthy, total). A failure is logged, never
-/// fatal: the export is a view, not part of the cycle.
-pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32)) {
+/// configured. `workers` is (healthy, total), `worker_states` (worker,
+/// state) where known. A failure is logged, never fatal: the export is a
+/// view, not part of the cycle.
+pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32), worker_states: Vec<(String, String)>) {
     let Some(prom) = &settings.prometheus else { return };
     let paths = settings.disk.paths.clone();
     let disk_used_percent = tokio::task::spawn_blocking(move || {
@@ -111,6 +120,7 @@ pub async fn export(settings: &Settings, engine: &Engine, state: HostState, work
         state,
         workers_healthy: workers.0,
         workers_total: workers.1,
+        worker_states,
         disk_used_percent,
         unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
         counters: engine.counters().clone(),

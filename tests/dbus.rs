@@ -195,7 +195,7 @@ fn healthctl_runs_every_command() {
     assert!(open.as_array().expect("array").iter().all(|a| a["id"] != id), "{open}");
 
     assert_eq!(ok_stdout(&bus.healthctl(&["reload"])), "configuration reloaded\n");
-    assert_eq!(ok_stdout(&bus.healthctl(&["stop"])), "healthmon is stopping\n");
+    assert_eq!(ok_stdout(&bus.healthctl(&["shutdown"])), "healthmon is stopping\n");
     assert!(daemon.wait_exit().success());
 }
 
@@ -231,7 +231,7 @@ fn status_exit_codes_follow_the_plugin_convention() {
 #[test]
 fn healthctl_without_a_daemon_exits_3() {
     let bus = TestBus::session();
-    for args in [&["status"][..], &["run-once"], &["workers"], &["stop"]] {
+    for args in [&["status"][..], &["run-once"], &["workers"], &["shutdown"]] {
         let out = bus.healthctl(args);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
         assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "healthmon is not running on the session bus");
@@ -330,7 +330,7 @@ fn system_policy_denies_unprivileged_callers_the_root_only_methods() {
     let doc: Value = serde_json::from_slice(&status.stdout).expect("nobody may call Status");
     assert_eq!(doc["state"], "degraded");
 
-    for (cmd, method) in [("run-once", "RunOnce"), ("stop", "Stop")] {
+    for (cmd, method) in [("run-once", "RunOnce"), ("shutdown", "Stop")] {
         let out = as_nobody(&bus.healthctl_cmd(&[cmd])).output().expect("healthctl");
         assert_eq!(out.status.code(), Some(1), "{cmd}");
         assert_eq!(
@@ -350,7 +350,7 @@ fn system_policy_denies_unprivileged_callers_the_root_only_methods() {
     assert!(daemon.running(), "the denied Stop did nothing");
 
     assert_eq!(bus.healthctl(&["run-once"]).status.code(), Some(1), "root may run a cycle (degraded)");
-    ok_stdout(&bus.healthctl(&["stop"]));
+    ok_stdout(&bus.healthctl(&["shutdown"]));
     assert!(daemon.wait_exit().success());
 }
 

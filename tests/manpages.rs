@@ -44,7 +44,7 @@ const HEALTHMON_FLAGS: [&str; 12] = [
 /// healthctl's options that belong to the program, not to one command.
 const HEALTHCTL_GLOBAL: [&str; 3] = ["--bus", "--help", "--version"];
 /// healthctl's commands and their options in the contract.
-const HEALTHCTL_COMMANDS: [(&str, &[&str]); 8] = [
+const HEALTHCTL_COMMANDS: [(&str, &[&str]); 16] = [
     ("status", &["--json"]),
     ("run-once", &["--json"]),
     ("alerts", &["--all", "--limit", "--json"]),
@@ -52,11 +52,19 @@ const HEALTHCTL_COMMANDS: [(&str, &[&str]); 8] = [
     ("metrics", &["--component", "--limit", "--json"]),
     ("workers", &["--json"]),
     ("reload", &[]),
+    ("shutdown", &[]),
+    ("start", &[]),
     ("stop", &[]),
+    ("restart", &[]),
+    ("worker", &["--json"]),
+    ("logs", &["-f", "-n"]),
+    ("silence", &["--for", "--reason", "--all"]),
+    ("silences", &["--json"]),
+    ("unsilence", &[]),
 ];
 /// Every member of org.healthmon.Monitor1 with the signature text its
 /// entry must show.
-const DBUS_MEMBERS: [(&str, &str); 13] = [
+const DBUS_MEMBERS: [(&str, &str); 20] = [
     ("Status", "→ a{sv}"),
     ("RunOnce", "→ a{sv}"),
     ("Stop", "→ ()"),
@@ -65,6 +73,13 @@ const DBUS_MEMBERS: [(&str, &str); 13] = [
     ("ListMetrics", "(s component, u limit) → a(xsssss)"),
     ("ListWorkers", "→ a(ssuts)"),
     ("Reload", "→ ()"),
+    ("StartWorker", "(s name) → ()"),
+    ("StopWorker", "(s name) → ()"),
+    ("RestartWorker", "(s name) → ()"),
+    ("GetWorker", "(s name) → a{sv}"),
+    ("Silence", "(s component, t seconds, s reason) → x"),
+    ("ListSilences", "→ a(xsxs)"),
+    ("Unsilence", "(x id) → b"),
     ("AlertRaised", "(x id, s severity, s component, s message)"),
     ("AlertResolved", "(x id)"),
     ("CheckCompleted", "(a{sv}"),

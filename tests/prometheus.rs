@@ -11,6 +11,7 @@ fn snapshot(checks_run: u64) -> Snapshot {
         state: HostState::Degraded,
         workers_healthy: 2,
         workers_total: 3,
+        worker_states: vec![("w1".into(), "running".into()), ("w2".into(), "stopped".into())],
         disk_used_percent: vec![("/".into(), 42.5), ("/srv/with \"quote\"".into(), 96.0)],
         unresolved: vec![(Severity::Critical, 1), (Severity::Warning, 2), (Severity::Info, 0)],
         counters: Counters { checks_run, workers_restarted: 4, sessions_cleared: 1, locks_cleared: 0, disk_cleanups: 2, alerts_sent: 5 },
@@ -37,6 +38,7 @@ fn promtool_accepts_the_file() {
     assert!(ok && output.trim().is_empty(), "promtool complained:\n{output}");
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("healthmon_checks_run_total 3\n"));
+    assert!(text.contains("healthmon_worker_state{worker=\"w2\",state=\"stopped\"} 1\n"), "{text}");
     assert!(text.contains("healthmon_disk_used_percent{path=\"/srv/with \\\"quote\\\"\"} 96\n"));
     assert!(text.contains("healthmon_alerts_unresolved{severity=\"CRITICAL\"} 1\n"));
     assert!(text.contains("healthmon_state 1\n"));
@@ -84,7 +86,7 @@ async fn counters_grow_across_cycles() {
     let mut seen = Vec::new();
     for _ in 0..2 {
         let summary = engine.run_cycle(Vec::new()).await;
-        healthmon::prometheus::export(&settings, &engine, summary.state, (0, 0)).await;
+        healthmon::prometheus::export(&settings, &engine, summary.state, (0, 0), Vec::new()).await;
         let (ok, output) = promtool_check(&textfile);
         assert!(ok && output.trim().is_empty(), "promtool complained:\n{output}");
         let text = std::fs::read_to_string(&textfile).unwrap();

@@ -2,14 +2,14 @@
 //! completions live here; the calls and the output live in
 //! [`healthmon::client`], shared with `healthmon --status/--stop`.
 
-use std::io;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use healthmon::client::{self, Command};
+use healthmon::client::{self, completions, Command, Lever};
 use healthmon::dbus::Bus;
+use healthmon::silences;
 
 /// Control and query the healthmon daemon.
 #[derive(Debug, Parser)]
@@ -69,11 +69,73 @@ enum Cmd {
     },
     /// Re-read the configuration (as SIGHUP does).
     Reload,
-    /// Stop the daemon gracefully.
-    Stop,
+    /// Start workers stopped by an administrator (or given up, with a fresh budget).
+    Start {
+        #[arg(value_name = "WORKER", required = true)]
+        workers: Vec<String>,
+    },
+    /// Stop workers; they stay stopped across reloads, restarts and reboots
+    /// until started. (To stop healthmon itself: `healthctl shutdown`.)
+    Stop {
+        #[arg(value_name = "WORKER")]
+        workers: Vec<String>,
+    },
+    /// Restart workers (not counted against their restart budget).
+    Restart {
+        #[arg(value_name = "WORKER", required = true)]
+        workers: Vec<String>,
+    },
+    /// Stop the daemon gracefully (what `stop` did in 0.1).
+    Shutdown,
+    /// One worker in detail: state and since when, desired state, pid, unit, last exit.
+    Worker {
+        #[arg(value_name = "WORKER")]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A worker's output from the journal (journalctl -t WORKER, or -u UNIT for unit workers).
+    Logs {
+        #[arg(value_name = "WORKER")]
+        name: String,
+        /// Keep printing new lines as they come.
+        #[arg(short, long)]
+        follow: bool,
+        /// How many of the last lines to show.
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 50)]
+        lines: u32,
+    },
+    /// Hold back notifications of a component's alerts (exact name, or a prefix ending in `*`).
+    Silence {
+        /// The component (`assigner_worker`, `disk:/`) or a prefix such as `disk:*`.
+        #[arg(value_name = "COMPONENT", required_unless_present = "all")]
+        component: Option<String>,
+        /// How long: `30m`, `2h`, `1d` (at most 30 days).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why, shown by `healthctl silences`.
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        /// Silence every component (a bare `*` needs this).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Silences in force.
+    Silences {
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Unsilence {
+        /// The silence's id (see `healthctl silences`).
+        id: i64,
+    },
     /// Print a shell completion script (packaging installs them).
     #[command(hide = true)]
     Completions { shell: Shell },
+    /// Worker names, one a line, for the completion scripts.
+    #[command(hide = true, name = "__workers")]
+    WorkerNames,
 }
 
 /// Exit code of a usage error: UNKNOWN (3) for the monitoring-plugin
@@ -86,6 +148,31 @@ fn usage_error_code() -> u8 {
     } else {
         1
     }
+}
+
+/// A usage error of our own, in clap's words and with its exit code (1).
+fn usage(message: &str) -> ExitCode {
+    let err = Cli::command().error(clap::error::ErrorKind::InvalidValue, message);
+    let _ = err.print();
+    ExitCode::from(usage_error_code())
+}
+
+/// `silence`'s arguments checked here, so a mistake is a usage error
+/// before anything reaches the daemon.
+fn silence(component: Option<String>, duration: &str, reason: String, all: bool) -> Result<Command, String> {
+    let component = match (component, all) {
+        (None, true) => silences::EVERYTHING.to_string(),
+        (Some(c), true) if c != silences::EVERYTHING => {
+            return Err(format!("--all silences every component; give either --all or the component {c:?}, not both"))
+        }
+        (Some(c), _) => c,
+        (None, false) => return Err("name the component to silence (or --all for every component)".into()),
+    };
+    let parsed = healthmon::config::duration::parse(duration).map_err(|err| format!("--for {duration:?}: {err}"))?;
+    // Round a fraction of a second up: `--for 500ms` is one second, not none.
+    let seconds = parsed.as_secs() + u64::from(parsed.subsec_nanos() > 0);
+    silences::validate(&component, seconds, &reason, all).map_err(|err| err.to_string())?;
+    Ok(Command::Silence { component, seconds, reason, all })
 }
 
 fn main() -> ExitCode {
@@ -104,11 +191,28 @@ fn main() -> ExitCode {
         Cmd::Metrics { component, limit, json } => Command::Metrics { component, limit, json },
         Cmd::Workers { json } => Command::Workers { json },
         Cmd::Reload => Command::Reload,
-        Cmd::Stop => Command::Stop,
+        Cmd::Start { workers } => Command::Lever { lever: Lever::Start, names: workers },
+        Cmd::Stop { workers } if workers.is_empty() => {
+            return usage("`healthctl stop` needs one or more worker names; to stop healthmon itself, use `healthctl shutdown`")
+        }
+        Cmd::Stop { workers } => Command::Lever { lever: Lever::Stop, names: workers },
+        Cmd::Restart { workers } => Command::Lever { lever: Lever::Restart, names: workers },
+        Cmd::Shutdown => Command::Shutdown,
+        Cmd::Worker { name, json } => Command::Worker { name, json },
+        Cmd::Logs { name, follow, lines } => Command::Logs { name, follow, lines },
+        Cmd::Silence { component, duration, reason, all } => match silence(component, &duration, reason, all) {
+            Ok(command) => command,
+            Err(message) => return usage(&message),
+        },
+        Cmd::Silences { json } => Command::Silences { json },
+        Cmd::Unsilence { id } => Command::Unsilence { id },
         Cmd::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "healthctl", &mut io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "healthctl", &mut script);
+            print!("{}", completions::with_worker_names(shell, &String::from_utf8_lossy(&script)));
             return ExitCode::SUCCESS;
         }
+        Cmd::WorkerNames => Command::WorkerNames,
     };
     ExitCode::from(client::run(cli.bus, command))
 }

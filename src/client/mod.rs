@@ -5,6 +5,8 @@
 //! 1 WARNING, 2 CRITICAL, 3 UNKNOWN); the rest use 0 ok, 1 error, 3 not
 //! reachable.
 
+pub mod completions;
+mod control;
 mod render;
 
 use std::future::Future;
@@ -16,6 +18,7 @@ use crate::dbus::{self, Bus, MonitorError, MonitorProxy};
 use crate::model::HostState;
 use crate::report::Style;
 
+pub use control::Lever;
 pub use render::{format_utc, status_json};
 
 /// Exit code: the daemon could not be reached (plugin UNKNOWN).
@@ -33,7 +36,18 @@ pub enum Command {
     Metrics { component: Option<String>, limit: u32, json: bool },
     Workers { json: bool },
     Reload,
-    Stop,
+    /// Stop the monitor (0.1's `stop`; `healthmon --stop`).
+    Shutdown,
+    /// `start`, `stop`, `restart` with one or more worker names.
+    Lever { lever: Lever, names: Vec<String> },
+    Worker { name: String, json: bool },
+    Logs { name: String, follow: bool, lines: u32 },
+    /// `all`: a bare `*` was meant (SilenceAll).
+    Silence { component: String, seconds: u64, reason: String, all: bool },
+    Silences { json: bool },
+    Unsilence { id: i64 },
+    /// Worker names, one a line (for the completion scripts).
+    WorkerNames,
 }
 
 impl Command {
@@ -50,9 +64,15 @@ impl Command {
             Command::Alerts { .. } => "ListAlerts",
             Command::Resolve { .. } => "ResolveAlert",
             Command::Metrics { .. } => "ListMetrics",
-            Command::Workers { .. } => "ListWorkers",
+            Command::Workers { .. } | Command::WorkerNames => "ListWorkers",
             Command::Reload => "Reload",
-            Command::Stop => "Stop",
+            Command::Shutdown => "Stop",
+            Command::Lever { lever, .. } => lever.method(),
+            Command::Worker { .. } | Command::Logs { .. } => "GetWorker",
+            Command::Silence { all: false, .. } => "Silence",
+            Command::Silence { all: true, .. } => "SilenceAll",
+            Command::Silences { .. } => "ListSilences",
+            Command::Unsilence { .. } => "Unsilence",
         }
     }
 }
@@ -210,9 +230,19 @@ async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Re
             println!("configuration reloaded");
             Ok(0)
         }
-        Command::Stop => {
+        Command::Shutdown => {
             call(proxy.stop()).await?;
             println!("healthmon is stopping");
+            Ok(0)
+        }
+        Command::Lever { lever, names } => control::levers(proxy, lever, &names).await,
+        Command::Worker { name, json } => control::worker(proxy, &name, json).await,
+        Command::Logs { name, follow, lines } => control::logs(proxy, &name, follow, lines).await,
+        Command::Silence { component, seconds, reason, all } => control::silence(proxy, &component, seconds, &reason, all).await,
+        Command::Silences { json } => control::silences(proxy, json).await,
+        Command::Unsilence { id } => control::unsilence(proxy, id).await,
+        Command::WorkerNames => {
+            call(proxy.list_workers()).await?.iter().for_each(|w| println!("{}", w.name));
             Ok(0)
         }
     }

@@ -36,9 +36,14 @@ fn severity_mark(severity: &str, style: Style) -> &'static str {
     }
 }
 
-/// Running is fine; starting, restarting and stopping are on their way
+/// Running is fine; stopped is an administrator's choice; starting,
+/// restarting and stopping are on their way
 /// (not yet a failure); anything else is down.
 fn worker_mark(worker: &WorkerEntry, style: Style) -> &'static str {
+    // Stopped by an administrator: neither fine nor a failure.
+    if worker.state == "stopped" {
+        return if style == Style::Fancy { "⏸️ " } else { "[STOP]" };
+    }
     let transient = matches!(worker.state.as_str(), "starting" | "restarting" | "stopping");
     match (style, worker.state == "running", transient) {
         (Style::Fancy, true, _) => "✅",

@@ -9,7 +9,7 @@
 //! `render` writes settings back as TOML.
 
 mod defaults;
-mod duration;
+pub mod duration;
 mod file;
 mod render;
 mod settings;

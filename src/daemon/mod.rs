@@ -24,6 +24,8 @@ use crate::store::{Store, StoreError, StoreHandle};
 use crate::systemd::Notifier;
 use crate::workers::{self, Supervisor};
 
+/// Worker control and silences: requests, replies, expiry.
+mod control;
 /// Test hooks: SIGUSR1 wedges the loop, in debug builds with
 /// `HEALTHMON_TEST_HOOKS=1` only.
 mod hooks;
@@ -36,6 +38,7 @@ mod status;
 /// The check timer and the watchdog/`STATUS=` heartbeat.
 mod timers;
 
+use control::{Control, ControlWake};
 use reload::load_settings;
 use signals::Signals;
 pub use status::status_line;
@@ -104,15 +107,21 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
 
     // Workers start only once the name is ours: a second healthmon that
     // lost the race must not start a second set of workers.
+    // Workers an administrator stopped stay stopped across restarts.
+    let held = store.call(|s| s.stopped_workers()).await.unwrap_or_else(|err| {
+        log::error!("cannot read which workers were stopped by an administrator; starting all: {err}");
+        Default::default()
+    });
     let (events_tx, events) = mpsc::unbounded_channel();
-    let supervisor = Supervisor::start(&settings.workers, engine.dry_run(), events_tx).await;
+    let supervisor = Supervisor::start_holding(&settings.workers, held, engine.dry_run(), events_tx).await;
 
     let (failures_tx, notify_failures) = mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
 
+    let control = Control::new();
     let mut daemon =
-        Daemon { opts, settings, engine, supervisor, store, journal, notifier, notifications, snapshot, iface };
-    daemon.refresh(None).await;
+        Daemon { opts, settings, engine, supervisor, store, journal, notifier, notifications, snapshot, iface, control };
+    daemon.silences_changed().await;
     daemon.notifier.ready();
     log::info!("healthmon {} serving {} on the {} bus", env!("CARGO_PKG_VERSION"), dbus::NAME, daemon.opts.bus.as_str());
 
@@ -156,6 +165,7 @@ enum Wake {
     Request(Request),
     /// Findings between cycles: a worker crash handled, a notification that failed.
     Event(&'static str, Vec<Finding>),
+    Control(ControlWake),
     Wedge,
 }
 
@@ -171,6 +181,7 @@ struct Daemon {
     notifications: Dispatch,
     snapshot: SharedSnapshot,
     iface: InterfaceRef<Monitor>,
+    control: Control,
 }
 
 impl Daemon {
@@ -198,6 +209,7 @@ impl Daemon {
                 Some(request) = requests.recv() => Wake::Request(request),
                 Some(findings) = events.recv() => Wake::Event(workers::SECTION, findings),
                 Some(findings) = notify_failures.recv() => Wake::Event("notify", findings),
+                wake = self.control.next() => Wake::Control(wake),
                 _ = ticker.tick() => Wake::Cycle,
             };
             match wake {
@@ -229,6 +241,7 @@ impl Daemon {
                     let summary = self.engine.record_event(source, findings).await;
                     self.publish(&summary, false).await;
                 }
+                Wake::Control(wake) => self.control_wake(wake).await,
                 Wake::Wedge => {
                     // Test hook (debug builds only): a hung loop must stop
                     // the watchdog pings while D-Bus keeps answering.
@@ -250,6 +263,13 @@ impl Daemon {
             }
             Request::ResolveAlert(id, reply) => {
                 let _ = reply.send(self.resolve_alert(id).await);
+            }
+            Request::Worker(op, name, reply) => self.control_worker(op, name, reply).await,
+            Request::Silence(component, seconds, reason, reply) => {
+                let _ = reply.send(self.add_silence(component, seconds, reason).await);
+            }
+            Request::Unsilence(id, reply) => {
+                let _ = reply.send(self.remove_silence(id).await);
             }
             Request::Stop => unreachable!("Stop is handled by the loop itself"),
         }
@@ -303,7 +323,8 @@ impl Daemon {
         for alert in &summary.resolved {
             log_signal_error("AlertResolved", self.iface.alert_resolved(alert.id).await);
         }
-        self.notifications.alerts(&summary.raised, &summary.resolved);
+        let (raised, resolved) = summary.to_notify();
+        self.notifications.alerts(&raised, &resolved);
         if completed_cycle {
             log_signal_error("CheckCompleted", self.iface.check_completed(CycleDict::from(summary)).await);
         }
@@ -318,9 +339,10 @@ impl Daemon {
     /// PropertiesChanged when the state moved, and updates `STATUS=`.
     /// In dry run no alert is written, so the state is the cycle's own.
     async fn refresh(&mut self, dry_run_state: Option<HostState>) {
-        let unresolved = self.store.call(|s| s.unresolved()).await;
+        // Every open alert is counted; silenced ones do not drive the state.
+        let unresolved = self.store.call(|s| Ok::<_, StoreError>((s.unresolved()?, s.counted_unresolved(SystemTime::now())?))).await;
         let (count, state) = match unresolved {
-            Ok(rows) => (rows.len(), HostState::from_worst(rows.iter().map(|a| a.severity).max())),
+            Ok((rows, counted)) => (rows.len(), HostState::from_worst(counted.iter().map(|a| a.severity).max())),
             Err(err) => {
                 log::error!("cannot read unresolved alerts: {err}");
                 (0, HostState::Critical)
@@ -350,9 +372,10 @@ impl Daemon {
     async fn after_cycle(&mut self) {
         let snap = self.snapshot_copy();
         let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
-        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32)).await;
+        let states = snap.workers.iter().map(|w| (w.name.clone(), w.state.clone())).collect();
+        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32), states).await;
         if self.notifications.wants_reminders() {
-            match self.store.call(|s| s.unresolved()).await {
+            match self.store.call(|s| s.counted_unresolved(SystemTime::now())).await {
                 Ok(unresolved) => self.notifications.remind(&unresolved),
                 Err(err) => log::warn!("cannot read unresolved alerts for reminders: {err}"),
             }
@@ -376,7 +399,13 @@ impl Daemon {
         log::info!("alert {id} on {} resolved by hand", alert.component);
         self.journal.send(&journal::alert_resolved_entry(&alert));
         self.supervisor.alert_resolved_by_hand(&alert.component);
-        self.notifications.alerts(&[], std::slice::from_ref(&alert));
+        let held = self.store.call({
+            let alert = alert.clone();
+            move |s| s.is_held(&alert, SystemTime::now())
+        });
+        if !held.await.unwrap_or(false) {
+            self.notifications.alerts(&[], std::slice::from_ref(&alert));
+        }
         log_signal_error("AlertResolved", self.iface.alert_resolved(id).await);
         self.refresh(None).await;
         Ok(true)

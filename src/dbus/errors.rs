@@ -19,6 +19,10 @@ pub enum MonitorError {
     Busy(String),
     /// The daemon is stopping and takes no more requests.
     ShuttingDown(String),
+    /// No worker of that name is configured.
+    UnknownWorker(String),
+    /// systemd refused to start, stop or restart a unit worker.
+    UnitRefused(String),
 }
 
 impl MonitorError {
@@ -32,6 +36,8 @@ impl MonitorError {
             MonitorError::InvalidConfig(_) => Some("InvalidConfig"),
             MonitorError::Busy(_) => Some("Busy"),
             MonitorError::ShuttingDown(_) => Some("ShuttingDown"),
+            MonitorError::UnknownWorker(_) => Some("UnknownWorker"),
+            MonitorError::UnitRefused(_) => Some("UnitRefused"),
         }
     }
 }
@@ -39,5 +45,23 @@ impl MonitorError {
 impl From<crate::store::StoreError> for MonitorError {
     fn from(err: crate::store::StoreError) -> MonitorError {
         MonitorError::Database(err.to_string())
+    }
+}
+
+impl From<crate::workers::ControlError> for MonitorError {
+    fn from(err: crate::workers::ControlError) -> MonitorError {
+        use crate::workers::ControlError;
+        match &err {
+            ControlError::EmptyName | ControlError::NameTooLong(_) => MonitorError::InvalidArgument(err.to_string()),
+            ControlError::Unknown(_) => MonitorError::UnknownWorker(err.to_string()),
+            ControlError::Systemd { .. } => MonitorError::UnitRefused(err.to_string()),
+            ControlError::Gone(_) => MonitorError::ShuttingDown(err.to_string()),
+        }
+    }
+}
+
+impl From<crate::silences::SilenceError> for MonitorError {
+    fn from(err: crate::silences::SilenceError) -> MonitorError {
+        MonitorError::InvalidArgument(err.to_string())
     }
 }

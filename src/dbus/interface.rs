@@ -8,8 +8,10 @@ use zbus::interface;
 use zbus::object_server::SignalEmitter;
 
 use super::errors::MonitorError;
-use super::types::{AlertEntry, CycleDict, MetricEntry, StatusDict, WorkerEntry};
-use super::{read_snapshot, Request, SharedSnapshot};
+use super::types::{AlertEntry, CycleDict, MetricEntry, SilenceEntry, StatusDict, WorkerDict, WorkerEntry};
+use super::{read_snapshot, Request, SharedSnapshot, WorkerOp};
+use crate::silences;
+use crate::workers::{check_name, ControlError};
 use crate::store::StoreHandle;
 
 /// The served object. Cheap to call concurrently: nothing here waits for
@@ -35,6 +37,23 @@ impl Monitor {
             }
             mpsc::error::TrySendError::Closed(_) => stopping(),
         })
+    }
+}
+
+impl Monitor {
+    /// StartWorker, StopWorker, RestartWorker: a request to the loop,
+    /// answered once the worker is there.
+    async fn worker(&self, op: WorkerOp, name: &str) -> Result<(), MonitorError> {
+        check_name(name)?;
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Worker(op, name.to_string(), tx))?;
+        reply(rx).await?
+    }
+
+    async fn silence_request(&self, component: &str, seconds: u64, reason: &str) -> Result<i64, MonitorError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Silence(component.to_string(), seconds, reason.to_string(), tx))?;
+        reply(rx).await?
     }
 }
 
@@ -113,6 +132,60 @@ impl Monitor {
     async fn reload(&self) -> Result<(), MonitorError> {
         let (tx, rx) = oneshot::channel();
         self.send(Request::Reload(tx))?;
+        reply(rx).await?
+    }
+
+    /// Runs a worker an administrator stopped, or one that gave up (with a
+    /// fresh restart budget). Succeeds, doing nothing, when it runs.
+    async fn start_worker(&self, name: &str) -> Result<(), MonitorError> {
+        self.worker(WorkerOp::Start, name).await
+    }
+
+    /// Stops a worker gracefully; it stays `stopped` (no restart, no
+    /// alert) across reloads, restarts and reboots until StartWorker.
+    async fn stop_worker(&self, name: &str) -> Result<(), MonitorError> {
+        self.worker(WorkerOp::Stop, name).await
+    }
+
+    /// Stops and starts a worker; not counted against its restart budget.
+    async fn restart_worker(&self, name: &str) -> Result<(), MonitorError> {
+        self.worker(WorkerOp::Restart, name).await
+    }
+
+    /// One worker: name, state, pid, restarts, since, last_exit, desired,
+    /// unit, memory_bytes, cpu_usec, tasks, detail.
+    async fn get_worker(&self, name: &str) -> Result<WorkerDict, MonitorError> {
+        check_name(name)?;
+        let snapshot = read_snapshot(&self.snapshot);
+        let worker = snapshot.workers.iter().find(|w| w.name == name);
+        worker.map(WorkerDict::from).ok_or_else(|| ControlError::Unknown(name.to_string()).into())
+    }
+
+    /// Holds back notifications of alerts on `component` (exact, or a
+    /// prefix ending in `*`) for `seconds` (1 s to 30 days); the silence's
+    /// id. A bare `*` is refused here: SilenceAll says so explicitly.
+    async fn silence(&self, component: &str, seconds: u64, reason: &str) -> Result<i64, MonitorError> {
+        silences::validate(component, seconds, reason, false)?;
+        self.silence_request(component, seconds, reason).await
+    }
+
+    /// Silences every component for `seconds` (the explicit form of `*`).
+    async fn silence_all(&self, seconds: u64, reason: &str) -> Result<i64, MonitorError> {
+        silences::validate(silences::EVERYTHING, seconds, reason, true)?;
+        self.silence_request(silences::EVERYTHING, seconds, reason).await
+    }
+
+    /// Silences in force: id, component pattern, until (unix time), reason.
+    async fn list_silences(&self) -> Result<Vec<SilenceEntry>, MonitorError> {
+        let rows = self.store.call(|s| s.active_silences(std::time::SystemTime::now())).await?;
+        Ok(rows.into_iter().map(SilenceEntry::from).collect())
+    }
+
+    /// Ends a silence now; false when no silence has that id. An alert it
+    /// held back that is still open is notified now.
+    async fn unsilence(&self, id: i64) -> Result<bool, MonitorError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Request::Unsilence(id, tx))?;
         reply(rx).await?
     }
 

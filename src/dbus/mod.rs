@@ -19,7 +19,7 @@ pub mod types;
 
 pub use errors::MonitorError;
 pub use interface::{Monitor, MonitorProxy, MonitorSignals};
-pub use types::{AlertEntry, CycleDict, MetricEntry, StatusDict, WorkerEntry};
+pub use types::{AlertEntry, CycleDict, MetricEntry, SilenceEntry, StatusDict, WorkerDict, WorkerEntry};
 
 /// The well-known bus name.
 pub const NAME: &str = "org.healthmon.Monitor1";
@@ -133,4 +133,18 @@ pub enum Request {
     ResolveAlert(i64, oneshot::Sender<Result<bool, MonitorError>>),
     /// Stop gracefully.
     Stop,
+    /// Start, stop or restart one worker (an administrator's request).
+    Worker(WorkerOp, String, oneshot::Sender<Result<(), MonitorError>>),
+    /// Add a silence: component pattern, seconds, reason; its id.
+    Silence(String, u64, String, oneshot::Sender<Result<i64, MonitorError>>),
+    /// End a silence by id; false when there is none.
+    Unsilence(i64, oneshot::Sender<Result<bool, MonitorError>>),
+}
+
+/// What `StartWorker`, `StopWorker` and `RestartWorker` ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerOp {
+    Start,
+    Stop,
+    Restart,
 }

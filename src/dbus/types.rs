@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use zbus::{DeserializeDict, SerializeDict, Type};
 
 use crate::engine::CycleSummary;
-use crate::store::{AlertRow, MetricRow};
+use crate::silences::Silence;
+use crate::store::{AlertRow, MetricRow, DESIRED_RUNNING, DESIRED_STOPPED};
 use crate::workers::WorkerInfo;
 
 /// `Status()` → `a{sv}`; keys and value types fixed by the contract
@@ -134,6 +135,66 @@ impl From<&WorkerInfo> for WorkerEntry {
             restarts: w.restarts,
             detail: w.detail.clone(),
         }
+    }
+}
+
+/// `GetWorker()` → `a{sv}`; keys fixed by the contract (`detail` is an
+/// addition). Memory, CPU and tasks are 0 where not known.
+#[derive(Debug, Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
+#[zbus(signature = "a{sv}")]
+pub struct WorkerDict {
+    pub name: String,
+    pub state: String,
+    pub pid: u32,
+    pub restarts: u64,
+    /// Unix time the current state began.
+    pub since: i64,
+    pub last_exit: String,
+    /// `running` or `stopped` (by an administrator).
+    pub desired: String,
+    /// The systemd unit running it, `""` when none.
+    pub unit: String,
+    pub memory_bytes: u64,
+    pub cpu_usec: u64,
+    pub tasks: u32,
+    pub detail: String,
+    /// `command` or `unit`.
+    pub kind: String,
+}
+
+impl From<&WorkerInfo> for WorkerDict {
+    fn from(w: &WorkerInfo) -> WorkerDict {
+        WorkerDict {
+            name: w.name.clone(),
+            state: w.state.clone(),
+            pid: w.pid,
+            restarts: w.restarts,
+            since: w.since,
+            last_exit: w.last_exit.clone(),
+            desired: if w.held { DESIRED_STOPPED } else { DESIRED_RUNNING }.to_string(),
+            unit: w.unit.clone(),
+            memory_bytes: 0,
+            cpu_usec: 0,
+            tasks: 0,
+            detail: w.detail.clone(),
+            kind: w.kind.to_string(),
+        }
+    }
+}
+
+/// One `ListSilences` row: `(xsxs)` id, component pattern, until (unix
+/// time), reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct SilenceEntry {
+    pub id: i64,
+    pub component: String,
+    pub until: i64,
+    pub reason: String,
+}
+
+impl From<Silence> for SilenceEntry {
+    fn from(s: Silence) -> SilenceEntry {
+        SilenceEntry { id: s.id, component: s.component, until: s.until, reason: s.reason }
     }
 }
 

@@ -3,6 +3,7 @@
 //! async code goes through [`StoreHandle`], which runs every call on the
 //! blocking pool.
 
+mod control;
 mod queries;
 mod schema;
 
@@ -17,6 +18,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::alerts;
 use crate::model::{Finding, Severity};
 
+pub use control::{DESIRED_RUNNING, DESIRED_STOPPED};
+pub use queries::unix_seconds;
 pub use schema::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock (e.g. someone
@@ -72,6 +75,8 @@ pub struct Recorded {
     pub escalated: Vec<AlertRow>,
     /// Alerts closed because their problem is gone.
     pub resolved: Vec<AlertRow>,
+    /// Ids among the above whose notification a silence holds back.
+    pub held: Vec<i64>,
 }
 
 pub struct Store {
@@ -106,6 +111,7 @@ impl Store {
             for decision in alerts::decide(&open, findings) {
                 queries::apply(&tx, decision, now, &mut recorded)?;
             }
+            recorded.held = control::hold(&tx, &recorded, now)?;
         }
         tx.commit()?;
         Ok(recorded)

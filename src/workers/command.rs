@@ -5,9 +5,9 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{CommandWorker, WorkerSettings};
@@ -32,7 +32,26 @@ pub enum Control {
     /// New settings for the same command and the dry-run flag (reload): a
     /// fresh budget too.
     Update(Box<WorkerSettings>, bool),
+    /// An administrator's request ([`super::control`]); the task answers
+    /// whether it changed anything once it is done.
+    Admin(Admin, Ack),
 }
+
+/// What an administrator asked of a command worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admin {
+    /// Stop it gracefully and keep it stopped (`Phase::Held`).
+    Hold,
+    /// Run it: from held or given-up with a fresh budget, at once when
+    /// waiting to restart; nothing when it runs.
+    Release,
+    /// Stop and start it, not counted against the budget (or start it).
+    Bounce,
+}
+
+/// The answer to an [`Admin`] request: true when something changed, false
+/// when the worker already was in the asked-for state.
+pub type Ack = oneshot::Sender<bool>;
 
 /// What the supervisor sees of the task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +65,9 @@ pub enum Phase {
     GivenUp { restarts: u32, last: String },
     /// Dry run and not running.
     Down { message: String },
+    /// Stopped by an administrator; stays so until started.
+    Held,
+    /// The task ended (healthmon is stopping, or the worker was removed).
     Stopped,
 }
 
@@ -57,6 +79,8 @@ pub struct Snapshot {
     /// Restarts counted in the current window, for "2 of 5 in 10m".
     pub used: u32,
     pub last_exit: Option<String>,
+    /// When the current phase began.
+    pub since: SystemTime,
 }
 
 /// The supervisor's end of one worker task.
@@ -68,11 +92,13 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed) -> Handle {
-        let view = Arc::new(Mutex::new(Snapshot { phase: Phase::Starting, restarts: 0, used: 0, last_exit: None }));
+    /// Starts the task; `held`: the worker was stopped by an administrator
+    /// and is neither started nor adopted.
+    pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed, held: bool) -> Handle {
+        let view = Arc::new(Mutex::new(Snapshot { phase: Phase::Starting, restarts: 0, used: 0, last_exit: None, since: SystemTime::now() }));
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
-        let task = Task { w: settings.clone(), spec, dry_run, events, view: view.clone(), rx, budget, claimed, restarts: 0, last_exit: None };
+        let task = Task { w: settings.clone(), spec, dry_run, events, view: view.clone(), rx, budget, claimed, restarts: 0, last_exit: None, held };
         Handle { settings, view, tx, task: tokio::spawn(task.run()) }
     }
 
@@ -123,11 +149,13 @@ struct Task {
     claimed: Claimed,
     restarts: u64,
     last_exit: Option<String>,
+    /// Start held (stopped by an administrator) instead of running.
+    held: bool,
 }
 
 impl Task {
     async fn run(mut self) {
-        let mut state = self.initial().await;
+        let mut state = if self.held { State::Idle(Phase::Held) } else { self.initial().await };
         loop {
             self.publish(&state);
             state = match state {
@@ -159,7 +187,9 @@ impl Task {
             State::Quit => Phase::Stopped,
         };
         let mut view = lock(&self.view);
-        *view = Snapshot { phase, restarts: self.restarts, used: self.budget.used(Instant::now()), last_exit: self.last_exit.clone() };
+        let same = std::mem::discriminant(&view.phase) == std::mem::discriminant(&phase);
+        let since = if same { view.since } else { SystemTime::now() };
+        *view = Snapshot { phase, restarts: self.restarts, used: self.budget.used(Instant::now()), last_exit: self.last_exit.clone(), since };
     }
 
     async fn initial(&mut self) -> State {
@@ -262,6 +292,17 @@ impl Task {
                     self.update(*settings, dry_run);
                     State::Up(proc, run)
                 }
+                Some(Control::Admin(Admin::Release, ack)) => {
+                    let _ = ack.send(false);
+                    State::Up(proc, run)
+                }
+                Some(Control::Admin(admin, ack)) => {
+                    let pid = proc.pid();
+                    let exit = proc.stop(self.w.stop_timeout).await;
+                    lock(&self.claimed).remove(&(pid as i32));
+                    self.last_exit = Some(format!("{exit} (stopped by an administrator)"));
+                    self.admin_done(admin, ack, Some(pid)).await
+                }
             },
             _ = tokio::time::sleep_until(verify_at.into()), if !run.verified => {
                 self.verify(&proc, &mut run).await;
@@ -358,10 +399,32 @@ impl Task {
                     Some(Control::Reset) => self.budget.reset(),
                     Some(Control::Restart(_)) => {}
                     Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
+                    // Waiting to restart: a start or restart starts it now,
+                    // not counted; a stop keeps it stopped.
+                    Some(Control::Admin(admin, ack)) => return self.admin_done(admin, ack, None).await,
                 },
             }
         }
         self.launch(Some((cause, nth))).await
+    }
+
+    /// After an administrator's stop (of `stopped`, when a process ran) or
+    /// while nothing runs: records the action and moves on, held or
+    /// started afresh without counting against the budget.
+    async fn admin_done(&mut self, admin: Admin, ack: Ack, stopped: Option<u32>) -> State {
+        let what = match (admin, stopped) {
+            (Admin::Hold, Some(pid)) => format!("stopped by an administrator (pid {pid})"),
+            (Admin::Hold, None) => "stopped by an administrator".to_string(),
+            (_, Some(pid)) => format!("restarted by an administrator (was pid {pid})"),
+            (_, None) => "started by an administrator".to_string(),
+        };
+        self.emit(vec![f::admin(&self.w, &what)]);
+        let _ = ack.send(true);
+        if admin == Admin::Hold {
+            return State::Idle(Phase::Held);
+        }
+        self.budget.reset();
+        self.initial().await
     }
 
     /// Given up or (dry run) down: only a person or a reload moves it on,
@@ -369,6 +432,17 @@ impl Task {
     async fn on_idle(&mut self, phase: Phase) -> State {
         match self.rx.recv().await {
             None | Some(Control::Stop) => return State::Quit,
+            Some(Control::Admin(Admin::Hold, ack)) if phase == Phase::Held => {
+                let _ = ack.send(false);
+                return State::Idle(phase);
+            }
+            Some(Control::Admin(admin, ack)) => return self.admin_done(admin, ack, None).await,
+            // Held stays held through resets and reloads, until started.
+            Some(Control::Update(settings, dry_run)) if phase == Phase::Held => {
+                self.update(*settings, dry_run);
+                return State::Idle(phase);
+            }
+            Some(Control::Reset) | Some(Control::Restart(_)) if phase == Phase::Held => return State::Idle(phase),
             Some(Control::Reset) | Some(Control::Restart(_)) if self.dry_run => return State::Idle(phase),
             Some(Control::Reset) | Some(Control::Restart(_)) => self.budget.reset(),
             Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),

@@ -64,6 +64,12 @@ pub fn restart(w: &WorkerSettings, verified: bool, taken: String, details: Strin
         .with_action(ActionKind::WorkerRestarted, taken)
 }
 
+/// An administrator's stop, start or restart: healthy (a worker stopped
+/// on purpose raises no alert and resolves its open one), with the action.
+pub fn admin(w: &WorkerSettings, what: &str) -> Finding {
+    Finding::healthy(&w.name, STATUS, what).with_action(ActionKind::Other, what)
+}
+
 /// In dry run: what would have been done, taken as nothing.
 pub fn would(finding: Finding, what: impl Into<String>) -> Finding {
     finding.with_action(ActionKind::Other, what)

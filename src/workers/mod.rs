@@ -18,6 +18,7 @@
 mod adopt;
 mod budget;
 mod command;
+mod control;
 mod findings;
 mod proc;
 mod probe;
@@ -38,6 +39,7 @@ use findings::human;
 use probe::ProbeFailure;
 use unit::UnitWorker;
 
+pub use control::{check_name, Change, ControlError, Pending};
 pub use findings::KINDS;
 
 /// The name of the supervisor's part of a cycle (its report section).
@@ -49,15 +51,34 @@ pub use findings::{RESTART as RESTART_METRIC, STATUS as STATUS_METRIC};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerInfo {
     pub name: String,
-    /// `running`, `starting`, `restarting`, `unhealthy`, `stopped`,
-    /// `stopping` (units), `given-up`, `error`.
+    /// `running`, `starting`, `restarting`, `unhealthy`, `stopped` (by an
+    /// administrator, and only then), `stopping` (units), `given-up`,
+    /// `error`, `failed` (a unit systemd reports failed), `inactive` (down
+    /// against its wish otherwise: dry run, healthmon stopping, a unit).
     pub state: String,
     /// 0 = none.
     pub pid: u32,
     pub restarts: u64,
     pub detail: String,
+    /// A worker stopped by an administrator counts as healthy: it is
+    /// where it should be.
     pub healthy: bool,
+    /// Unix time the current state began (0 = not known).
+    pub since: i64,
+    /// How the last process ended, `""` when none has.
+    pub last_exit: String,
+    /// Stopped by an administrator (desired `stopped`), else desired `running`.
+    pub held: bool,
+    /// The systemd unit running it, `""` when none.
+    pub unit: String,
+    /// `command` or `unit` (a `unit = ...` worker), for `healthctl logs`.
+    pub kind: &'static str,
 }
+
+/// [`WorkerInfo::kind`] of a command worker.
+pub const KIND_COMMAND: &str = "command";
+/// [`WorkerInfo::kind`] of a `unit = ...` worker.
+pub const KIND_UNIT: &str = "unit";
 
 /// Findings the supervisor produces between cycles (a crash noticed and a
 /// restart done): the daemon records them at once through the engine.
@@ -100,6 +121,9 @@ pub struct Supervisor {
     events: EventSender,
     claimed: Claimed,
     entries: Vec<Entry>,
+    /// Workers an administrator stopped (desired `stopped`, kept in the
+    /// state database by the daemon): not started until started again.
+    held: HashSet<String>,
     /// The system bus, connected on first need and dropped after a failure
     /// so the next cycle reconnects.
     bus: Option<zbus::Connection>,
@@ -109,8 +133,14 @@ impl Supervisor {
     /// Starts (or adopts through `match`) every command worker and begins
     /// watching units. In dry run nothing is started.
     pub async fn start(workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
-        let mut supervisor =
-            Supervisor { dry_run, events, claimed: Arc::new(Mutex::new(HashSet::new())), entries: Vec::new(), bus: None };
+        Supervisor::start_holding(workers, HashSet::new(), dry_run, events).await
+    }
+
+    /// As [`Supervisor::start`], but the workers named in `held` (stopped
+    /// by an administrator) are neither started nor adopted.
+    pub async fn start_holding(workers: &[WorkerSettings], held: HashSet<String>, dry_run: bool, events: EventSender) -> Supervisor {
+        let claimed = Arc::new(Mutex::new(HashSet::new()));
+        let mut supervisor = Supervisor { dry_run, events, claimed, entries: Vec::new(), held, bus: None };
         for w in workers {
             let entry = supervisor.entry(w);
             supervisor.entries.push(entry);
@@ -119,12 +149,13 @@ impl Supervisor {
     }
 
     fn entry(&self, w: &WorkerSettings) -> Entry {
+        let held = self.held.contains(&w.name);
         match &w.kind {
             WorkerKind::Command(spec) => Entry::Command(CommandEntry {
-                handle: Handle::spawn(w.clone(), spec.clone(), self.dry_run, self.events.clone(), self.claimed.clone()),
+                handle: Handle::spawn(w.clone(), spec.clone(), self.dry_run, self.events.clone(), self.claimed.clone(), held),
                 failures: 0,
             }),
-            WorkerKind::Unit(name) => Entry::Unit(UnitWorker::new(w.clone(), name.clone())),
+            WorkerKind::Unit(name) => Entry::Unit(UnitWorker::new(w.clone(), name.clone(), held)),
         }
     }
 
@@ -310,7 +341,8 @@ impl CommandEntry {
             }
             Phase::GivenUp { restarts, last } => findings::given_up(w, *restarts, last),
             Phase::Down { message } => findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start"),
-            Phase::Stopped => findings::problem(w, Status::Unhealthy, "stopped", "healthmon is stopping"),
+            Phase::Held => findings::healthy(w, self.describe(&snap)),
+            Phase::Stopped => findings::problem(w, Status::Unhealthy, "not running", "healthmon is stopping"),
         }
     }
 
@@ -325,10 +357,22 @@ impl CommandEntry {
             Phase::Waiting { error: true, .. } => ("error", 0, false),
             Phase::Waiting { .. } => ("restarting", 0, false),
             Phase::GivenUp { .. } => ("given-up", 0, false),
-            Phase::Down { .. } | Phase::Stopped => ("stopped", 0, false),
+            Phase::Held => ("stopped", 0, true),
+            Phase::Down { .. } | Phase::Stopped => ("inactive", 0, false),
         };
-        let name = self.handle.settings.name.clone();
-        WorkerInfo { name, state: state.into(), pid, restarts: snap.restarts, detail: self.describe(&snap), healthy }
+        WorkerInfo {
+            name: self.handle.settings.name.clone(),
+            state: state.into(),
+            pid,
+            restarts: snap.restarts,
+            detail: self.describe(&snap),
+            healthy,
+            since: unix_secs(snap.since),
+            last_exit: snap.last_exit.clone().unwrap_or_default(),
+            held: snap.phase == Phase::Held,
+            unit: String::new(),
+            kind: KIND_COMMAND,
+        }
     }
 
     /// `pid 123, up 5m, adopted; restarts 2 of 5 in 10m; last exit: exit code 1`.
@@ -344,6 +388,7 @@ impl CommandEntry {
             Phase::GivenUp { restarts, last } => {
                 parts.push(format!("gave up after {restarts} restarts in {} (last: {last})", human(w.restart_window)))
             }
+            Phase::Held => parts.push("stopped by an administrator".to_string()),
             Phase::Starting | Phase::Stopped => {}
         }
         parts.push(format!("restarts {} of {} in {}", snap.used, w.max_restarts, human(w.restart_window)));
@@ -352,6 +397,11 @@ impl CommandEntry {
         }
         parts.join("; ")
     }
+}
+
+/// Unix seconds, 0 before the epoch.
+fn unix_secs(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// An uptime rounded to whole seconds.

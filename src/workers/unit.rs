@@ -7,7 +7,7 @@
 //! is affected. `restart_delay` and `verify_after` do not apply (systemd's
 //! own `RestartSec=` does); the next cycle shows whether it came up.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, OwnedObjectPath};
@@ -18,6 +18,7 @@ use crate::model::{Finding, Severity, Status};
 use super::budget::{RestartBudget, Verdict};
 use super::findings as f;
 use super::WorkerInfo;
+
 
 /// Bound on one unit's D-Bus round trips, so a wedged bus cannot stall a cycle.
 const BUS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +32,8 @@ pub trait Manager {
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
 }
 
 #[zbus::proxy(interface = "org.freedesktop.systemd1.Unit", default_service = "org.freedesktop.systemd1")]
@@ -107,6 +110,28 @@ pub async fn restart(conn: &Connection, unit: &str) -> Result<OwnedObjectPath, S
     bounded(async { ManagerProxy::new(conn).await?.restart_unit(unit, "replace").await }).await
 }
 
+/// An administrator's start, stop or restart of a unit, through systemd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// Queues `job` for `unit` (mode `replace`, so a later request replaces a
+/// pending one, as `systemctl` does); the job's object path.
+pub async fn enqueue(conn: &Connection, unit: &str, job: Job) -> Result<OwnedObjectPath, String> {
+    bounded(async {
+        let manager = ManagerProxy::new(conn).await?;
+        match job {
+            Job::Start => manager.start_unit(unit, "replace").await,
+            Job::Stop => manager.stop_unit(unit, "replace").await,
+            Job::Restart => manager.restart_unit(unit, "replace").await,
+        }
+    })
+    .await
+}
+
 async fn bounded<T>(call: impl std::future::Future<Output = zbus::Result<T>>) -> Result<T, String> {
     match tokio::time::timeout(BUS_TIMEOUT, call).await {
         Ok(result) => result.map_err(|err| err.to_string()),
@@ -128,12 +153,32 @@ pub struct UnitWorker {
     budget: RestartBudget,
     restarts: u64,
     seen: Seen,
+    /// Stopped by an administrator: never restarted, no alert.
+    held: bool,
+    /// When what [`UnitWorker::info`] shows last changed.
+    since: SystemTime,
 }
 
 impl UnitWorker {
-    pub fn new(settings: WorkerSettings, unit: String) -> UnitWorker {
+    pub fn new(settings: WorkerSettings, unit: String, held: bool) -> UnitWorker {
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, Duration::ZERO);
-        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never }
+        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never, held, since: SystemTime::now() }
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// An administrator stopped (`true`) or started it; starting gives a
+    /// fresh budget, so a given-up unit is restarted again when it fails.
+    pub fn set_held(&mut self, held: bool) {
+        if !held {
+            self.budget.reset();
+        }
+        if self.held != held {
+            self.since = SystemTime::now();
+        }
+        self.held = held;
     }
 
     pub fn unit(&self) -> &str {
@@ -162,8 +207,11 @@ impl UnitWorker {
             Ok(state) => state,
             Err(err) => return self.unreachable(err),
         };
-        self.seen = Seen::State { state: state.clone(), restarted: false };
+        self.see(Seen::State { state: state.clone(), restarted: false });
         let details = format!("{}: {}", self.unit, state.describe());
+        if self.held {
+            return vec![f::healthy(&self.settings, format!("stopped by an administrator; {details}"))];
+        }
         if state.load == "not-found" {
             return vec![f::problem(&self.settings, Status::Error, format!("unit {} not found", self.unit), details)];
         }
@@ -179,7 +227,7 @@ impl UnitWorker {
 
     fn unreachable(&mut self, err: String) -> Vec<Finding> {
         let message = format!("cannot reach systemd: {err}");
-        self.seen = Seen::Unreachable(message.clone());
+        self.see(Seen::Unreachable(message.clone()));
         vec![Finding::problem(&self.settings.name, f::STATUS, Status::Error, Severity::Warning, message, &self.unit)]
     }
 
@@ -208,25 +256,43 @@ impl UnitWorker {
         }
     }
 
+    /// Keeps what a cycle saw, noting when the active state changed.
+    fn see(&mut self, seen: Seen) {
+        let active = |s: &Seen| match s {
+            Seen::State { state, .. } => Some(state.active.clone()),
+            _ => None,
+        };
+        if active(&self.seen) != active(&seen) {
+            self.since = SystemTime::now();
+        }
+        self.seen = seen;
+    }
+
     /// The `ListWorkers()` row from the last cycle.
     pub fn info(&self) -> WorkerInfo {
         let name = self.settings.name.clone();
         let (state, pid, detail, healthy) = match &self.seen {
+            Seen::Never if self.held => ("stopped".to_string(), 0, format!("{}: stopped by an administrator", self.unit), true),
             Seen::Never => ("starting".to_string(), 0, format!("{}: not read yet", self.unit), false),
             Seen::Unreachable(message) => ("error".to_string(), 0, message.clone(), false),
             Seen::State { state, restarted } => {
                 let ours = match state.active.as_str() {
+                    _ if self.held => "stopped",
                     _ if self.budget.is_given_up() => "given-up",
                     "active" => "running",
                     "activating" | "reloading" => "starting",
                     "deactivating" => "stopping",
                     _ if *restarted => "restarting",
-                    _ => "stopped",
+                    "failed" => "failed",
+                    _ => "inactive",
                 };
-                (ours.to_string(), state.main_pid, format!("{}: {}", self.unit, state.describe()), state.active == "active")
+                (ours.to_string(), state.main_pid, format!("{}: {}", self.unit, state.describe()), state.active == "active" || self.held)
             }
         };
-        WorkerInfo { name, state, pid, restarts: self.restarts, detail, healthy }
+        let since = super::unix_secs(self.since);
+        let (held, unit, last_exit) = (self.held, self.unit.clone(), String::new());
+        let kind = super::KIND_UNIT;
+        WorkerInfo { name, state, pid, restarts: self.restarts, detail, healthy, since, last_exit, held, unit, kind }
     }
 }
 

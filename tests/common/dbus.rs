@@ -220,24 +220,23 @@ impl TestDaemon {
         let config = dir.path().join("healthmon.toml");
         std::fs::write(&config, format!("{TEST_CONFIG}\n{extra}")).expect("write config");
         let notify = NotifySocket::bind(dir.path());
-        let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
-        let mut cmd = bus.command(env!("CARGO_BIN_EXE_healthmon"));
-        cmd.args(["--bus", bus.kind])
-            .arg("--config")
-            .arg(&config)
-            .arg("--database")
-            .arg(&db)
-            .env("NOTIFY_SOCKET", &notify.path)
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID")
-            .env_remove("HEALTHMON_TEST_HOOKS")
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        for (key, value) in env {
-            cmd.env(key, value);
-        }
-        let child = cmd.spawn().expect("start healthmon");
+        let child = launch(bus, dir.path(), &config, &db, &notify.path, env);
         TestDaemon { child, dir, db, config, notify }
+    }
+
+    /// Stops healthmon gracefully (SIGTERM) and starts a new one on the same
+    /// config, database and notify socket, as `systemctl restart` would;
+    /// returns after the new one's first cycle.
+    pub fn restart(&mut self, bus: &TestBus) {
+        self.signal(Signal::SIGTERM);
+        assert!(self.wait_exit().success(), "a SIGTERM stop is clean; stderr:\n{}", self.stderr());
+        self.child = launch(bus, self.dir.path(), &self.config, &self.db, &self.notify.path, &[]);
+        if self.notify.wait_for(TIMEOUT, |m| m.lines().any(|l| l == "READY=1")).is_none() {
+            panic!("the restarted healthmon did not send READY=1 within {TIMEOUT:?}; stderr:\n{}", self.stderr());
+        }
+        if self.notify.wait_for(TIMEOUT, |m| m.starts_with("STATUS=") && m.contains("last check")).is_none() {
+            panic!("the restarted healthmon finished no cycle within {TIMEOUT:?}; stderr:\n{}", self.stderr());
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -267,6 +266,28 @@ impl TestDaemon {
     pub fn running(&mut self) -> bool {
         self.child.try_wait().expect("wait healthmon").is_none()
     }
+}
+
+/// Runs `healthmon` on `bus` with this config, database and notify socket;
+/// stderr is appended to `dir/stderr`.
+fn launch(bus: &TestBus, dir: &Path, config: &Path, db: &Path, notify: &Path, env: &[(&str, &str)]) -> Child {
+    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("stderr")).expect("stderr file");
+    let mut cmd = bus.command(env!("CARGO_BIN_EXE_healthmon"));
+    cmd.args(["--bus", bus.kind])
+        .arg("--config")
+        .arg(config)
+        .arg("--database")
+        .arg(db)
+        .env("NOTIFY_SOCKET", notify)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("HEALTHMON_TEST_HOOKS")
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.spawn().expect("start healthmon")
 }
 
 impl Drop for TestDaemon {
