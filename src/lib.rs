@@ -32,6 +32,8 @@ pub mod journal;
 pub mod systemd;
 // Where state lives by default (root vs. unprivileged user).
 pub mod paths;
+// One way to write durations, sizes, counts and times for people.
+pub mod human;
 // Text and JSON renderings of a cycle (`--once`, `healthctl run-once`).
 pub mod report;
 // Worker supervision (command workers and systemd units).

@@ -319,7 +319,7 @@ fn symlink_is_removed_not_its_target() {
         .as_ref()
         .expect("action");
     assert!(
-        action.taken.starts_with("deleted 1 files"),
+        action.taken.starts_with("deleted 1 file ("),
         "{}",
         action.taken
     );
