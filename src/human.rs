@@ -17,6 +17,7 @@ pub fn duration(d: Duration) -> String {
         _ => format!("{big} {big_unit} {small} {small_unit}"),
     };
     match s {
+        0 if d.is_zero() => "0 s".to_string(),
         0 => format!("{} ms", d.as_millis()),
         1..=59 => format!("{s} s"),
         60..=3599 => two(s / 60, "min", s % 60, "s"),
@@ -116,6 +117,7 @@ mod tests {
     fn durations_have_one_form() {
         assert_eq!(duration(Duration::from_millis(250)), "250 ms");
         assert_eq!(secs(45), "45 s");
+        assert_eq!(secs(0), "0 s");
         assert_eq!(secs(180), "3 min");
         assert_eq!(secs(185), "3 min 5 s");
         assert_eq!(secs(7380), "2 h 3 min");

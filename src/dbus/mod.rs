@@ -19,7 +19,7 @@ pub mod types;
 
 pub use errors::MonitorError;
 pub use interface::{Monitor, MonitorProxy, MonitorSignals};
-pub use types::{AlertEntry, CycleDict, MetricEntry, StatusDict, WorkerEntry};
+pub use types::{AlertEntry, CycleDict, FindingEntry, MetricEntry, StatusDict, WorkerEntry};
 
 /// The well-known bus name.
 pub const NAME: &str = "org.healthmon.Monitor1";
