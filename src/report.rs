@@ -78,6 +78,7 @@ pub fn write_findings(out: &mut String, findings: &[FindingEntry], view: &View) 
     for f in findings {
         let message = match f.action.as_str() {
             "" => f.message.clone(),
+            action if f.message.contains(action) => f.message.clone(),
             action => format!("{} -> {action}", f.message),
         };
         table.row(vec![result_tag(f).to_string(), f.check.clone(), f.component.clone(), message]);

@@ -1,11 +1,12 @@
 //! How people-facing views are laid out: a [`View`] (width, `--full`,
-//! clock, now, style) and a borderless [`Table`] fitted to it, as
+//! clock, now, style) and a borderless [`Table`] fitted to it by display
+//! width (unicode-width: emoji and wide characters count double), as
 //! `systemctl list-units` does: one line per row, the widest column cut
 //! with "…" to the terminal's width, nothing cut with `-l/--full` or when
 //! the output is not a terminal. Render functions take the view, so tests
 //! render at any width with fixed data.
 
-use comfy_table::{ColumnConstraint, ContentArrangement, Row, TableStyle};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::human::Clock;
 use crate::report::Style;
@@ -65,15 +66,32 @@ pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
     flex: usize,
+    /// Columns never cut (times, ids): a cut time reads as a wrong one.
+    kept: Vec<usize>,
 }
 
 /// Space between columns.
-const GAP: u16 = 2;
+const GAP: usize = 2;
+/// The free-text column is cut down to this before any other column is.
+const FLEX_FLOOR: usize = 16;
+/// No column is cut below its header or this.
+const FLOOR: usize = 6;
 
 impl Table {
     /// A table whose last column is the one that shrinks.
     pub fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new(), flex: header.len() - 1 }
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+            flex: header.len() - 1,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Never cuts column `index`.
+    pub fn keep(mut self, index: usize) -> Table {
+        self.kept.push(index);
+        self
     }
 
     /// Makes column `index` the one that shrinks instead of the last.
@@ -93,40 +111,74 @@ impl Table {
     /// The table as lines (no trailing spaces), each starting with
     /// `indent` spaces and, unless `--full`, no wider than the view.
     pub fn render(&self, view: &View, indent: usize) -> String {
-        let mut table = comfy_table::Table::new();
-        table.load_style(TableStyle::new());
         let cut = view.limit().map(|w| w.saturating_sub(indent));
-        match cut {
-            Some(width) => {
-                table.set_content_arrangement(ContentArrangement::Dynamic);
-                table.set_width(u16::try_from(width).unwrap_or(u16::MAX));
-                table.set_truncation_indicator("…");
-            }
-            None => {
-                table.set_content_arrangement(ContentArrangement::Disabled);
-            }
-        }
-        let one_line = |cells: &[String]| {
-            let mut row = Row::from(cells.iter().map(|c| one_line_text(c, cut.is_some())).collect::<Vec<_>>());
-            if cut.is_some() {
-                row.max_height(1);
-            }
-            row
+        let lines: Vec<Vec<String>> =
+            std::iter::once(&self.header).chain(&self.rows).map(|row| row.iter().map(|c| one_line_text(c, cut.is_some())).collect()).collect();
+        let natural: Vec<usize> =
+            (0..self.header.len()).map(|i| lines.iter().map(|row| row.get(i).map_or(0, |c| c.width())).max().unwrap_or(0)).collect();
+        let widths = match cut {
+            Some(limit) => self.fit(natural, limit),
+            None => natural,
         };
-        table.set_header(one_line(&self.header));
-        for cells in &self.rows {
-            table.add_row(one_line(cells));
-        }
-        let last = self.header.len() - 1;
-        for (i, column) in table.column_iter_mut().enumerate() {
-            column.set_padding((0, if i == last { 0 } else { GAP }));
-            if i != self.flex {
-                column.set_constraint(ColumnConstraint::ContentWidth);
-            }
-        }
         let pad = " ".repeat(indent);
-        table.lines().map(|line| format!("{pad}{}\n", line.trim_end())).collect()
+        let mut out = String::new();
+        for row in &lines {
+            let mut line = pad.clone();
+            for (i, width) in widths.iter().enumerate() {
+                let cell = truncate(row.get(i).map_or("", String::as_str), *width);
+                line.push_str(&cell);
+                line.push_str(&" ".repeat(width - cell.width() + GAP));
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
     }
+
+    /// Column widths that fit `limit`: the flex column gives way first
+    /// (down to [`FLEX_FLOOR`]), then the widest of the others, one
+    /// column at a time, never below its header or [`FLOOR`]. What still
+    /// does not fit overflows rather than lose a whole column.
+    fn fit(&self, mut widths: Vec<usize>, limit: usize) -> Vec<usize> {
+        let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * w.len().saturating_sub(1);
+        let natural = widths.clone();
+        let floor = |i: usize| match i {
+            _ if self.kept.contains(&i) => natural[i],
+            _ if i == self.flex => FLEX_FLOOR,
+            _ => FLOOR.max(self.header[i].width()),
+        };
+        let mut excess = total(&widths).saturating_sub(limit);
+        let flex_room = widths[self.flex].saturating_sub(floor(self.flex));
+        let take = excess.min(flex_room);
+        widths[self.flex] -= take;
+        excess -= take;
+        while excess > 0 {
+            let widest = (0..widths.len()).filter(|&i| widths[i] > floor(i)).max_by_key(|&i| (widths[i], i));
+            let Some(i) = widest else { break };
+            widths[i] -= 1;
+            excess -= 1;
+        }
+        widths
+    }
+}
+
+/// `text` cut to `width` display columns, ending in "…" when cut.
+fn truncate(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for ch in text.chars() {
+        let w = ch.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(ch);
+        used += w;
+    }
+    out.push('…');
+    out
 }
 
 /// A cell on one line: line breaks (a crash alert's last output lines)

@@ -18,7 +18,7 @@ use crate::dbus::{self, Bus, MonitorError, MonitorProxy};
 use crate::model::HostState;
 use crate::table::View;
 
-pub use render::status_json;
+pub use render::{cycle_text, status_json};
 pub use status::{plugin_line, plugin_state, status_text};
 pub use views::{alerts_table, alerts_text, metrics_text, workers_table, workers_text, WorkerRow};
 

@@ -119,7 +119,7 @@ pub fn metrics_text(rows: &[MetricEntry], view: &View) -> String {
         return "No metrics\n".to_string();
     }
     let time = time_header(view);
-    let mut table = Table::new(&[&time, "COMPONENT", "METRIC", "STATUS", "ACTION", "DETAILS"]);
+    let mut table = Table::new(&[&time, "COMPONENT", "METRIC", "STATUS", "ACTION", "DETAILS"]).keep(0);
     for m in rows {
         let action = if m.action_taken.is_empty() { NONE.to_string() } else { m.action_taken.clone() };
         table.row(vec![
