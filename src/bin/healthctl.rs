@@ -30,13 +30,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Plugin line, summary, workers, unresolved alerts; exit 0/1/2/3 OK/WARNING/CRITICAL/UNKNOWN.
+    /// Plugin status line, then workers and alerts; exit 0-3 (OK..UNKNOWN).
     Status {
         /// One JSON document: every Status() key, plus `workers` and `alerts`.
         #[arg(long)]
         json: bool,
     },
-    /// Run a check cycle now and print what it found and did (exit codes as status).
+    /// Run a check cycle now; print what it found and did (exit as status).
     RunOnce {
         /// One JSON document: the cycle summary's keys, plus `findings`.
         #[arg(long)]
