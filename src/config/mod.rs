@@ -9,6 +9,7 @@
 //! `render` writes settings back as TOML.
 
 mod defaults;
+mod duplicates;
 mod duration;
 mod file;
 mod render;
