@@ -183,8 +183,16 @@ fn load_settings(args: &Args) -> Result<Settings, Fatal> {
     Ok(settings)
 }
 
+/// Validates and prints the effective config; what is valid but cannot
+/// work (or does nothing) is warned about on stderr, still exit 0.
 fn check_config(args: &Args) -> Result<u8, Fatal> {
-    let settings = load_settings(args)?;
+    let (mut settings, warnings) = config::load_checked(args.config.as_deref())?;
+    if let Some(db) = &args.database {
+        settings.monitor.database = db.clone();
+    }
+    for warning in &warnings {
+        eprintln!("healthmon: warning: {warning}");
+    }
     print!("{}", config::render(&settings));
     Ok(0)
 }

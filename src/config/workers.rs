@@ -84,6 +84,9 @@ fn kind(name: &str, file: &Spanned<WorkerFile>, c: &mut Checker) -> WorkerKind {
                     format!("workers.{name}.{key} applies only to command workers, not to unit {:?}", unit.get_ref()),
                 );
             }
+            for (key, at) in unit_noop_keys(w) {
+                c.warn(&at, format!("workers.{name}.{key} does nothing for a unit worker (systemd runs {:?})", unit.get_ref()));
+            }
             WorkerKind::Unit(unit_name(name, unit, c))
         }
         (Some(command), None) => WorkerKind::Command(CommandWorker {
@@ -103,6 +106,22 @@ fn command_only_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
         ("environment", w.environment.as_ref().map(Spanned::span)),
         ("user", w.user.as_ref().map(Spanned::span)),
         ("match", w.match_cmdline.as_ref().map(Spanned::span)),
+    ]
+    .into_iter()
+    .filter_map(|(key, at)| at.map(|at| (key, at)))
+    .collect()
+}
+
+/// Keys a unit worker accepts but does not use: systemd's own
+/// `RestartSec=` and `TimeoutStopSec=` apply, and its probes are not run.
+fn unit_noop_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
+    [
+        ("restart_delay", w.restart_delay.as_ref().map(Spanned::span)),
+        ("verify_after", w.verify_after.as_ref().map(Spanned::span)),
+        ("health_command", w.health_command.as_ref().map(Spanned::span)),
+        ("health_timeout", w.health_timeout.as_ref().map(Spanned::span)),
+        ("health_failures", w.health_failures.as_ref().map(Spanned::span)),
+        ("stop_timeout", w.stop_timeout.as_ref().map(Spanned::span)),
     ]
     .into_iter()
     .filter_map(|(key, at)| at.map(|at| (key, at)))
