@@ -29,6 +29,19 @@ impl Style {
             Style::Plain
         }
     }
+
+    /// A host state word, in colour on a terminal (green, yellow, red).
+    pub fn paint_state(self, state: &str) -> String {
+        let colour = match state {
+            "healthy" => "32",
+            "degraded" => "33",
+            _ => "31",
+        };
+        match self {
+            Style::Fancy => format!("\x1b[1;{colour}m{state}\x1b[0m"),
+            Style::Plain => state.to_string(),
+        }
+    }
 }
 
 /// The result tag of a finding: CRIT/WARN for an open problem, else what

@@ -86,7 +86,7 @@ pub fn status_text(
     let mut out = String::new();
     let _ = writeln!(out, "{}", plugin_line(s, alerts, disks));
     let mode = if s.dry_run { ", dry run: nothing is changed" } else { "" };
-    let _ = writeln!(out, "{:<12}{} ({}){mode}", "State:", s.state, s.version);
+    let _ = writeln!(out, "{:<12}{} ({}){mode}", "State:", view.style.paint_state(&s.state), s.version);
     let _ = writeln!(out, "{:<12}{}", "Up:", human::secs(s.uptime_sec));
     let last = if s.last_check <= 0 {
         "none yet".to_string()
