@@ -104,10 +104,6 @@ impl Table {
         self.rows.push(cells);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// The table as lines (no trailing spaces), each starting with
     /// `indent` spaces and, unless `--full`, no wider than the view.
     pub fn render(&self, view: &View, indent: usize) -> String {
