@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use healthmon::client::{self, Command, Display};
+use healthmon::client::{self, Command, ViewFlags};
 use healthmon::config::{self, ConfigError, Settings};
 use healthmon::daemon::{self, DaemonError};
 use healthmon::dbus::Bus;
@@ -114,10 +114,10 @@ fn run(args: Args) -> Result<u8, Fatal> {
         return check_config(&args);
     }
     if args.status {
-        return Ok(client::run(args.bus, Command::Status { json: false }, Display::default()));
+        return Ok(client::run(args.bus, Command::Status { json: false }, ViewFlags::default()));
     }
     if args.stop {
-        return Ok(client::run(args.bus, Command::Stop, Display::default()));
+        return Ok(client::run(args.bus, Command::Stop, ViewFlags::default()));
     }
     if args.once {
         let settings = load_settings(&args)?;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use healthmon::client::{self, Command, Display};
+use healthmon::client::{self, Command, ViewFlags};
 use healthmon::dbus::Bus;
 
 /// Control and query the healthmon daemon.
@@ -120,5 +120,5 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    ExitCode::from(client::run(cli.bus, command, Display { full: cli.full, utc: cli.utc }))
+    ExitCode::from(client::run(cli.bus, command, ViewFlags { full: cli.full, utc: cli.utc }))
 }

@@ -29,7 +29,7 @@ pub const EXIT_ERROR: u8 = 1;
 
 /// How the text views are shown: `-l/--full` and `--utc`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Display {
+pub struct ViewFlags {
     pub full: bool,
     pub utc: bool,
 }
@@ -130,7 +130,7 @@ impl ClientError {
 
 /// Runs `command` against the daemon on `bus`, prints the outcome and
 /// returns the exit code.
-pub fn run(bus: Bus, command: Command, display: Display) -> u8 {
+pub fn run(bus: Bus, command: Command, display: ViewFlags) -> u8 {
     let plugin = command.is_plugin();
     let json = command.is_json();
     let method = command.method();
