@@ -141,6 +141,9 @@ fn priority_label(priority: u8) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct Journal {
     socket: Option<SocketAddress>,
+    /// Whether entries that do not reach a journal become stderr lines
+    /// (off for `healthmon --once` without `-v`: its report says it all).
+    stderr_lines: bool,
 }
 
 impl Journal {
@@ -157,7 +160,7 @@ impl Journal {
 
     fn from_env_value(value: &OsStr) -> Journal {
         match SocketAddress::parse(value) {
-            Some(socket) => Journal { socket: Some(socket) },
+            Some(socket) => Journal { socket: Some(socket), stderr_lines: true },
             None => {
                 log::warn!(
                     "{SOCKET_ENV}={} is not an absolute path or @name; journal entries go to stderr",
@@ -170,19 +173,24 @@ impl Journal {
 
     /// Entries go as datagrams to the socket at `path`.
     pub fn to_socket(path: impl Into<PathBuf>) -> Journal {
-        Journal { socket: Some(SocketAddress::Path(path.into())) }
+        Journal { socket: Some(SocketAddress::Path(path.into())), stderr_lines: true }
     }
 
     /// Entries go to stderr as plain lines.
     pub fn stderr() -> Journal {
-        Journal { socket: None }
+        Journal { socket: None, stderr_lines: true }
+    }
+
+    /// The same journal, but what would go to stderr is dropped.
+    pub fn quiet_on_stderr(self) -> Journal {
+        Journal { stderr_lines: false, ..self }
     }
 
     /// Sends the entry; a failed send falls back to a stderr line.
     pub fn send(&self, entry: &Entry) {
         if let Err(err) = self.try_send(entry) {
             log::debug!("{err}; writing the entry to stderr");
-            write_line(entry);
+            self.write_line(entry);
         }
     }
 
@@ -190,17 +198,19 @@ impl Journal {
     /// a failed send instead of falling back.
     pub fn try_send(&self, entry: &Entry) -> Result<(), JournalError> {
         let Some(socket) = &self.socket else {
-            write_line(entry);
+            self.write_line(entry);
             return Ok(());
         };
         socket.send(&entry.to_native()).map_err(|source| JournalError::Send { socket: socket.to_string(), source })
     }
-}
 
-/// Writes the entry's line to stderr; a closed stderr is ignored (there is
-/// nowhere left to report it).
-fn write_line(entry: &Entry) {
-    let _ = writeln!(io::stderr().lock(), "{}", entry.to_line());
+    /// Writes the entry's line to stderr; a closed stderr is ignored
+    /// (there is nowhere left to report it).
+    fn write_line(&self, entry: &Entry) {
+        if self.stderr_lines {
+            let _ = writeln!(io::stderr().lock(), "{}", entry.to_line());
+        }
+    }
 }
 
 #[cfg(test)]

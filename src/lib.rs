@@ -34,6 +34,10 @@ pub mod journal;
 pub mod systemd;
 // Where state lives by default (root vs. unprivileged user).
 pub mod paths;
+// One way to write durations, sizes, counts and times for people.
+pub mod human;
+// Views for people: the width, --full, the clock, and tables fitted to them.
+pub mod table;
 // Text and JSON renderings of a cycle (`--once`, `healthctl run-once`).
 pub mod report;
 // Worker supervision (command workers and systemd units).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-use healthmon::client::{self, Command};
+use healthmon::client::{self, Command, ViewFlags};
 use healthmon::config::{self, ConfigError, Settings};
 use healthmon::daemon::{self, DaemonError};
 use healthmon::dbus::Bus;
@@ -17,7 +17,9 @@ use healthmon::workers;
 use healthmon::notifier::Dispatch;
 use healthmon::prometheus;
 use healthmon::journal::Journal;
-use healthmon::report::{self, Style};
+use healthmon::dbus::AlertEntry;
+use healthmon::report;
+use healthmon::table::View;
 use healthmon::store::{Store, StoreHandle};
 
 /// Exit code for an invalid configuration (sysexits EX_CONFIG).
@@ -51,6 +53,9 @@ struct Args {
     /// With --once: print the report as one JSON document.
     #[arg(long, requires = "once")]
     json: bool,
+    /// With --once: also write each event line to stderr (outside journald).
+    #[arg(short, long, requires = "once")]
+    verbose: bool,
     /// Compatibility: run in the foreground as a service (the default).
     #[arg(long)]
     daemon: bool,
@@ -109,10 +114,10 @@ fn run(args: Args) -> Result<u8, Fatal> {
         return check_config(&args);
     }
     if args.status {
-        return Ok(client::run(args.bus, Command::Status { json: false }));
+        return Ok(client::run(args.bus, Command::Status { json: false }, ViewFlags::default()));
     }
     if args.stop {
-        return Ok(client::run(args.bus, Command::Shutdown));
+        return Ok(client::run(args.bus, Command::Shutdown, ViewFlags::default()));
     }
     if args.once {
         let settings = load_settings(&args)?;
@@ -180,8 +185,16 @@ fn load_settings(args: &Args) -> Result<Settings, Fatal> {
     Ok(settings)
 }
 
+/// Validates and prints the effective config; what is valid but cannot
+/// work (or does nothing) is warned about on stderr, still exit 0.
 fn check_config(args: &Args) -> Result<u8, Fatal> {
-    let settings = load_settings(args)?;
+    let (mut settings, warnings) = config::load_checked(args.config.as_deref())?;
+    if let Some(db) = &args.database {
+        settings.monitor.database = db.clone();
+    }
+    for warning in &warnings {
+        eprintln!("healthmon: warning: {warning}");
+    }
     print!("{}", config::render(&settings));
     Ok(0)
 }
@@ -193,7 +206,8 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
         .build()
         .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
     let store = Store::open(&settings.monitor.database)?;
-    let journal = Arc::new(Journal::detect());
+    // Outside journald the events would repeat the report on stderr.
+    let journal = Arc::new(if args.verbose { Journal::detect() } else { Journal::detect().quiet_on_stderr() });
     let mut engine =
         Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run).resolving_only_what_it_sees();
     let summary = runtime.block_on(once_cycle(&settings, &mut engine));
@@ -202,8 +216,15 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
         let doc = report::render_json(&summary, engine.counters(), dry_run);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        let text = report::render_text(&summary, engine.counters(), 1, dry_run, Style::detect());
-        print!("{text}");
+        let open: Vec<AlertEntry> = match runtime.block_on(engine.store().call(|s| s.unresolved())) {
+            Ok(rows) => rows.into_iter().map(AlertEntry::from).collect(),
+            Err(err) => {
+                eprintln!("healthmon: cannot read the open alerts: {err}");
+                Vec::new()
+            }
+        };
+        let view = View::detect(false, false);
+        print!("{}", report::render_text(&summary, engine.counters(), 1, dry_run, &open, &view));
     }
     Ok(summary.state.exit_code())
 }

@@ -1,18 +1,17 @@
 //! The human and JSON renderings of a cycle, shared by `healthmon --once`
-//! and `healthctl run-once`: a section per check, then the old monitor's
-//! "Session Stats" block.
+//! and `healthctl run-once`: a plugin-style first line, the findings
+//! table, the open alerts that make the state, the "Session Stats" block.
 
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::engine::{Counters, CycleSummary, Section};
-use crate::model::{Finding, Severity, Status};
+use crate::dbus::{AlertEntry, FindingEntry};
+use crate::engine::{Counters, CycleSummary};
+use crate::model::{Finding, HostState};
+use crate::table::{Table, View};
 
-const RULE: &str = "======================================================================";
-
-/// Markers for a terminal (emoji, as the old monitor printed) or for a
-/// pipe/file/NO_COLOR (plain ASCII tags that grep well).
+/// Colour for a terminal, or plain text for a pipe, a file or NO_COLOR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     Fancy,
@@ -31,79 +30,86 @@ impl Style {
         }
     }
 
-    fn mark(self, finding: &Finding) -> &'static str {
-        let severity = finding.problem.as_ref().map(|p| p.severity);
-        match (self, finding.status, severity) {
-            (Style::Fancy, _, Some(Severity::Critical)) => "🚨",
-            (Style::Fancy, _, Some(Severity::Warning)) => "⚠️ ",
-            (Style::Fancy, Status::Recovered, _) => "✅",
-            (Style::Fancy, Status::Error, _) => "❌",
-            (Style::Fancy, _, _) => "✅",
-            (Style::Plain, _, Some(Severity::Critical)) => "[CRIT]",
-            (Style::Plain, _, Some(Severity::Warning)) => "[WARN]",
-            (Style::Plain, Status::Recovered, _) => "[FIXED]",
-            (Style::Plain, Status::Error, _) => "[ERROR]",
-            (Style::Plain, _, _) => "[OK]",
-        }
-    }
-
-    fn heading(self, check: &str) -> String {
+    /// A host state word, in colour on a terminal (green, yellow, red).
+    pub fn paint_state(self, state: &str) -> String {
+        let colour = match state {
+            "healthy" => "32",
+            "degraded" => "33",
+            _ => "31",
+        };
         match self {
-            Style::Fancy => format!("🔍 Checking {check}..."),
-            Style::Plain => format!("Checking {check}..."),
-        }
-    }
-
-    fn stats(self) -> &'static str {
-        match self {
-            Style::Fancy => "📊 Session Stats:",
-            Style::Plain => "Session Stats:",
+            Style::Fancy => format!("\x1b[1;{colour}m{state}\x1b[0m"),
+            Style::Plain => state.to_string(),
         }
     }
 }
 
-/// The text report of one cycle, `number` being the cycle count.
-pub fn render_text(summary: &CycleSummary, counters: &Counters, number: u64, dry_run: bool, style: Style) -> String {
+/// The result tag of a finding: CRIT/WARN for an open problem, else what
+/// its status says.
+fn result_tag(f: &FindingEntry) -> &'static str {
+    match (f.severity.as_str(), f.status.as_str()) {
+        ("CRITICAL", _) => "CRIT",
+        ("WARNING", _) => "WARN",
+        ("INFO", _) => "INFO",
+        (_, "recovered") => "FIXED",
+        (_, "error") => "ERROR",
+        (_, "unhealthy") => "DOWN",
+        _ => "OK",
+    }
+}
+
+/// The text report of one `healthmon --once` cycle, `number` being the
+/// cycle count: what was found (every line names its component), what was
+/// done, the open alerts that make the state, and the totals.
+pub fn render_text(summary: &CycleSummary, counters: &Counters, number: u64, dry_run: bool, open: &[AlertEntry], view: &View) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{RULE}");
     let suffix = if dry_run { " (dry run: nothing changed)" } else { "" };
-    let _ = writeln!(out, "Health Check #{number}{suffix}");
-    let _ = writeln!(out, "{RULE}");
-    for section in &summary.sections {
-        render_section(&mut out, section, style);
+    let state = HostState::as_str(summary.state);
+    let plugin = crate::client::plugin_state(state);
+    let _ = writeln!(out, "HEALTHMON {plugin} - health check #{number} done in {} ms{suffix}", summary.duration.as_millis());
+    write_findings(&mut out, &FindingEntry::all(summary), view);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Open alerts (they make the state {state}): {}", open.len());
+    if !open.is_empty() {
+        out.push_str(&crate::client::alerts_table(open, view).render(view, 2));
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "{}", style.stats());
+    let _ = writeln!(out, "Session Stats:");
     write_stats(&mut out, counters);
-    let _ = writeln!(out, "   State: {} ({} ms)", summary.state.as_str(), summary.duration.as_millis());
-    let _ = writeln!(out, "{RULE}");
     out
 }
 
-/// The counter lines of the old monitor's "Session Stats" block.
-pub fn write_stats(out: &mut String, c: &Counters) {
-    let _ = writeln!(out, "   Checks run: {}", c.checks_run);
-    let _ = writeln!(out, "   Workers restarted: {}", c.workers_restarted);
-    let _ = writeln!(out, "   Sessions cleared: {}", c.sessions_cleared);
-    let _ = writeln!(out, "   Locks cleared: {}", c.locks_cleared);
-    let _ = writeln!(out, "   Disk cleanups: {}", c.disk_cleanups);
-    let _ = writeln!(out, "   Alerts sent: {}", c.alerts_sent);
+/// The findings of a cycle as a table, each with its component and,
+/// where one was taken, the action after an arrow.
+pub fn write_findings(out: &mut String, findings: &[FindingEntry], view: &View) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Findings: {}", findings.len());
+    if findings.is_empty() {
+        return;
+    }
+    let mut table = Table::new(&["RESULT", "CHECK", "COMPONENT", "MESSAGE"]);
+    for f in findings {
+        let message = match f.action.as_str() {
+            "" => f.message.clone(),
+            action if f.message.contains(action) => f.message.clone(),
+            action => format!("{} -> {action}", f.message),
+        };
+        table.row(vec![result_tag(f).to_string(), f.check.clone(), f.component.clone(), message]);
+    }
+    out.push_str(&table.render(view, 2));
 }
 
-fn render_section(out: &mut String, section: &Section, style: Style) {
-    let _ = writeln!(out, "{}", style.heading(&section.check));
-    if section.findings.is_empty() {
-        let _ = writeln!(out, "   nothing to check");
-    }
-    for finding in &section.findings {
-        let text = match &finding.problem {
-            Some(problem) => problem.message.clone(),
-            None => format!("{} {}: {}", finding.component, finding.metric_type, finding.details),
-        };
-        let _ = writeln!(out, "   {} {}", style.mark(finding), text);
-        if let Some(action) = &finding.action {
-            let _ = writeln!(out, "      -> {}", action.taken);
-        }
+/// The counter lines of the old monitor's "Session Stats" block, aligned.
+pub fn write_stats(out: &mut String, c: &Counters) {
+    for (label, value) in [
+        ("Checks run:", c.checks_run),
+        ("Workers restarted:", c.workers_restarted),
+        ("Sessions cleared:", c.sessions_cleared),
+        ("Locks cleared:", c.locks_cleared),
+        ("Disk cleanups:", c.disk_cleanups),
+        ("Alerts sent:", c.alerts_sent),
+    ] {
+        let _ = writeln!(out, "  {label:<20}{value}");
     }
 }
 

@@ -494,3 +494,29 @@ fn shipped_file_examples_are_valid() {
     assert_eq!((notify.min_severity, notify.reminder_interval), (Severity::Warning, None));
     assert_eq!(s.prometheus.unwrap().textfile, PathBuf::from("/var/lib/prometheus/node-exporter/healthmon.prom"));
 }
+
+/// A worker table given twice is one error that names the table and where
+/// it was first defined (not a second error for each of its keys).
+#[test]
+fn duplicate_table_names_the_key_and_its_first_definition() {
+    let dir = ConfigDir::new("[workers.a]\ncommand = [\"/bin/sleep\", \"100\"]\n\n[workers.a]\ncommand = [\"/bin/true\"]\n");
+    let err = dir.load().unwrap_err();
+    let main = dir.main().display().to_string();
+    assert_eq!(err.to_string(), format!("{main}:4:10: duplicate key workers.a (first defined at {main}:1:1)"));
+}
+
+/// A key given twice in one table is named with its first line.
+#[test]
+fn duplicate_key_names_its_first_definition() {
+    let dir = ConfigDir::new("[disk]\npaths = [\"/\"]\npaths = [\"/srv\"]\n");
+    let main = dir.main().display().to_string();
+    assert_eq!(dir.load().unwrap_err().to_string(), format!("{main}:3:1: duplicate key disk.paths (first defined at {main}:2:1)"));
+}
+
+/// An unknown key close to a known one gets "did you mean".
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    let dir = ConfigDir::new("[monitor]\ncheck_intervl = \"5s\"\n");
+    let err = dir.load().unwrap_err().to_string();
+    assert!(err.ends_with("; did you mean `check_interval`?"), "{err}");
+}

@@ -180,7 +180,8 @@ fn healthctl_runs_every_command() {
     assert!(cycle["actions"].is_array());
 
     let alerts = ok_stdout(&bus.healthctl(&["alerts", "--all", "--limit", "5"]));
-    assert!(alerts.contains(&format!("#{id} ")), "{alerts}");
+    assert!(alerts.starts_with("ID  SEVERITY  "), "{alerts}");
+    assert!(alerts.lines().any(|l| l.starts_with(&format!("{id}  "))), "{alerts}");
     let metrics: Value = serde_json::from_slice(&bus.healthctl(&["metrics", "--limit", "2", "--json"]).stdout).expect("metrics");
     assert_eq!(metrics.as_array().map(Vec::len), Some(2), "{metrics}");
     let none: Value =
@@ -227,24 +228,79 @@ fn status_exit_codes_follow_the_plugin_convention() {
     assert_eq!(bus.healthctl(&["status"]).status.code(), Some(2));
 }
 
-/// With no daemon on the bus, or no bus at all, healthctl says so and exits 3.
+/// With no daemon on the bus, or no bus at all, status and run-once
+/// print the plugin UNKNOWN line on stdout (or the JSON document) and
+/// exit 3; the other commands say so on stderr and exit 3.
 #[test]
 fn healthctl_without_a_daemon_exits_3() {
     let bus = TestBus::session();
-    for args in [&["status"][..], &["run-once"], &["workers"], &["shutdown"]] {
+    for args in [&["status"][..], &["run-once"]] {
         let out = bus.healthctl(args);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "HEALTHMON UNKNOWN - not running on the session bus\n");
+    }
+    for args in [&["workers"][..], &["shutdown"]] {
+        let out = bus.healthctl(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
         assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "healthmon is not running on the session bus");
     }
+    let json = bus.healthctl(&["status", "--json"]);
+    assert_eq!(json.status.code(), Some(3));
+    let doc: Value = serde_json::from_slice(&json.stdout).expect("one JSON document on stdout");
+    assert_eq!(doc, serde_json::json!({"state": "unknown", "error": "not running on the session bus"}));
     let out = bus
         .healthctl_cmd(&["status"])
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
         .output()
         .expect("healthctl");
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("healthmon is not running on the session bus"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HEALTHMON UNKNOWN - not running on the session bus\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to the bus"), "the detail goes to stderr");
     let compat = bus.command(env!("CARGO_BIN_EXE_healthmon")).args(["--bus", "session", "--status"]).output().expect("run");
     assert_eq!(compat.status.code(), Some(3), "healthmon --status shares healthctl's client");
+}
+
+/// On the system bus the UNKNOWN line names where to look next.
+#[test]
+fn unreachable_system_bus_names_systemctl_status() {
+    let bus = TestBus::system();
+    let out = bus.healthctl(&["status"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "HEALTHMON UNKNOWN - not running on the system bus (systemctl status healthmon)\n"
+    );
+}
+
+/// The daemon-backed views, at 80 columns with NO_COLOR: the plugin line
+/// leads `status`, the tables have their headers, and no line but the
+/// plugin line is wider than 80.
+#[test]
+fn daemon_views_fit_80_columns() {
+    let bus = TestBus::session();
+    let _daemon = TestDaemon::start(&bus);
+    for args in [&["status"][..], &["workers"], &["alerts", "--all"], &["metrics"], &["run-once"]] {
+        let out = bus.healthctl_cmd(args).env("COLUMNS", "80").output().expect("healthctl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(!text.contains('\x1b'), "{args:?}: no colour with NO_COLOR");
+        for line in text.lines().filter(|l| !l.starts_with("HEALTHMON ")) {
+            assert!(line.chars().count() <= 80, "{args:?}: {line:?}");
+        }
+        let first = text.lines().next().unwrap_or("");
+        match args[0] {
+            "status" | "run-once" => assert!(first.starts_with("HEALTHMON WARNING - "), "{text}"),
+            "workers" => assert_eq!(first, "No workers configured"),
+            "alerts" => assert!(first.starts_with("ID  SEVERITY  COMPONENT  AGE"), "{text}"),
+            _ => assert!(first.starts_with("TIME  ") || first.starts_with("TIME "), "{text}"),
+        }
+    }
+    let status = String::from_utf8_lossy(&bus.healthctl(&["status"]).stdout).into_owned();
+    let first = status.lines().next().unwrap();
+    assert!(first.contains("| workers=0;;;0 ") && first.contains(" 'disk:/'="), "perfdata: {first}");
+    let run = String::from_utf8_lossy(&bus.healthctl(&["run-once"]).stdout).into_owned();
+    assert!(run.lines().any(|l| l.contains("WARN") && l.contains("disk:/")), "findings name the component: {run}");
+    assert!(run.contains("Open alerts (they make the state degraded): 1"), "{run}");
 }
 
 /// healthmon --status and --stop do what healthctl status/stop do.
@@ -330,13 +386,17 @@ fn system_policy_denies_unprivileged_callers_the_root_only_methods() {
     let doc: Value = serde_json::from_slice(&status.stdout).expect("nobody may call Status");
     assert_eq!(doc["state"], "degraded");
 
-    for (cmd, method) in [("run-once", "RunOnce"), ("shutdown", "Stop")] {
+    for (cmd, method, code) in [("run-once", "RunOnce", 3), ("shutdown", "Stop", 1)] {
         let out = as_nobody(&bus.healthctl_cmd(&[cmd])).output().expect("healthctl");
-        assert_eq!(out.status.code(), Some(1), "{cmd}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr).trim(),
-            format!("permission denied: {method} needs root (see /usr/share/dbus-1/system.d/org.healthmon.Monitor1.conf)")
-        );
+        assert_eq!(out.status.code(), Some(code), "{cmd}: a refused run-once is UNKNOWN, not WARNING");
+        let denied = format!("permission denied: {method} needs root (see /usr/share/dbus-1/system.d/org.healthmon.Monitor1.conf)");
+        let said = if cmd == "run-once" {
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        } else {
+            String::from_utf8_lossy(&out.stderr).trim().to_string()
+        };
+        let expected = if cmd == "run-once" { format!("HEALTHMON UNKNOWN - {denied}") } else { denied };
+        assert_eq!(said, expected);
         let mut raw = bus.command("busctl");
         raw.arg(format!("--address={}", bus.address));
         raw.args(["call", "org.healthmon.Monitor1", "/org/healthmon/Monitor1", "org.healthmon.Monitor1", method]);

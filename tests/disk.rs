@@ -319,7 +319,7 @@ fn symlink_is_removed_not_its_target() {
         .as_ref()
         .expect("action");
     assert!(
-        action.taken.starts_with("deleted 1 files"),
+        action.taken.starts_with("deleted 1 file ("),
         "{}",
         action.taken
     );
@@ -378,7 +378,7 @@ fn walk_depth_is_bounded() {
         "file below the depth limit must stay"
     );
     let details = &finding(&findings, &component(fs.path()), "disk_cleanup").details;
-    assert!(details.contains("1 dirs too deep skipped"), "{details}");
+    assert!(details.contains("1 dir too deep skipped"), "{details}");
 }
 
 /// A subdirectory that is a symlink to an outside directory is never walked into.
@@ -481,7 +481,7 @@ fn other_filesystem_inside_rule_dir_is_untouched() {
     );
     let details = &finding(&findings, &component(outer.path()), "disk_cleanup").details;
     assert!(
-        details.contains("1 dirs on other filesystems skipped"),
+        details.contains("1 dir on other filesystems skipped"),
         "{details}"
     );
 }

@@ -42,7 +42,7 @@ const HEALTHMON_FLAGS: [&str; 12] = [
     "--version",
 ];
 /// healthctl's options that belong to the program, not to one command.
-const HEALTHCTL_GLOBAL: [&str; 3] = ["--bus", "--help", "--version"];
+const HEALTHCTL_GLOBAL: [&str; 5] = ["--bus", "--full", "--utc", "--help", "--version"];
 /// healthctl's commands and their options in the contract.
 const HEALTHCTL_COMMANDS: [(&str, &[&str]); 16] = [
     ("status", &["--json"]),

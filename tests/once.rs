@@ -123,7 +123,8 @@ fn full_disk_alert_cleanup_and_resolution() {
     assert!(cleanup[0][1].contains("deleted 4 files"), "{cleanup:?}");
     let usage = disk.sql("SELECT status FROM health_metrics WHERE metric_type = 'disk_usage' ORDER BY id DESC LIMIT 1");
     assert!(usage[0][0].contains("healthy"), "usage after cleanup is recorded: {usage:?}");
-    assert!(text(&second).contains("Disk cleanups: 1"), "{}", text(&second));
+    let cleanups = text(&second).lines().any(|l| l.trim_start().starts_with("Disk cleanups:") && l.ends_with(" 1"));
+    assert!(cleanups, "{}", text(&second));
 }
 
 /// --dry-run deletes nothing and opens no alert, but reports what it
@@ -214,4 +215,22 @@ fn once_leaves_alerts_of_components_it_does_not_watch() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
     let open = Store::open(&disk.database()).unwrap().unresolved().unwrap();
     assert!(open.iter().any(|a| a.component == "assigner_worker"), "{open:?}");
+}
+
+/// The report names the component on every finding and lists the open
+/// alert behind the state; the event lines go to stderr only with -v.
+#[test]
+fn report_explains_the_state_and_events_need_verbose() {
+    let disk = FullDisk::new();
+    let quiet = disk.once(&[]);
+    let report = String::from_utf8_lossy(&quiet.stdout).into_owned();
+    let component = format!("disk:{}", disk.fs.path().display());
+    assert!(report.starts_with("HEALTHMON CRITICAL - health check #1"), "{report}");
+    assert!(report.lines().any(|l| l.contains("CRIT") && l.contains(&component)), "{report}");
+    assert!(report.contains("Open alerts (they make the state critical): 1"), "{report}");
+    assert!(quiet.stderr.is_empty(), "no event lines without -v: {}", String::from_utf8_lossy(&quiet.stderr));
+
+    let verbose = disk.once(&["-v"]);
+    let events = String::from_utf8_lossy(&verbose.stderr).into_owned();
+    assert!(events.contains(&component), "-v repeats the events on stderr: {events}");
 }

@@ -67,7 +67,7 @@ async fn crash_restarts_with_same_argv_env_and_cwd() {
             .await;
         let action = restart.action.expect("restart carries its action");
         assert_eq!(action.kind, ActionKind::WorkerRestarted);
-        assert_eq!(action.taken, "restarted (signal 9 (SIGKILL)), restart 1 of 5 in 10m");
+        assert_eq!(action.taken, "restarted (signal 9 (SIGKILL)), restart 1 of 5 in 10 min");
         let starts = lines(&log);
         assert_eq!(starts.len(), 2, "{starts:?}");
         let same = |line: &str| line.split_once('|').unwrap().1.to_string();
@@ -100,7 +100,7 @@ async fn crash_loop_gives_up_at_budget() {
             .await;
         let problem = gave_up.problem.unwrap();
         assert_eq!(problem.severity, Severity::Critical);
-        assert_eq!(problem.message, "gave up after 3 restarts in 10m (last: exit code 1)");
+        assert_eq!(problem.message, "gave up after 3 restarts in 10 min (last: exit code 1)");
         assert_eq!(sup.list()[0].state, "given-up");
         tokio::time::sleep(Duration::from_millis(300)).await; // proving an absence: nothing more starts
         assert_eq!(lines(&log).len(), 4, "one start plus three restarts");
@@ -408,7 +408,7 @@ async fn reload_keeps_unchanged_replaces_changed_stops_removed() {
         assert!(stat(removed_pid).is_none(), "the removed worker was stopped and reaped");
         assert!(stat(changed_pid).is_none(), "the changed worker's old process was stopped and reaped");
         wait_until("the changed worker restarted", Duration::from_secs(5), || lines(&dir.path().join("changed")).len() == 2).await;
-        assert!(sup.list()[1].detail.contains("of 9 in 10m"), "{}", sup.list()[1].detail);
+        assert!(sup.list()[1].detail.contains("of 9 in 10 min"), "{}", sup.list()[1].detail);
         sup.shutdown().await;
     })
     .await;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use healthmon::client::{self, completions, Command, Lever};
+use healthmon::client::{self, completions, Command, Lever, ViewFlags};
 use healthmon::dbus::Bus;
 use healthmon::silences;
 
@@ -18,20 +18,27 @@ struct Cli {
     /// Which bus the daemon serves on.
     #[arg(long, value_name = "BUS", env = "HEALTHMON_BUS", value_enum, default_value_t = Bus::System, global = true)]
     bus: Bus,
+    /// Show every cell in full instead of cutting it to the terminal's width.
+    #[arg(short = 'l', long, global = true)]
+    full: bool,
+    /// Show times in UTC instead of the local time zone.
+    #[arg(long, global = true)]
+    utc: bool,
     #[command(subcommand)]
     command: Cmd,
 }
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Summary, workers and unresolved alerts; exit 0/1/2 healthy/warning/critical, 3 unknown.
+    /// Plugin status line, then workers and alerts; exit 0-3 (OK..UNKNOWN).
     Status {
         /// One JSON document: every Status() key, plus `workers` and `alerts`.
         #[arg(long)]
         json: bool,
     },
-    /// Run a check cycle now and print what it found and did (exit codes as status).
+    /// Run a check cycle now; print what it found and did (exit as status).
     RunOnce {
+        /// One JSON document: the cycle summary's keys, plus `findings`.
         #[arg(long)]
         json: bool,
     },
@@ -43,6 +50,7 @@ enum Cmd {
         /// At most this many (0 = 100).
         #[arg(long, value_name = "N", default_value_t = 0)]
         limit: u32,
+        /// One JSON array: id, time, severity, component, message, resolved.
         #[arg(long)]
         json: bool,
     },
@@ -59,11 +67,13 @@ enum Cmd {
         /// At most this many (0 = 100).
         #[arg(long, value_name = "N", default_value_t = 0)]
         limit: u32,
+        /// One JSON array: time, component, metric_type, status, action_taken, details.
         #[arg(long)]
         json: bool,
     },
     /// Each worker's state, pid and restarts.
     Workers {
+        /// One JSON array: name, state, pid, restarts, detail.
         #[arg(long)]
         json: bool,
     },
@@ -214,5 +224,5 @@ fn main() -> ExitCode {
         }
         Cmd::WorkerNames => Command::WorkerNames,
     };
-    ExitCode::from(client::run(cli.bus, command))
+    ExitCode::from(client::run(cli.bus, command, ViewFlags { full: cli.full, utc: cli.utc }))
 }

@@ -18,6 +18,7 @@ use nix::sys::statvfs::{statvfs, Statvfs};
 use crate::checks::{Check, CheckContext, CheckError};
 use crate::cleanup::{CleanupDir, CleanupError, CleanupReport, Selection};
 use crate::config::{CleanupRule, CleanupWhen, DiskSettings};
+use crate::human;
 use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
 
 const USAGE: &str = "disk_usage";
@@ -223,9 +224,9 @@ impl Outcome {
             Outcome::Cleaned { dir, report } if report.files > 0 => {
                 let verb = if dry_run { "would delete" } else { "deleted" };
                 Some(format!(
-                    "{verb} {} files ({}) from {}",
-                    report.files,
-                    mib(report.bytes),
+                    "{verb} {} ({}) from {}",
+                    human::count(report.files, "file", "files"),
+                    human::size(report.bytes),
                     dir.display()
                 ))
             }
@@ -251,19 +252,15 @@ impl Outcome {
                     .unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
                 if report.errors > 0 {
                     let first = report.first_error.as_deref().unwrap_or("");
-                    text.push_str(&format!(
-                        ", {} entries failed (first: {first})",
-                        report.errors
-                    ));
+                    let failed = human::count(report.errors, "entry", "entries");
+                    text.push_str(&format!(", {failed} failed (first: {first})"));
                 }
                 if report.other_filesystem > 0 {
-                    text.push_str(&format!(
-                        ", {} dirs on other filesystems skipped",
-                        report.other_filesystem
-                    ));
+                    let dirs = human::count(report.other_filesystem, "dir", "dirs");
+                    text.push_str(&format!(", {dirs} on other filesystems skipped"));
                 }
                 if report.too_deep > 0 {
-                    text.push_str(&format!(", {} dirs too deep skipped", report.too_deep));
+                    text.push_str(&format!(", {} too deep skipped", human::count(report.too_deep, "dir", "dirs")));
                 }
                 text
             }
@@ -346,27 +343,10 @@ impl Usage {
         format!(
             "used {:.1}% ({} free of {})",
             self.percent,
-            human(self.free),
-            human(self.total)
+            human::size(self.free),
+            human::size(self.total)
         )
     }
-}
-
-/// Bytes in the largest binary unit that keeps the number at least 1.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// Action texts always use MiB, so they read (and grep) the same.
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// A rule directory that cannot be opened or measured is a finding, never
@@ -374,18 +354,5 @@ fn mib(bytes: u64) -> String {
 impl From<CleanupError> for Outcome {
     fn from(err: CleanupError) -> Outcome {
         Outcome::Failed(err.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Byte counts pick the unit an admin reads at a glance.
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(512), "512.0 B");
-        assert_eq!(human(4 * 1024 * 1024), "4.0 MiB");
-        assert_eq!(human(930 * 1024 * 1024 * 1024), "930.0 GiB");
     }
 }

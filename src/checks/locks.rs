@@ -17,11 +17,12 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::checks::holders::{self, sidecar, DbFiles, Openers};
 use crate::checks::{Check, CheckContext, CheckError};
 use crate::config::DatabaseSettings;
+use crate::human;
 use crate::model::{ActionKind, Finding, Severity, Status};
 use crate::process::ProcessInfo;
 
@@ -247,8 +248,8 @@ impl DbRun<'_> {
             _ => Instant::now(),
         };
         st.blocked = Some(Blocked { since, progress });
-        let held = format!("write-locked for {} by {}", human(since.elapsed()), describe_all(&holders));
-        let stale_after = format!("stale after {}", human(self.db.locked_after));
+        let held = format!("write-locked for {} by {}", human::duration(since.elapsed()), describe_all(&holders));
+        let stale_after = format!("stale after {}", human::duration(self.db.locked_after));
         if since.elapsed() < self.db.locked_after {
             let details = format!("busy: {held} ({stale_after})");
             return Ok((Finding::healthy(&self.component, DB_LOCK, details), seen.openers));
@@ -338,31 +339,4 @@ impl DbRun<'_> {
 
 fn recovery_metric(metric: &str) -> Option<&'static str> {
     [WAL_RECOVERY, JOURNAL_RECOVERY].into_iter().find(|m| *m == metric)
-}
-
-/// `250ms`, `45s`, `3m 12s`, `2h 3m`, `5d 2h`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => format!("{}ms", d.as_millis()),
-        1..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m {}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Durations read the way an admin writes them.
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(Duration::from_millis(250)), "250ms");
-        assert_eq!(human(Duration::from_secs(45)), "45s");
-        assert_eq!(human(Duration::from_secs(192)), "3m 12s");
-        assert_eq!(human(Duration::from_secs(7380)), "2h 3m");
-        assert_eq!(human(Duration::from_secs(5 * 86_400 + 7200)), "5d 2h");
-    }
 }

@@ -12,6 +12,7 @@ use crate::checks::taskdb::{Bindings, InProgress, TaskDb, TaskDbError};
 use crate::checks::tmux::{tmux_session_name, Tmux, TmuxSession};
 use crate::checks::{Check, CheckContext, CheckError};
 use crate::config::SessionSettings;
+use crate::human;
 use crate::model::{ActionKind, Finding, Severity, Status};
 
 const METRIC: &str = "stuck_session";
@@ -52,15 +53,15 @@ impl Assessed<'_> {
     }
 
     fn details(&self) -> String {
-        format!("id {}, idle {}, {}", self.session.id, fmt_idle(self.idle), in_progress(&self.tasks))
+        format!("id {}, idle {}, {}", self.session.id, human::duration(self.idle), in_progress(&self.tasks))
     }
 
-    /// "session X idle 45.2 min with task 77 in progress"
+    /// "session X idle 45 min 12 s with task 77 in progress"
     fn headline(&self) -> String {
         format!(
             "session {} idle {} with {} in progress",
             self.session.name,
-            fmt_idle(self.idle),
+            human::duration(self.idle),
             task_list(&self.tasks)
         )
     }
@@ -193,8 +194,8 @@ impl SessionsCheck {
         format!(
             "healthmon: tmux session {} showed no activity for {} (stuck_after {}); interrupted with Ctrl+C",
             a.session.name,
-            fmt_idle(a.idle),
-            fmt_idle(self.settings.stuck_after)
+            human::duration(a.idle),
+            human::duration(self.settings.stuck_after)
         )
     }
 }
@@ -283,16 +284,6 @@ fn idle_since(last_activity: i64, now: f64) -> Duration {
     Duration::from_secs_f64((now - (last_activity as f64 + 1.0)).max(0.0))
 }
 
-/// "12 s" under two minutes, else "45.2 min".
-fn fmt_idle(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 120.0 {
-        format!("{secs:.0} s")
-    } else {
-        format!("{:.1} min", secs / 60.0)
-    }
-}
-
 /// "task 77" / "tasks 77, 78"
 fn task_list(tasks: &[&InProgress]) -> String {
     let ids: Vec<String> = tasks.iter().map(|t| t.task_label()).collect();
@@ -319,10 +310,4 @@ mod tests {
         assert_eq!(idle_since(100, 100.4), Duration::ZERO);
     }
 
-    /// Durations read as the alert text promises ("45.2 min").
-    #[test]
-    fn idle_formatting() {
-        assert_eq!(fmt_idle(Duration::from_secs(12)), "12 s");
-        assert_eq!(fmt_idle(Duration::from_secs(2712)), "45.2 min");
-    }
 }

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::{call, format_utc, print_json, EXIT_ERROR};
+use super::{call, print_json, EXIT_ERROR};
 use crate::dbus::{MonitorError, MonitorProxy, SilenceEntry, WorkerDict};
 use crate::workers::KIND_UNIT;
 
@@ -95,7 +95,7 @@ pub async fn worker(proxy: &MonitorProxy<'_>, name: &str, json: bool) -> Result<
 pub fn worker_text(w: &WorkerDict) -> String {
     let mut out = String::new();
     let pid = if w.pid == 0 { "-".to_string() } else { w.pid.to_string() };
-    let since = if w.since > 0 { format_utc(w.since) } else { "-".to_string() };
+    let since = if w.since > 0 { crate::human::Clock::local().time_with_zone(w.since) } else { "-".to_string() };
     let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     let rows = [
         ("Worker", w.name.clone()),
@@ -161,7 +161,7 @@ pub fn journal_args(w: &WorkerDict, follow: bool, lines: u32) -> Vec<String> {
 pub async fn silence(proxy: &MonitorProxy<'_>, component: &str, seconds: u64, reason: &str, all: bool) -> Result<u8, MonitorError> {
     let id = if all { call(proxy.silence_all(seconds, reason)).await? } else { call(proxy.silence(component, seconds, reason)).await? };
     let until = now().saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
-    println!("silence {id} on {component} until {} UTC", format_utc(until));
+    println!("silence {id} on {component} until {}", crate::human::Clock::local().time_with_zone(until));
     Ok(0)
 }
 
@@ -183,7 +183,7 @@ pub fn silences_text(rows: &[SilenceEntry]) -> String {
     let mut out = String::new();
     for s in rows {
         let reason = if s.reason.is_empty() { String::new() } else { format!("  {}", s.reason) };
-        let _ = writeln!(out, "#{} {} until {} UTC{reason}", s.id, s.component, format_utc(s.until));
+        let _ = writeln!(out, "#{} {} until {}{reason}", s.id, s.component, crate::human::Clock::local().time_with_zone(s.until));
     }
     out
 }

@@ -8,6 +8,8 @@
 pub mod completions;
 mod control;
 mod render;
+mod status;
+mod views;
 
 use std::future::Future;
 
@@ -16,15 +18,24 @@ use zbus::DBusError as _;
 
 use crate::dbus::{self, Bus, MonitorError, MonitorProxy};
 use crate::model::HostState;
-use crate::report::Style;
+use crate::table::View;
 
 pub use control::Lever;
-pub use render::{format_utc, status_json};
+pub use render::{cycle_text, status_json};
+pub use status::{plugin_line, plugin_state, status_text};
+pub use views::{alerts_table, alerts_text, metrics_text, workers_table, workers_text, WorkerRow};
 
 /// Exit code: the daemon could not be reached (plugin UNKNOWN).
 pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code: the command failed.
 pub const EXIT_ERROR: u8 = 1;
+
+/// How the text views are shown: `-l/--full` and `--utc`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewFlags {
+    pub full: bool,
+    pub utc: bool,
+}
 
 /// What to do, as `healthctl` spells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +67,18 @@ impl Command {
         matches!(self, Command::Status { .. } | Command::RunOnce { .. })
     }
 
+    /// Whether the answer is a JSON document (so is a failure's).
+    fn is_json(&self) -> bool {
+        matches!(
+            self,
+            Command::Status { json: true }
+                | Command::RunOnce { json: true }
+                | Command::Alerts { json: true, .. }
+                | Command::Metrics { json: true, .. }
+                | Command::Workers { json: true }
+        )
+    }
+
     /// The D-Bus method a permission error names.
     fn method(&self) -> &'static str {
         match self {
@@ -80,9 +103,9 @@ impl Command {
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("healthmon is not running on the {bus} bus")]
+    #[error("healthmon is not running on the {bus} bus{hint}", hint = hint(bus))]
     NotRunning { bus: &'static str },
-    #[error("healthmon is not running on the {bus} bus (cannot connect to the bus: {source})")]
+    #[error("healthmon is not running on the {bus} bus{hint} (cannot connect to the bus: {source})", hint = hint(bus))]
     NoBus { bus: &'static str, source: zbus::Error },
     #[error("permission denied: {method} needs root (see {policy})", policy = dbus::POLICY_FILE)]
     AccessDenied { method: &'static str },
@@ -94,38 +117,70 @@ pub enum ClientError {
     Runtime(std::io::Error),
 }
 
+/// Where to look next: the system service's status.
+fn hint(bus: &str) -> &'static str {
+    if bus == "system" {
+        " (systemctl status healthmon)"
+    } else {
+        ""
+    }
+}
+
 impl ClientError {
+    /// A plugin command (status, run-once) that cannot answer is UNKNOWN
+    /// (3), whatever the reason: 1 would read as WARNING.
     fn exit_code(&self, plugin: bool) -> u8 {
         match self {
             ClientError::NotRunning { .. } | ClientError::NoBus { .. } => EXIT_UNREACHABLE,
-            ClientError::AccessDenied { .. } => EXIT_ERROR,
             _ if plugin => EXIT_UNREACHABLE,
             _ => EXIT_ERROR,
         }
+    }
+
+    /// The plugin line's reason: the message without "healthmon is" and
+    /// without a bus error's detail (that goes to stderr).
+    fn plugin_reason(&self) -> String {
+        let text = match self {
+            ClientError::NoBus { bus, .. } => ClientError::NotRunning { bus }.to_string(),
+            other => other.to_string(),
+        };
+        text.strip_prefix("healthmon is ").map_or(text.clone(), str::to_string)
     }
 }
 
 /// Runs `command` against the daemon on `bus`, prints the outcome and
 /// returns the exit code.
-pub fn run(bus: Bus, command: Command) -> u8 {
+pub fn run(bus: Bus, command: Command, display: ViewFlags) -> u8 {
     let plugin = command.is_plugin();
+    let json = command.is_json();
     let method = command.method();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(err) => return fail(&ClientError::Runtime(err), plugin),
+        Err(err) => return fail(&ClientError::Runtime(err), plugin, json),
     };
+    let view = View::detect(display.full, display.utc);
     let outcome = runtime.block_on(async {
         let proxy = connect(bus).await?;
-        execute(&proxy, command, Style::detect()).await.map_err(|err| classify(err, bus, method))
+        execute(&proxy, command, &view).await.map_err(|err| classify(err, bus, method))
     });
     match outcome {
         Ok(code) => code,
-        Err(err) => fail(&err, plugin),
+        Err(err) => fail(&err, plugin, json),
     }
 }
 
-fn fail(err: &ClientError, plugin: bool) -> u8 {
-    eprintln!("{err}");
+/// Reports a failure. Monitoring plugins read stdout, so status and
+/// run-once print their UNKNOWN line (or JSON document) there; the other
+/// commands write the error to stderr.
+fn fail(err: &ClientError, plugin: bool, json: bool) -> u8 {
+    match (plugin, json) {
+        (true, true) => print_json(&serde_json::json!({ "state": "unknown", "error": err.plugin_reason() })),
+        (true, false) => println!("{}", status::unknown_line(&err.plugin_reason())),
+        (false, _) => eprintln!("{err}"),
+    }
+    if plugin && matches!(err, ClientError::NoBus { .. }) {
+        eprintln!("{err}");
+    }
     err.exit_code(plugin)
 }
 
@@ -167,7 +222,7 @@ async fn call<T, E: Into<MonitorError>>(fut: impl Future<Output = Result<T, E>>)
     fut.await.map_err(Into::into)
 }
 
-async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Result<u8, MonitorError> {
+async fn execute(proxy: &MonitorProxy<'_>, command: Command, view: &View) -> Result<u8, MonitorError> {
     match command {
         Command::Status { json } => {
             let status = call(proxy.status()).await?;
@@ -176,7 +231,8 @@ async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Re
             if json {
                 print_json(&render::status_json(&status, &workers, &alerts));
             } else {
-                print!("{}", render::status_text(&status, &workers, &alerts, style));
+                let disks = status::disk_usage(&call(proxy.list_metrics("", 0)).await?);
+                print!("{}", status::status_text(&status, &workers, &alerts, &disks, view));
             }
             Ok(state_exit_code(&status.state))
         }
@@ -185,7 +241,8 @@ async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Re
             if json {
                 print_json(&render::cycle_json(&cycle));
             } else {
-                print!("{}", render::cycle_text(&cycle, style));
+                let open = call(proxy.list_alerts(true, 0)).await?;
+                print!("{}", render::cycle_text(&cycle, &open, view));
             }
             Ok(state_exit_code(&cycle.state))
         }
@@ -194,7 +251,7 @@ async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Re
             if json {
                 print_json(&render::alerts_json(&alerts));
             } else {
-                print!("{}", render::alerts_text(&alerts, style));
+                print!("{}", views::alerts_text(&alerts, view));
             }
             Ok(0)
         }
@@ -212,7 +269,7 @@ async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Re
             if json {
                 print_json(&render::metrics_json(&rows));
             } else {
-                print!("{}", render::metrics_text(&rows));
+                print!("{}", views::metrics_text(&rows, view));
             }
             Ok(0)
         }
@@ -221,7 +278,7 @@ async fn execute(proxy: &MonitorProxy<'_>, command: Command, style: Style) -> Re
             if json {
                 print_json(&render::workers_json(&workers));
             } else {
-                print!("{}", render::workers_text(&workers, style));
+                print!("{}", views::workers_text(&workers, view));
             }
             Ok(0)
         }

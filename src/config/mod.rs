@@ -9,6 +9,7 @@
 //! `render` writes settings back as TOML.
 
 mod defaults;
+mod duplicates;
 pub mod duration;
 mod file;
 mod render;
@@ -17,6 +18,7 @@ mod sources;
 mod tree;
 mod validate;
 mod values;
+mod warnings;
 mod workers;
 
 use std::path::{Path, PathBuf};
@@ -37,18 +39,36 @@ pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
     }
 }
 
+/// [`load`], plus warnings about what is valid but cannot work or does
+/// nothing (a missing program, path or socket; a key a unit worker does
+/// not use), for `healthmon --check-config`.
+pub fn load_checked(path: Option<&Path>) -> Result<(Settings, Vec<String>), ConfigError> {
+    let (main, required) = match path {
+        Some(path) => (path, true),
+        None => (Path::new(crate::paths::SYSTEM_CONFIG), false),
+    };
+    let (settings, mut warnings) = load_with_warnings(main, required)?;
+    warnings.extend(warnings::missing(&settings));
+    Ok((settings, warnings))
+}
+
 /// [`load`] with the main file's path and whether it must exist.
 fn load_from(main: &Path, main_required: bool) -> Result<Settings, ConfigError> {
+    load_with_warnings(main, main_required).map(|(settings, _)| settings)
+}
+
+fn load_with_warnings(main: &Path, main_required: bool) -> Result<(Settings, Vec<String>), ConfigError> {
     let mut errors = Vec::new();
     let sources = sources::Sources::read(main, main_required, &mut errors);
     let merged = tree::merge_sources(&sources, &mut errors);
     let mut checker = values::Checker::new(&sources);
     let mut settings = validate::settings(merged, &mut checker);
     errors.append(&mut checker.errors);
+    let warnings = std::mem::take(&mut checker.warnings);
     settings.sources = sources.paths();
     sort_by_position(&mut errors, &settings.sources);
     match errors.len() {
-        0 => Ok(settings),
+        0 => Ok((settings, warnings)),
         1 => Err(errors.remove(0)),
         _ => Err(ConfigError::Many(errors)),
     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+use super::duplicates;
 use super::file::FileConfig;
 use super::sources::{Source, Sources};
 use super::ConfigError;
@@ -48,9 +49,23 @@ fn parse<'i>(source: &'i Source, sources: &Sources, errors: &mut Vec<ConfigError
         return Some(Spanned::new(span, DeValue::Table(root.into_inner())));
     }
     syntax.sort_by_key(|e| e.span().map_or(0, |s| s.start));
+    // Keys already reported as defined twice: a repeated table's own keys
+    // are not reported again.
+    let mut reported: Vec<String> = Vec::new();
     for e in syntax {
         let span = e.span().unwrap_or(0..0);
-        errors.push(sources.error_at(&(span.start + source.base..span.end + source.base), e.message()));
+        let mut message = e.message().to_string();
+        if message == "duplicate key" {
+            if let Some((key, first)) = duplicates::duplicate(&source.text, span.start) {
+                if reported.iter().any(|table| duplicates::inside(&key, table)) {
+                    continue;
+                }
+                let first = sources.locate(first + source.base);
+                message = format!("duplicate key {key} (first defined at {first})");
+                reported.push(key);
+            }
+        }
+        errors.push(sources.error_at(&(span.start + source.base..span.end + source.base), message));
     }
     None
 }
@@ -119,7 +134,10 @@ fn keep_fitting<'i>(
             match FileConfig::deserialize(ValueDeserializer::from(wrap(&leaf, path))) {
                 Ok(_) => Some(leaf),
                 Err(e) => {
-                    let message = format!("{}: {}", dotted(path), in_plain_words(e.message()));
+                    let mut message = format!("{}: {}", dotted(path), in_plain_words(e.message()));
+                    if let Some(hint) = duplicates::did_you_mean(e.message()) {
+                        message = format!("{message}; {hint}");
+                    }
                     errors.push(sources.error_at(&e.span().unwrap_or(span), message));
                     None
                 }

@@ -16,6 +16,8 @@ use super::{duration, ConfigError};
 pub struct Checker<'a> {
     sources: &'a Sources,
     pub errors: Vec<ConfigError>,
+    /// Valid but useless settings (`--check-config` prints them).
+    pub warnings: Vec<String>,
 }
 
 /// Whether a zero duration is meaningful for a key.
@@ -27,7 +29,12 @@ pub enum Zero {
 
 impl<'a> Checker<'a> {
     pub fn new(sources: &'a Sources) -> Self {
-        Checker { sources, errors: Vec::new() }
+        Checker { sources, errors: Vec::new(), warnings: Vec::new() }
+    }
+
+    /// A setting that is valid but does nothing, at its position.
+    pub fn warn(&mut self, span: &Range<usize>, message: impl Into<String>) {
+        self.warnings.push(format!("{}: {}", self.locate(span), message.into()));
     }
 
     pub fn error(&mut self, span: &Range<usize>, message: impl Into<String>) {

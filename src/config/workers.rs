@@ -84,6 +84,9 @@ fn kind(name: &str, file: &Spanned<WorkerFile>, c: &mut Checker) -> WorkerKind {
                     format!("workers.{name}.{key} applies only to command workers, not to unit {:?}", unit.get_ref()),
                 );
             }
+            for (key, at) in unit_noop_keys(w) {
+                c.warn(&at, format!("workers.{name}.{key} does nothing for a unit worker (systemd runs {:?})", unit.get_ref()));
+            }
             WorkerKind::Unit(unit_name(name, unit, c))
         }
         (Some(command), None) => WorkerKind::Command(CommandWorker {
@@ -98,15 +101,30 @@ fn kind(name: &str, file: &Spanned<WorkerFile>, c: &mut Checker) -> WorkerKind {
 
 /// The keys set on a worker that only make sense for a process healthmon starts.
 fn command_only_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
-    [
+    set_keys([
         ("working_dir", w.working_dir.as_ref().map(Spanned::span)),
         ("environment", w.environment.as_ref().map(Spanned::span)),
         ("user", w.user.as_ref().map(Spanned::span)),
         ("match", w.match_cmdline.as_ref().map(Spanned::span)),
-    ]
-    .into_iter()
-    .filter_map(|(key, at)| at.map(|at| (key, at)))
-    .collect()
+    ])
+}
+
+/// Keys a unit worker accepts but does not use: systemd's own
+/// `RestartSec=` and `TimeoutStopSec=` apply, and its probes are not run.
+fn unit_noop_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
+    set_keys([
+        ("restart_delay", w.restart_delay.as_ref().map(Spanned::span)),
+        ("verify_after", w.verify_after.as_ref().map(Spanned::span)),
+        ("health_command", w.health_command.as_ref().map(Spanned::span)),
+        ("health_timeout", w.health_timeout.as_ref().map(Spanned::span)),
+        ("health_failures", w.health_failures.as_ref().map(Spanned::span)),
+        ("stop_timeout", w.stop_timeout.as_ref().map(Spanned::span)),
+    ])
+}
+
+/// The keys of `keys` that are set, with where.
+fn set_keys<const N: usize>(keys: [(&'static str, Option<Range<usize>>); N]) -> Vec<(&'static str, Range<usize>)> {
+    keys.into_iter().filter_map(|(key, at)| at.map(|at| (key, at))).collect()
 }
 
 /// A unit name systemd accepts: its characters, and a known type suffix.

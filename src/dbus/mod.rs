@@ -19,7 +19,7 @@ pub mod types;
 
 pub use errors::MonitorError;
 pub use interface::{Monitor, MonitorProxy, MonitorSignals};
-pub use types::{AlertEntry, CycleDict, MetricEntry, SilenceEntry, StatusDict, WorkerDict, WorkerEntry};
+pub use types::{AlertEntry, CycleDict, FindingEntry, MetricEntry, SilenceEntry, StatusDict, WorkerDict, WorkerEntry};
 
 /// The well-known bus name.
 pub const NAME: &str = "org.healthmon.Monitor1";

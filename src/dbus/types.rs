@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use zbus::{DeserializeDict, SerializeDict, Type};
 
 use crate::engine::CycleSummary;
+use crate::model::Finding;
 use crate::silences::Silence;
 use crate::store::{AlertRow, MetricRow, DESIRED_RUNNING, DESIRED_STOPPED};
 use crate::workers::WorkerInfo;
@@ -48,6 +49,41 @@ pub struct CycleDict {
     pub alerts_resolved: u64,
     /// One human-readable line per action taken.
     pub actions: Vec<String>,
+    /// Every finding of the cycle (an addition: absent from a 0.1 daemon).
+    pub findings: Option<Vec<FindingEntry>>,
+}
+
+/// One finding of a cycle: `(sssssss)` check, component, metric_type,
+/// status, severity (`""` = no problem), message (the problem's, else
+/// the details), action (`""` = none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct FindingEntry {
+    pub check: String,
+    pub component: String,
+    pub metric_type: String,
+    pub status: String,
+    pub severity: String,
+    pub message: String,
+    pub action: String,
+}
+
+impl FindingEntry {
+    pub fn new(check: &str, f: &Finding) -> FindingEntry {
+        FindingEntry {
+            check: check.to_string(),
+            component: f.component.clone(),
+            metric_type: f.metric_type.clone(),
+            status: f.status.as_str().to_string(),
+            severity: f.problem.as_ref().map_or_else(String::new, |p| p.severity.as_str().to_string()),
+            message: f.problem.as_ref().map_or_else(|| f.details.clone(), |p| p.message.clone()),
+            action: f.action.as_ref().map_or_else(String::new, |a| a.taken.clone()),
+        }
+    }
+
+    /// Every finding of a summary, in report order.
+    pub fn all(summary: &CycleSummary) -> Vec<FindingEntry> {
+        summary.sections.iter().flat_map(|s| s.findings.iter().map(|f| FindingEntry::new(&s.check, f))).collect()
+    }
 }
 
 impl From<&CycleSummary> for CycleDict {
@@ -62,6 +98,7 @@ impl From<&CycleSummary> for CycleDict {
             alerts_raised: s.alerts_raised(),
             alerts_resolved: s.alerts_resolved(),
             actions: s.actions.clone(),
+            findings: Some(FindingEntry::all(s)),
         }
     }
 }

@@ -3,7 +3,6 @@
 //! and `worker_restart` (one row per restart healthmon performed, with the
 //! action; `recovered` when the restart was verified).
 
-use std::time::Duration;
 
 use crate::config::WorkerSettings;
 use crate::model::{ActionKind, Finding, Severity, Status};
@@ -13,19 +12,7 @@ pub const RESTART: &str = "worker_restart";
 /// The alert kinds the supervisor reports.
 pub const KINDS: &[&str] = &[STATUS, RESTART];
 
-/// A duration the way the config writes it: `500ms`, `30s`, `10m`, `2h`, `7d`.
-pub fn human(d: Duration) -> String {
-    let secs = d.as_secs();
-    if d.subsec_millis() != 0 || secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs.is_multiple_of(size) {
-            return format!("{}{unit}", secs / size);
-        }
-    }
-    format!("{secs}s")
-}
+pub use crate::human::duration as human;
 
 /// CRITICAL for `critical = true` workers, WARNING otherwise.
 pub fn severity(w: &WorkerSettings) -> Severity {
@@ -73,20 +60,4 @@ pub fn admin(w: &WorkerSettings, what: &str) -> Finding {
 /// In dry run: what would have been done, taken as nothing.
 pub fn would(finding: Finding, what: impl Into<String>) -> Finding {
     finding.with_action(ActionKind::Other, what)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Durations read back the way the config writes them.
-    #[test]
-    fn human_durations() {
-        let cases = [(0, "0ms"), (500, "500ms"), (1_500, "1500ms"), (30_000, "30s"), (600_000, "10m"), (90_000, "90s")];
-        for (ms, text) in cases {
-            assert_eq!(human(Duration::from_millis(ms)), text);
-        }
-        assert_eq!(human(Duration::from_secs(7_200)), "2h");
-        assert_eq!(human(Duration::from_secs(7 * 86_400)), "7d");
-    }
 }

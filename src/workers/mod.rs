@@ -406,7 +406,7 @@ fn unix_secs(t: std::time::SystemTime) -> i64 {
 
 /// An uptime rounded to whole seconds.
 fn human_secs(d: std::time::Duration) -> String {
-    human(std::time::Duration::from_secs(d.as_secs().max(1)))
+    crate::human::secs(d.as_secs().max(1))
 }
 
 /// `healthmon --once`: each worker reported as running or down, nothing

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::human;
+use crate::human::duration as human;
 use crate::checks::holders::{self, DbFiles};
 use crate::model::{ActionKind, Finding};
 use crate::process::{self, ProcessInfo, ProcessState, Stopped};
