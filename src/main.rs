@@ -18,6 +18,7 @@ use healthmon::notifier::Dispatch;
 use healthmon::prometheus;
 use healthmon::journal::Journal;
 use healthmon::report::{self, Style};
+use healthmon::selfcheck;
 use healthmon::store::{Store, StoreHandle};
 
 /// Exit code for an invalid configuration (sysexits EX_CONFIG).
@@ -190,7 +191,10 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
         .enable_all()
         .build()
         .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
-    let store = Store::open(&settings.monitor.database)?;
+    // Never moved aside here: --once may run beside a daemon using the file.
+    let store = Store::open(&settings.monitor.database)
+        .and_then(Store::verify)
+        .map_err(|err| Fatal::Other(selfcheck::once_hint(&err)))?;
     let journal = Arc::new(Journal::detect());
     let mut engine =
         Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run).resolving_only_what_it_sees();

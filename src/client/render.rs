@@ -64,6 +64,9 @@ pub fn status_text(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
     let _ = writeln!(out, "healthmon {}: {}{dry_run}", s.version, state_word(&s.state, style));
     let _ = writeln!(out, "   Up: {}", duration(s.uptime_sec));
     let _ = writeln!(out, "   Last check: {}", last_check(s.last_check, SystemTime::now()));
+    if !s.state_problem.is_empty() {
+        let _ = writeln!(out, "   State database: {}", s.state_problem);
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "{}", heading("Session Stats:", "📊", style));
     let counters = Counters {
@@ -104,6 +107,7 @@ pub fn status_json(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
         "alerts_sent": s.alerts_sent,
         "unresolved_alerts": s.unresolved_alerts,
         "dry_run": s.dry_run,
+        "state_problem": s.state_problem,
         "workers": workers_json(workers),
         "alerts": alerts_json(alerts),
     })

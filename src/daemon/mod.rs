@@ -20,7 +20,8 @@ use crate::journal::{self, Journal};
 use crate::model::{Finding, HostState};
 use crate::notifier::Dispatch;
 use crate::prometheus;
-use crate::store::{Store, StoreError, StoreHandle};
+use crate::selfcheck;
+use crate::store::{StoreError, StoreHandle};
 use crate::systemd::Notifier;
 use crate::workers::{self, Supervisor};
 
@@ -85,9 +86,9 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     let mut signals = Signals::new().map_err(DaemonError::Signals)?;
 
     let path = settings.monitor.database.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&path))
+    let (store, state_trouble) = tokio::task::spawn_blocking(move || selfcheck::open_state(&path, SystemTime::now()))
         .await
-        .expect("opening the database panicked")?;
+        .expect("opening the database panicked");
     let store = StoreHandle::new(store);
     let journal = Arc::new(Journal::detect());
     let engine = Engine::new(&settings, store.clone(), Arc::clone(&journal), opts.dry_run);
@@ -112,7 +113,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
 
     let mut daemon =
         Daemon { opts, settings, engine, supervisor, store, journal, notifier, notifications, snapshot, iface };
-    daemon.refresh(None).await;
+    let started = daemon.engine.record_event("healthmon", selfcheck::startup_findings(state_trouble)).await;
+    daemon.publish(&started, false).await;
     daemon.notifier.ready();
     log::info!("healthmon {} serving {} on the {} bus", env!("CARGO_PKG_VERSION"), dbus::NAME, daemon.opts.bus.as_str());
 
@@ -318,7 +320,7 @@ impl Daemon {
     /// PropertiesChanged when the state moved, and updates `STATUS=`.
     /// In dry run no alert is written, so the state is the cycle's own.
     async fn refresh(&mut self, dry_run_state: Option<HostState>) {
-        let unresolved = self.store.call(|s| s.unresolved()).await;
+        let (unresolved, problem) = self.store.call(|s| (s.unresolved(), s.problem())).await;
         let (count, state) = match unresolved {
             Ok(rows) => (rows.len(), HostState::from_worst(rows.iter().map(|a| a.severity).max())),
             Err(err) => {
@@ -326,7 +328,9 @@ impl Daemon {
                 (0, HostState::Critical)
             }
         };
-        let state = dry_run_state.unwrap_or(state);
+        // A state database in trouble is at least `degraded`, whatever the alerts say.
+        let floor = if problem.is_some() { HostState::Degraded } else { HostState::Healthy };
+        let state = dry_run_state.unwrap_or(state).max(floor);
         let previous = {
             let mut snap = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
             let previous = snap.state;
@@ -336,6 +340,7 @@ impl Daemon {
             snap.unresolved_alerts = u32::try_from(count).unwrap_or(u32::MAX);
             snap.state = state;
             snap.dry_run = self.engine.dry_run();
+            snap.state_problem = problem.unwrap_or_default();
             previous
         };
         if previous != state {

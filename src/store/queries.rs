@@ -12,6 +12,9 @@ use crate::model::{Finding, Problem, Severity};
 
 /// What `list_*` return for `limit` 0.
 const DEFAULT_LIMIT: i64 = 100;
+/// The most rows one `list_*` call returns, whatever the caller asks: a
+/// reply stays small and a reader cannot scan the whole 30-day table.
+pub const MAX_LIMIT: u32 = 1_000;
 
 /// The alert columns [`alert_from_row`] reads, in its order. A timestamp
 /// SQLite cannot parse (a foreign legacy row) reads as unix time 0.
@@ -30,12 +33,13 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
-/// `limit` as the API defines it: 0 means [`DEFAULT_LIMIT`].
+/// `limit` as the API defines it: 0 means [`DEFAULT_LIMIT`], more than
+/// [`MAX_LIMIT`] means [`MAX_LIMIT`].
 pub fn effective_limit(limit: u32) -> i64 {
     if limit == 0 {
         DEFAULT_LIMIT
     } else {
-        i64::from(limit)
+        i64::from(limit.min(MAX_LIMIT))
     }
 }
 
