@@ -144,15 +144,7 @@ impl Held {
     fn apply(&mut self, decision: Decision, now: i64, recorded: &mut Recorded) {
         match decision {
             Decision::Raise { component, kind, problem } => {
-                let alert = AlertRow {
-                    id: self.next_id,
-                    raised_at: now,
-                    severity: problem.severity,
-                    component,
-                    kind,
-                    message: problem.message,
-                    resolved: false,
-                };
+                let alert = queries::opened(self.next_id, now, component, kind, problem);
                 self.next_id += 1;
                 self.open.push(alert.clone());
                 recorded.raised.push(alert);

@@ -170,13 +170,10 @@ fn raise(conn: &Connection, component: String, kind: String, problem: Problem, n
              VALUES (datetime(?1, 'unixepoch'), ?2, ?3, ?4, ?5, 0, datetime(?1, 'unixepoch'), 1) RETURNING id",
         )?
         .query_row(params![now, problem.severity.as_str(), component, kind, problem.message], |row| row.get(0))?;
-    Ok(AlertRow {
-        id,
-        raised_at: now,
-        severity: problem.severity,
-        component,
-        kind,
-        message: problem.message,
-        resolved: false,
-    })
+    Ok(opened(id, now, component, kind, problem))
+}
+
+/// The row of an alert just raised with `id` at `now`.
+pub fn opened(id: i64, now: i64, component: String, kind: String, problem: Problem) -> AlertRow {
+    AlertRow { id, raised_at: now, severity: problem.severity, component, kind, message: problem.message, resolved: false }
 }
