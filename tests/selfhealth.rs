@@ -1,6 +1,7 @@
 //! The monitor's own health, end to end with the real daemon on a private
 //! bus: a damaged state database is moved aside (kept byte for byte) while
-//! the workers run; an unwritable one (full tmpfs, ext4 gone read-only)
+//! the workers run; an unwritable one (full tmpfs, ext4 gone read-only,
+//! a write lock held elsewhere)
 //! stops nothing and is caught up later; the config alert resolves at a
 //! restart; list replies are capped for an unprivileged caller.
 
@@ -429,4 +430,24 @@ fn config_alert_resolves_at_a_restart_with_a_valid_config() {
     let config = all.iter().find(|a| a["component"] == "config").expect("config alert kept");
     assert_eq!(config["resolved"], true, "{config}");
     assert!(alerts(&bus, false).iter().all(|a| a["component"] != "config"));
+}
+
+/// Another process holding the write lock past the busy timeout (a
+/// `sqlite3` shell left in a transaction): alerting goes on from memory
+/// and is written once the lock is released.
+#[test]
+fn write_lock_held_elsewhere_holds_alerts_and_writes_them_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("health.db");
+    let journal = JournalCatcher::bind();
+    let bus = TestBus::session();
+    let (mut daemon, old_disk_id) = daemon_with_fresh_disk_alert(&bus, &db, &journal);
+
+    let holder = rusqlite::Connection::open(&db).expect("open db");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+    assert_held(&bus, &journal);
+    running_or_panic(&mut daemon);
+
+    holder.execute_batch("COMMIT").expect("release the write lock");
+    assert_caught_up(&bus, &db, old_disk_id, false);
 }
