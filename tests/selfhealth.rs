@@ -1,9 +1,9 @@
 //! The monitor's own health, end to end with the real daemon on a private
 //! bus: a damaged state database is moved aside (kept byte for byte) while
-//! the workers run; an unwritable one (full tmpfs, ext4 gone read-only,
-//! a write lock held elsewhere)
-//! stops nothing and is caught up later; the config alert resolves at a
-//! restart; list replies are capped for an unprivileged caller.
+//! the workers run; an unwritable one (full tmpfs, ext4 gone read-only, a
+//! write lock held elsewhere) stops nothing and is caught up later; the
+//! config alert resolves at a restart; list replies are capped for an
+//! unprivileged caller.
 
 #[path = "common/dbus.rs"]
 mod common;
