@@ -237,13 +237,23 @@ impl Engine {
     }
 
     /// Healthy `check_run` findings for checks that ran fine now but have
-    /// an open failure alert, so that alert resolves.
+    /// an open failure alert, so that alert resolves; and, where this
+    /// engine's configuration is the one in force, for checks a reload
+    /// removed, which will never run again.
     fn recovered_checks(&self, failed: &[String], open: &[AlertRow]) -> Vec<Finding> {
         let names: Vec<&'static str> = self.checks.iter().map(|c| c.name()).collect();
         open.iter()
-            .filter(|a| a.kind == CHECK_RUN_METRIC)
-            .filter(|a| names.contains(&a.component.as_str()) && !failed.contains(&a.component))
-            .map(|a| Finding::healthy(a.component.clone(), CHECK_RUN_METRIC, "check ran normally again"))
+            .filter(|a| a.kind == CHECK_RUN_METRIC && !failed.contains(&a.component))
+            .filter_map(|a| {
+                let details = if names.contains(&a.component.as_str()) {
+                    "check ran normally again"
+                } else if self.resolves_unwatched && !self.dry_run {
+                    ENDED
+                } else {
+                    return None;
+                };
+                Some(Finding::healthy(a.component.clone(), CHECK_RUN_METRIC, details))
+            })
             .collect()
     }
 

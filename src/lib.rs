@@ -50,6 +50,8 @@ pub mod prometheus;
 pub mod process;
 // The D-Bus interface `org.healthmon.Monitor1`, its wire types and errors.
 pub mod dbus;
+// The monitor's own health: a broken state database never stops supervision.
+pub mod selfcheck;
 // The service: one loop owning engine, supervisor and settings.
 pub mod daemon;
 // The client side shared by `healthctl` and `healthmon --status/--stop`.

@@ -19,6 +19,7 @@ use healthmon::prometheus;
 use healthmon::journal::Journal;
 use healthmon::dbus::AlertEntry;
 use healthmon::report;
+use healthmon::selfcheck;
 use healthmon::table::View;
 use healthmon::store::{Store, StoreHandle};
 
@@ -205,7 +206,10 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
         .enable_all()
         .build()
         .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
-    let store = Store::open(&settings.monitor.database)?;
+    // Never moved aside here: --once may run beside a daemon using the file.
+    let store = Store::open(&settings.monitor.database)
+        .and_then(Store::verify)
+        .map_err(|err| Fatal::Other(selfcheck::once_hint(&err)))?;
     // Outside journald the events would repeat the report on stderr.
     let journal = Arc::new(if args.verbose { Journal::detect() } else { Journal::detect().quiet_on_stderr() });
     let mut engine =

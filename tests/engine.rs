@@ -208,3 +208,20 @@ async fn alert_of_removed_worker_resolves() {
     f.engine.run_cycle(Vec::new()).await;
     assert!(f.open_alerts().await.is_empty());
 }
+
+/// The `check_run` alert of a check that a reload removed resolves: that
+/// check will never run again to resolve it.
+#[tokio::test]
+async fn check_run_alert_of_removed_check_resolves() {
+    let mut f = fixture(99.9);
+    f.mode.store(1, Ordering::SeqCst);
+    f.engine.run_cycle(Vec::new()).await;
+    assert!(f.open_alerts().await.iter().any(|(c, k, _)| c == "switchable" && k == "check_run"));
+
+    f.engine.reconfigure(&f.settings, false);
+    let summary = f.engine.run_cycle(Vec::new()).await;
+    assert_eq!(summary.resolved.iter().map(|a| a.component.as_str()).collect::<Vec<_>>(), ["switchable"]);
+    assert!(f.open_alerts().await.iter().all(|(c, _, _)| c != "switchable"));
+    let rows = f.engine.store().call(|s| s.list_metrics(Some("switchable"), 1)).await.unwrap();
+    assert_eq!((rows[0].status.as_str(), rows[0].details.as_str()), ("healthy", ENDED));
+}

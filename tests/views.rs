@@ -35,6 +35,7 @@ fn status() -> StatusDict {
         alerts_sent: 9,
         unresolved_alerts: 2,
         dry_run: false,
+        state_problem: String::new(),
     }
 }
 

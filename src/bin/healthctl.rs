@@ -10,6 +10,7 @@ use clap_complete::Shell;
 use healthmon::client::{self, completions, Command, Lever, ViewFlags};
 use healthmon::dbus::Bus;
 use healthmon::silences;
+use healthmon::store::MAX_LIMIT;
 
 /// Control and query the healthmon daemon.
 #[derive(Debug, Parser)]
@@ -47,7 +48,7 @@ enum Cmd {
         /// Resolved alerts too.
         #[arg(long)]
         all: bool,
-        /// At most this many (0 = 100).
+        /// At most this many (0 = 100; more than 1000 = 1000).
         #[arg(long, value_name = "N", default_value_t = 0)]
         limit: u32,
         /// One JSON array: id, time, severity, component, message, resolved.
@@ -64,7 +65,7 @@ enum Cmd {
         /// Only this component (e.g. `disk:/`, a worker's name).
         #[arg(long, value_name = "C")]
         component: Option<String>,
-        /// At most this many (0 = 100).
+        /// At most this many (0 = 100; more than 1000 = 1000).
         #[arg(long, value_name = "N", default_value_t = 0)]
         limit: u32,
         /// One JSON array: time, component, metric_type, status, action_taken, details.
@@ -196,9 +197,9 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Cmd::Status { json } => Command::Status { json },
         Cmd::RunOnce { json } => Command::RunOnce { json },
-        Cmd::Alerts { all, limit, json } => Command::Alerts { all, limit, json },
+        Cmd::Alerts { all, limit, json } => Command::Alerts { all, limit: limit.min(MAX_LIMIT), json },
         Cmd::Resolve { id } => Command::Resolve { id },
-        Cmd::Metrics { component, limit, json } => Command::Metrics { component, limit, json },
+        Cmd::Metrics { component, limit, json } => Command::Metrics { component, limit: limit.min(MAX_LIMIT), json },
         Cmd::Workers { json } => Command::Workers { json },
         Cmd::Reload => Command::Reload,
         Cmd::Start { workers } => Command::Lever { lever: Lever::Start, names: workers },

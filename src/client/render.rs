@@ -66,6 +66,7 @@ pub fn status_json(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
         "alerts_sent": s.alerts_sent,
         "unresolved_alerts": s.unresolved_alerts,
         "dry_run": s.dry_run,
+        "state_problem": s.state_problem,
         "workers": workers_json(workers),
         "alerts": alerts_json(alerts),
     })

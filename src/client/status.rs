@@ -94,6 +94,9 @@ pub fn status_text(
         format!("{} ({})", human::ago(s.last_check, view.now), view.clock.time_with_zone(s.last_check))
     };
     let _ = writeln!(out, "{:<12}{last}", "Last check:");
+    if !s.state_problem.is_empty() {
+        let _ = writeln!(out, "{:<12}{}", "State db:", s.state_problem);
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "Session Stats:");
     report::write_stats(

@@ -20,7 +20,8 @@ use crate::journal::{self, Journal};
 use crate::model::{Finding, HostState};
 use crate::notifier::Dispatch;
 use crate::prometheus;
-use crate::store::{Store, StoreError, StoreHandle};
+use crate::selfcheck;
+use crate::store::{StoreError, StoreHandle};
 use crate::systemd::Notifier;
 use crate::workers::{self, Supervisor};
 
@@ -88,9 +89,9 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     let mut signals = Signals::new().map_err(DaemonError::Signals)?;
 
     let path = settings.monitor.database.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&path))
+    let (store, state_trouble) = tokio::task::spawn_blocking(move || selfcheck::open_state(&path, SystemTime::now()))
         .await
-        .expect("opening the database panicked")?;
+        .expect("opening the database panicked");
     let store = StoreHandle::new(store);
     let journal = Arc::new(Journal::detect());
     let engine = Engine::new(&settings, store.clone(), Arc::clone(&journal), opts.dry_run);
@@ -122,6 +123,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     let mut daemon =
         Daemon { opts, settings, engine, supervisor, store, journal, notifier, notifications, snapshot, iface, control };
     daemon.silences_changed().await;
+    let started = daemon.engine.record_event("healthmon", selfcheck::startup_findings(state_trouble)).await;
+    daemon.publish(&started, false).await;
     daemon.notifier.ready();
     log::info!("healthmon {} serving {} on the {} bus", env!("CARGO_PKG_VERSION"), dbus::NAME, daemon.opts.bus.as_str());
 
@@ -340,7 +343,13 @@ impl Daemon {
     /// In dry run no alert is written, so the state is the cycle's own.
     async fn refresh(&mut self, dry_run_state: Option<HostState>) {
         // Every open alert is counted; silenced ones do not drive the state.
-        let unresolved = self.store.call(|s| Ok::<_, StoreError>((s.unresolved()?, s.counted_unresolved(SystemTime::now())?))).await;
+        let (unresolved, problem) = self
+            .store
+            .call(|s| {
+                let open = s.unresolved().and_then(|rows| Ok((rows, s.counted_unresolved(SystemTime::now())?)));
+                (open, s.problem())
+            })
+            .await;
         let (count, state) = match unresolved {
             Ok((rows, counted)) => (rows.len(), HostState::from_worst(counted.iter().map(|a| a.severity).max())),
             Err(err) => {
@@ -348,7 +357,9 @@ impl Daemon {
                 (0, HostState::Critical)
             }
         };
-        let state = dry_run_state.unwrap_or(state);
+        // A state database in trouble is at least `degraded`, whatever the alerts say.
+        let floor = if problem.is_some() { HostState::Degraded } else { HostState::Healthy };
+        let state = dry_run_state.unwrap_or(state).max(floor);
         let previous = {
             let mut snap = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
             let previous = snap.state;
@@ -358,6 +369,7 @@ impl Daemon {
             snap.unresolved_alerts = u32::try_from(count).unwrap_or(u32::MAX);
             snap.state = state;
             snap.dry_run = self.engine.dry_run();
+            snap.state_problem = problem.unwrap_or_default();
             previous
         };
         if previous != state {

@@ -4,12 +4,9 @@
 use crate::config::{self, ConfigError, Settings};
 use crate::dbus::MonitorError;
 use crate::model::{Finding, Severity, Status};
+use crate::selfcheck::{CONFIG_COMPONENT, CONFIG_METRIC};
 
 use super::{Daemon, Options};
-
-/// Component and metric of the alert an invalid reload raises.
-const CONFIG_COMPONENT: &str = "config";
-const CONFIG_METRIC: &str = "config_reload";
 
 /// The settings from the config file, with `--database` applied.
 pub(super) fn load_settings(opts: &Options) -> Result<Settings, ConfigError> {

@@ -91,9 +91,9 @@ impl Monitor {
     }
 
     /// Alerts, newest first: id, unix time, severity, component, message,
-    /// resolved. `limit` 0 means 100.
+    /// resolved. `limit` 0 means 100; more than 1,000 means 1,000.
     async fn list_alerts(&self, unresolved_only: bool, limit: u32) -> Result<Vec<AlertEntry>, MonitorError> {
-        let rows = self.store.call(move |s| s.list_alerts(unresolved_only, limit)).await?;
+        let rows = self.store.list_alerts(unresolved_only, limit).await?;
         Ok(rows.into_iter().map(AlertEntry::from).collect())
     }
 
@@ -109,16 +109,9 @@ impl Monitor {
 
     /// Recent health_metrics rows, newest first: unix time, component,
     /// metric_type, status, action_taken, details. `""` = every component;
-    /// `limit` 0 means 100.
+    /// `limit` 0 means 100; more than 1,000 means 1,000.
     async fn list_metrics(&self, component: &str, limit: u32) -> Result<Vec<MetricEntry>, MonitorError> {
-        let component = component.to_string();
-        let rows = self
-            .store
-            .call(move |s| {
-                let filter = (!component.is_empty()).then_some(component.as_str());
-                s.list_metrics(filter, limit)
-            })
-            .await?;
+        let rows = self.store.list_metrics(component.to_string(), limit).await?;
         Ok(rows.into_iter().map(MetricEntry::from).collect())
     }
 

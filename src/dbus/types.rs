@@ -14,7 +14,7 @@ use crate::store::{AlertRow, MetricRow, DESIRED_RUNNING, DESIRED_STOPPED};
 use crate::workers::WorkerInfo;
 
 /// `Status()` → `a{sv}`; keys and value types fixed by the contract
-/// (`dry_run` is an addition).
+/// (`dry_run` and `state_problem` are additions).
 #[derive(Debug, Clone, PartialEq, Eq, SerializeDict, DeserializeDict, Type)]
 #[zbus(signature = "a{sv}")]
 pub struct StatusDict {
@@ -33,6 +33,9 @@ pub struct StatusDict {
     pub alerts_sent: u64,
     pub unresolved_alerts: u32,
     pub dry_run: bool,
+    /// What is wrong with the state database (in memory only, writes
+    /// failing); empty when nothing is.
+    pub state_problem: String,
 }
 
 /// A cycle's summary: `RunOnce()`'s reply and `CheckCompleted`'s argument.

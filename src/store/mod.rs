@@ -1,10 +1,13 @@
 //! SQLite state: `health_metrics` and `health_alerts`, migrations on
 //! `PRAGMA user_version` (`schema`), retention. [`Store`] is blocking;
 //! async code goes through [`StoreHandle`], which runs every call on the
-//! blocking pool.
+//! blocking pool. When writes fail, [`held`] keeps alerting going from
+//! memory until the database is writable again.
 
 mod control;
+mod held;
 mod queries;
+mod reader;
 mod schema;
 
 use std::fs::DirBuilder;
@@ -20,6 +23,9 @@ use crate::model::{Finding, Severity};
 
 pub use control::{DESIRED_RUNNING, DESIRED_STOPPED};
 pub use queries::unix_seconds;
+use held::Held;
+pub use held::{STATE_COMPONENT, WRITE_KIND};
+pub use queries::MAX_LIMIT;
 pub use schema::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock (e.g. someone
@@ -37,8 +43,27 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64, supported: i64 },
     #[error("failed to migrate database {path} to schema version {version}: {source}")]
     Migrate { path: PathBuf, version: i64, source: rusqlite::Error },
+    #[error("database {path} is damaged: {detail}")]
+    Damaged { path: PathBuf, detail: String },
     #[error("database query failed: {0}")]
     Query(#[from] rusqlite::Error),
+}
+
+impl StoreError {
+    /// Whether the file itself is unusable (corrupt, not a database, from a
+    /// newer healthmon), as opposed to a passing condition (locked, disk
+    /// full, read-only) that moving it aside would not cure.
+    pub fn is_damage(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        let code = match self {
+            StoreError::TooNew { .. } | StoreError::Damaged { .. } => return true,
+            StoreError::Open { source, .. } | StoreError::Migrate { source, .. } | StoreError::Query(source) => {
+                source.sqlite_error_code()
+            }
+            StoreError::CreateDir { .. } => None,
+        };
+        matches!(code, Some(DatabaseCorrupt | NotADatabase))
+    }
 }
 
 /// One `health_alerts` row as the API shows it.
@@ -81,34 +106,110 @@ pub struct Recorded {
 
 pub struct Store {
     conn: Connection,
+    /// The file; `None` for the in-memory stand-in.
+    path: Option<PathBuf>,
+    /// Set while writes fail: what alerting sees and what is still to write.
+    held: Option<Held>,
+    /// Why the store is only in memory.
+    memory_only: Option<String>,
 }
 
 impl Store {
     /// Opens (creating parent dirs and the file), sets WAL and a busy
     /// timeout, and migrates; refuses a newer schema without writing to it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        create_parent(path)?;
-        schema::refuse_newer(path)?;
-        let open_error = |source| StoreError::Open { path: path.to_owned(), source };
-        let mut conn = Connection::open(path).map_err(open_error)?;
-        configure(&conn, path).map_err(open_error)?;
-        schema::migrate(&mut conn, path)?;
-        Ok(Store { conn })
+        let conn = open_connection(path)?;
+        Ok(Store { conn, path: Some(path.to_owned()), held: None, memory_only: None })
+    }
+
+    /// A database in memory, with the schema, for a daemon that could
+    /// neither open nor create its file (`reason` says why): supervision
+    /// and alerting work, nothing outlives the process.
+    pub fn in_memory(reason: String) -> Result<Store, StoreError> {
+        let memory = Path::new(":memory:");
+        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open { path: memory.into(), source })?;
+        schema::migrate(&mut conn, memory)?;
+        Ok(Store { conn, path: None, held: None, memory_only: Some(reason) })
+    }
+
+    /// Checks the whole file's structure (`PRAGMA quick_check`): a
+    /// truncated or overwritten database can open fine and fail later.
+    pub fn verify(self) -> Result<Store, StoreError> {
+        let path = self.path.clone().unwrap_or_default();
+        let first: String = self
+            .conn
+            .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        if first != "ok" {
+            return Err(StoreError::Damaged { path, detail: first });
+        }
+        Ok(self)
+    }
+
+    /// What is wrong with the state database, if anything: in memory
+    /// only, or writes failing (then alerts are held).
+    pub fn problem(&self) -> Option<String> {
+        if let Some(reason) = &self.memory_only {
+            return Some(reason.clone());
+        }
+        self.held.as_ref().map(|held| held.problem(&self.display_path()))
     }
 
     /// Inserts one metric row per finding and applies the alert decisions
     /// (raise / update / escalate / resolve), all in one transaction. With
     /// `alerts = false` (dry run) only the metric rows are written.
+    ///
+    /// When the write fails, the batch is decided against the alerts held
+    /// in memory instead (a `state` alert says why) and the result returned
+    /// as if written; every later call tries the database again, on a fresh
+    /// connection, and the first write that works replays what was held.
     pub fn record(&mut self, findings: &[Finding], now: SystemTime, alerts: bool) -> Result<Recorded, StoreError> {
         let now = queries::unix_seconds(now);
+        if self.held.is_some() {
+            self.reconnect();
+        }
+        match self.write(findings, now, alerts) {
+            Ok(recorded) => {
+                if self.held.take().is_some() {
+                    log::info!("the state database {} is writable again; held alerts and metrics written", self.display_path());
+                }
+                Ok(recorded)
+            }
+            Err(err) => {
+                let path = self.display_path();
+                let error = err.to_string();
+                let held = match &mut self.held {
+                    Some(held) => {
+                        held.set_error(error);
+                        held
+                    }
+                    None => {
+                        log::error!("cannot write the state database {path}: {error}; holding alerts in memory");
+                        self.held.insert(Held::start(&self.conn, error))
+                    }
+                };
+                Ok(held.record(findings, now, alerts, &path))
+            }
+        }
+    }
+
+    /// One transaction: what was held (if anything), then this batch.
+    fn write(&mut self, findings: &[Finding], now: i64, alerts: bool) -> Result<Recorded, StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for finding in findings {
+        let mut batch = findings.to_vec();
+        if let Some(held) = &self.held {
+            held.replay(&tx, alerts)?;
+            if alerts {
+                batch.push(held::write_recovered());
+            }
+        }
+        for finding in &batch {
             queries::insert_metric(&tx, finding, now)?;
         }
         let mut recorded = Recorded::default();
         if alerts {
             let open = queries::list_alerts(&tx, true, i64::MAX)?;
-            for decision in alerts::decide(&open, findings) {
+            for decision in alerts::decide(&open, &batch) {
                 queries::apply(&tx, decision, now, &mut recorded)?;
             }
             recorded.held = control::hold(&tx, &recorded, now)?;
@@ -117,26 +218,49 @@ impl Store {
         Ok(recorded)
     }
 
+    /// A fresh connection for the next try: one opened before a
+    /// filesystem went read-only keeps failing after the admin mounted it
+    /// again. On failure the old one stays and the error is held.
+    fn reconnect(&mut self) {
+        let Some(path) = &self.path else { return };
+        match open_connection(path) {
+            Ok(conn) => self.conn = conn,
+            Err(err) => {
+                if let Some(held) = &mut self.held {
+                    held.set_error(err.to_string());
+                }
+            }
+        }
+    }
+
+    fn display_path(&self) -> String {
+        self.path.as_ref().map_or_else(|| ":memory:".to_string(), |p| p.display().to_string())
+    }
+
     /// Marks an alert resolved by hand; `None` when no unresolved alert has that id.
     pub fn resolve_alert(&mut self, id: i64, now: SystemTime) -> Result<Option<AlertRow>, StoreError> {
         Ok(queries::resolve_alert(&self.conn, id, queries::unix_seconds(now))?)
     }
 
-    /// Newest first (by id); `limit` 0 means 100.
+    /// Newest first (by id); `limit` 0 means 100, at most [`MAX_LIMIT`].
     pub fn list_alerts(&self, unresolved_only: bool, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
         Ok(queries::list_alerts(&self.conn, unresolved_only, queries::effective_limit(limit))?)
     }
 
     /// Newest first (by timestamp, then id); `component` None or `""` = all;
-    /// `limit` 0 means 100.
+    /// `limit` 0 means 100, at most [`MAX_LIMIT`].
     pub fn list_metrics(&self, component: Option<&str>, limit: u32) -> Result<Vec<MetricRow>, StoreError> {
         let component = component.filter(|c| !c.is_empty());
         Ok(queries::list_metrics(&self.conn, component, queries::effective_limit(limit))?)
     }
 
-    /// Unresolved alerts, newest first (for Status and the state).
+    /// Unresolved alerts, newest first (for Status and the state); while
+    /// writes fail, the ones held in memory.
     pub fn unresolved(&self) -> Result<Vec<AlertRow>, StoreError> {
-        self.list_alerts(true, u32::MAX)
+        if let Some(held) = &self.held {
+            return Ok(held.open());
+        }
+        Ok(queries::list_alerts(&self.conn, true, i64::MAX)?)
     }
 
     /// Deletes metric rows older than `before`; returns how many. Alerts are
@@ -144,6 +268,17 @@ impl Store {
     pub fn prune(&mut self, before: SystemTime) -> Result<usize, StoreError> {
         Ok(queries::prune_metrics(&self.conn, queries::unix_seconds(before))?)
     }
+}
+
+/// Opens, configures and migrates one connection to `path`.
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    create_parent(path)?;
+    schema::refuse_newer(path)?;
+    let open_error = |source| StoreError::Open { path: path.to_owned(), source };
+    let mut conn = Connection::open(path).map_err(open_error)?;
+    configure(&conn, path).map_err(open_error)?;
+    schema::migrate(&mut conn, path)?;
+    Ok(conn)
 }
 
 /// Creates the database's directory (0755, like `StateDirectory=`) if missing.
@@ -173,15 +308,35 @@ fn configure(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
 }
 
 /// A cheap clone of the store for async code: each call runs on the
-/// blocking pool so SQLite never blocks a runtime thread.
+/// blocking pool so SQLite never blocks a runtime thread. The list methods
+/// for D-Bus callers read through a connection of their own ([`reader`]).
 #[derive(Clone)]
 pub struct StoreHandle {
     inner: Arc<Mutex<Store>>,
+    /// `None` for an in-memory store, which only its own connection sees.
+    reader: Option<reader::Reader>,
 }
 
 impl StoreHandle {
     pub fn new(store: Store) -> StoreHandle {
-        StoreHandle { inner: Arc::new(Mutex::new(store)) }
+        let reader = store.path.clone().map(reader::Reader::new);
+        StoreHandle { inner: Arc::new(Mutex::new(store)), reader }
+    }
+
+    /// `ListAlerts()`: newest first, `limit` 0 = 100, at most [`MAX_LIMIT`].
+    pub async fn list_alerts(&self, unresolved_only: bool, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
+        match &self.reader {
+            Some(reader) => reader.list_alerts(unresolved_only, limit).await,
+            None => self.call(move |s| s.list_alerts(unresolved_only, limit)).await,
+        }
+    }
+
+    /// `ListMetrics()`: newest first, `component` `""` = all, limits as above.
+    pub async fn list_metrics(&self, component: String, limit: u32) -> Result<Vec<MetricRow>, StoreError> {
+        match &self.reader {
+            Some(reader) => reader.list_metrics(component, limit).await,
+            None => self.call(move |s| s.list_metrics(Some(&component), limit)).await,
+        }
     }
 
     /// Runs `f` with the store on the blocking pool.

@@ -12,6 +12,9 @@ use crate::model::{Finding, Problem, Severity};
 
 /// What `list_*` return for `limit` 0.
 const DEFAULT_LIMIT: i64 = 100;
+/// The most rows one `list_*` call returns, whatever the caller asks: a
+/// reply stays small and a reader cannot scan the whole 30-day table.
+pub const MAX_LIMIT: u32 = 1_000;
 
 /// The alert columns [`alert_from_row`] reads, in its order. A timestamp
 /// SQLite cannot parse (a foreign legacy row) reads as unix time 0.
@@ -30,12 +33,13 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
-/// `limit` as the API defines it: 0 means [`DEFAULT_LIMIT`].
+/// `limit` as the API defines it: 0 means [`DEFAULT_LIMIT`], more than
+/// [`MAX_LIMIT`] means [`MAX_LIMIT`].
 pub fn effective_limit(limit: u32) -> i64 {
     if limit == 0 {
         DEFAULT_LIMIT
     } else {
-        i64::from(limit)
+        i64::from(limit.min(MAX_LIMIT))
     }
 }
 
@@ -166,13 +170,10 @@ fn raise(conn: &Connection, component: String, kind: String, problem: Problem, n
              VALUES (datetime(?1, 'unixepoch'), ?2, ?3, ?4, ?5, 0, datetime(?1, 'unixepoch'), 1) RETURNING id",
         )?
         .query_row(params![now, problem.severity.as_str(), component, kind, problem.message], |row| row.get(0))?;
-    Ok(AlertRow {
-        id,
-        raised_at: now,
-        severity: problem.severity,
-        component,
-        kind,
-        message: problem.message,
-        resolved: false,
-    })
+    Ok(opened(id, now, component, kind, problem))
+}
+
+/// The row of an alert just raised with `id` at `now`.
+pub fn opened(id: i64, now: i64, component: String, kind: String, problem: Problem) -> AlertRow {
+    AlertRow { id, raised_at: now, severity: problem.severity, component, kind, message: problem.message, resolved: false }
 }

@@ -199,7 +199,13 @@ impl TestDaemon {
 
     /// Like `start_with`, with `extra` TOML appended to the test config.
     pub fn start_configured(bus: &TestBus, env: &[(&str, &str)], extra: &str) -> TestDaemon {
-        let mut daemon = TestDaemon::spawn_configured(bus, env, extra);
+        TestDaemon::start_on(bus, env, extra, None)
+    }
+
+    /// Like `start_configured`, with the database at `db` (default: in the
+    /// daemon's own temp dir).
+    pub fn start_on(bus: &TestBus, env: &[(&str, &str)], extra: &str, db: Option<&Path>) -> TestDaemon {
+        let mut daemon = TestDaemon::spawn_on(bus, env, extra, db);
         if daemon.notify.wait_for(TIMEOUT, |m| m.lines().any(|l| l == "READY=1")).is_none() {
             panic!("healthmon did not send READY=1 within {TIMEOUT:?}; stderr:\n{}", daemon.stderr());
         }
@@ -215,8 +221,12 @@ impl TestDaemon {
     }
 
     fn spawn_configured(bus: &TestBus, env: &[(&str, &str)], extra: &str) -> TestDaemon {
+        TestDaemon::spawn_on(bus, env, extra, None)
+    }
+
+    fn spawn_on(bus: &TestBus, env: &[(&str, &str)], extra: &str, db: Option<&Path>) -> TestDaemon {
         let dir = tempfile::Builder::new().prefix("healthmon-daemon").tempdir().expect("tempdir");
-        let db = dir.path().join("state").join("health.db");
+        let db = db.map_or_else(|| dir.path().join("state").join("health.db"), Path::to_path_buf);
         let config = dir.path().join("healthmon.toml");
         std::fs::write(&config, format!("{TEST_CONFIG}\n{extra}")).expect("write config");
         let notify = NotifySocket::bind(dir.path());
