@@ -184,7 +184,7 @@ fn no_database_at_all_still_supervises() {
     assert_eq!(doc["state"], "critical");
     assert!(doc["state_problem"].as_str().expect("state_problem").contains("in-memory"), "{doc}");
     let text = ok_or_plugin_stdout(&bus);
-    assert!(text.contains("State database:"), "{text}");
+    assert!(text.contains("State db:"), "{text}");
     assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "a file where the state directory should be");
 }
 
