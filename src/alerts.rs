@@ -118,6 +118,7 @@ mod tests {
             kind: kind.into(),
             message: "old message".into(),
             resolved: false,
+            silenced: false,
         }
     }
 

@@ -75,6 +75,7 @@ fn alert(severity: Severity) -> AlertRow {
         kind: "worker_alive".into(),
         message: "assigner_worker is not running".into(),
         resolved: false,
+        silenced: false,
     }
 }
 

@@ -24,11 +24,12 @@ fn alert(id: i64, severity: Severity) -> AlertRow {
         kind: "worker_status".into(),
         message: "assigner_worker is down".into(),
         resolved: false,
+        silenced: false,
     }
 }
 
 fn settings(webhook: Option<String>, command: Option<Vec<String>>, min: Severity) -> NotifySettings {
-    NotifySettings { webhook, command, min_severity: min, reminder_interval: None }
+    NotifySettings { webhook, command, min_severity: min, reminder_interval: None, alertmanager: None }
 }
 
 fn quick_retry(attempts: u32) -> Retry {

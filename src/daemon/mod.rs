@@ -346,15 +346,16 @@ impl Daemon {
         self.notifier.status(&status_line(&self.snapshot_copy(), SystemTime::now()));
     }
 
-    /// The Prometheus export and due reminders, after a real cycle.
+    /// The Prometheus export, due reminders and the open alerts for
+    /// Alertmanager, after a real cycle.
     async fn after_cycle(&mut self) {
         let snap = self.snapshot_copy();
         let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
         prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32)).await;
-        if self.notifications.wants_reminders() {
+        if self.notifications.wants_open_alerts() {
             match self.store.call(|s| s.unresolved()).await {
-                Ok(unresolved) => self.notifications.remind(&unresolved),
-                Err(err) => log::warn!("cannot read unresolved alerts for reminders: {err}"),
+                Ok(unresolved) => self.notifications.open_alerts(&unresolved),
+                Err(err) => log::warn!("cannot read unresolved alerts for reminders and Alertmanager: {err}"),
             }
         }
     }

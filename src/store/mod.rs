@@ -50,6 +50,9 @@ pub struct AlertRow {
     pub kind: String,
     pub message: String,
     pub resolved: bool,
+    /// Raised while a maintenance silence matched its component (the
+    /// `silenced` column): recorded and journaled, never notified.
+    pub silenced: bool,
 }
 
 /// One `health_metrics` row as the API shows it.

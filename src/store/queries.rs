@@ -16,7 +16,7 @@ const DEFAULT_LIMIT: i64 = 100;
 /// The alert columns [`alert_from_row`] reads, in its order. A timestamp
 /// SQLite cannot parse (a foreign legacy row) reads as unix time 0.
 const ALERT_COLUMNS: &str = "id, COALESCE(CAST(strftime('%s', timestamp) AS INTEGER), 0), \
-                             severity, component, kind, message, resolved";
+                             severity, component, kind, message, resolved, silenced";
 
 /// The metric columns [`metric_from_row`] reads, in its order.
 const METRIC_COLUMNS: &str = "COALESCE(CAST(strftime('%s', timestamp) AS INTEGER), 0), \
@@ -42,6 +42,7 @@ pub fn effective_limit(limit: u32) -> i64 {
 fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
     let severity: String = row.get(2)?;
     let resolved: i64 = row.get(6)?;
+    let silenced: i64 = row.get(7)?;
     Ok(AlertRow {
         id: row.get(0)?,
         raised_at: row.get(1)?,
@@ -50,6 +51,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
         kind: row.get(4)?,
         message: row.get(5)?,
         resolved: resolved != 0,
+        silenced: silenced != 0,
     })
 }
 
@@ -174,5 +176,6 @@ fn raise(conn: &Connection, component: String, kind: String, problem: Problem, n
         kind,
         message: problem.message,
         resolved: false,
+        silenced: false,
     })
 }
