@@ -49,7 +49,8 @@ pub struct CycleSummary {
     /// One human-readable line per action taken (or, in dry run, proposed).
     pub actions: Vec<String>,
     pub sections: Vec<Section>,
-    /// Alerts opened or escalated by this cycle.
+    /// Alerts opened or escalated by this cycle, and the INFO records of
+    /// repairs (resolved already).
     pub raised: Vec<AlertRow>,
     pub resolved: Vec<AlertRow>,
 }
@@ -265,6 +266,9 @@ impl Engine {
         for alert in &recorded.resolved {
             self.journal.send(&journal::alert_resolved_entry(alert));
         }
+        for alert in &recorded.auto_recovered {
+            self.journal.send(&journal::alert_recovered_entry(alert));
+        }
 
         let mut summary = summarize(sections, recorded);
         summary.state = if self.dry_run {
@@ -342,7 +346,9 @@ fn summarize(sections: Vec<Section>, recorded: Recorded) -> CycleSummary {
         disk_cleanups: 0,
         actions: Vec::new(),
         sections: Vec::new(),
-        raised: recorded.raised.into_iter().chain(recorded.escalated).collect(),
+        // An auto-recovered record is raised (already resolved): it is
+        // signalled and notified as a new alert, with its resolved flag.
+        raised: recorded.raised.into_iter().chain(recorded.escalated).chain(recorded.auto_recovered).collect(),
         resolved: recorded.resolved,
     };
     for finding in sections.iter().flat_map(|s| &s.findings) {

@@ -97,6 +97,12 @@ fn alert_status(a: &AlertRow) -> Status {
     }
 }
 
+/// An INFO record of a problem found and repaired in one cycle, at INFO.
+pub fn alert_recovered_entry(a: &AlertRow) -> Entry {
+    let message = format!("alert #{} (INFO) for {} {}: {}", a.id, a.component, a.kind, a.message);
+    alert_fields(Entry::new(priority::INFO, message), a, "auto-recovered")
+}
+
 fn alert_fields(entry: Entry, a: &AlertRow, event: &str) -> Entry {
     entry
         .field("HEALTHMON_COMPONENT", &a.component)

@@ -75,6 +75,8 @@ pub struct Recorded {
     pub escalated: Vec<AlertRow>,
     /// Alerts closed because their problem is gone.
     pub resolved: Vec<AlertRow>,
+    /// INFO alerts recorded already resolved: problems repaired in the batch.
+    pub auto_recovered: Vec<AlertRow>,
 }
 
 pub struct Store {

@@ -157,6 +157,15 @@ pub fn apply(conn: &Connection, decision: Decision, now: i64, recorded: &mut Rec
             .execute(params![now, alert.id])?;
             recorded.resolved.push(alert);
         }
+        Decision::AutoRecovered { component, kind, message } => {
+            let problem = Problem { severity: Severity::Info, message };
+            let alert = raise(conn, component, kind, problem, now)?;
+            conn.prepare_cached(
+                "UPDATE health_alerts SET resolved = 1, resolved_at = datetime(?1, 'unixepoch') WHERE id = ?2",
+            )?
+            .execute(params![now, alert.id])?;
+            recorded.auto_recovered.push(AlertRow { resolved: true, ..alert });
+        }
     }
     Ok(())
 }
