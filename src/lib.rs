@@ -24,6 +24,8 @@ pub mod cleanup;
 pub mod store;
 // Decides when an ongoing problem raises, updates or resolves an alert.
 pub mod alerts;
+// Flap damping: holds an alert that keeps changing state open as one.
+pub mod flap;
 // One check cycle: run checks under timeouts, record, alert, count.
 pub mod engine;
 // journald entries with HEALTHMON_* fields; stderr lines elsewhere.

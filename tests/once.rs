@@ -47,12 +47,8 @@ impl FullDisk {
         self.state.path().join("health.db")
     }
 
-    /// Writes a config watching the tmpfs with a critical-only cleanup rule.
-    fn config(&self) -> PathBuf {
-        self.config_with("")
-    }
-
-    /// The same config with `extra` TOML appended.
+    /// Writes a config watching the tmpfs with a critical-only cleanup
+    /// rule, with `extra` TOML appended.
     fn config_with(&self, extra: &str) -> PathBuf {
         let path = self.state.path().join("healthmon.toml");
         let text = format!(

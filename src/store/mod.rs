@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::alerts;
+use crate::flap::Damper;
 use crate::model::{Finding, Severity};
 
 pub use schema::SCHEMA_VERSION;
@@ -100,6 +101,27 @@ impl Store {
     /// (raise / update / escalate / resolve), all in one transaction. With
     /// `alerts = false` (dry run) only the metric rows are written.
     pub fn record(&mut self, findings: &[Finding], now: SystemTime, alerts: bool) -> Result<Recorded, StoreError> {
+        self.record_with(findings, now, alerts, None)
+    }
+
+    /// Like [`Store::record`] with alerts, the decisions passed through
+    /// flap damping first.
+    pub fn record_damped(
+        &mut self,
+        findings: &[Finding],
+        now: SystemTime,
+        damper: &mut Damper,
+    ) -> Result<Recorded, StoreError> {
+        self.record_with(findings, now, true, Some(damper))
+    }
+
+    fn record_with(
+        &mut self,
+        findings: &[Finding],
+        now: SystemTime,
+        alerts: bool,
+        damper: Option<&mut Damper>,
+    ) -> Result<Recorded, StoreError> {
         let now = queries::unix_seconds(now);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for finding in findings {
@@ -108,7 +130,12 @@ impl Store {
         let mut recorded = Recorded::default();
         if alerts {
             let open = queries::list_alerts(&tx, true, i64::MAX)?;
-            for decision in alerts::decide(&open, findings) {
+            let decisions = alerts::decide(&open, findings);
+            let decisions = match damper {
+                Some(damper) => damper.damp(decisions, now),
+                None => decisions,
+            };
+            for decision in decisions {
                 queries::apply(&tx, decision, now, &mut recorded)?;
             }
         }
