@@ -1,6 +1,8 @@
 //! A real HTTP/1.1 server on 127.0.0.1 for webhook tests: it records every
 //! request body and answers with a status chosen by the test.
 
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
