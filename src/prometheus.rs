@@ -18,6 +18,8 @@ pub struct Snapshot {
     pub state: HostState,
     pub workers_healthy: u32,
     pub workers_total: u32,
+    /// Workers whose restart budget ran out (state `given-up`).
+    pub workers_given_up: u32,
     /// (path, used percent) per configured disk path.
     pub disk_used_percent: Vec<(String, f64)>,
     /// Unresolved alerts per severity (all three severities present).
@@ -40,6 +42,7 @@ pub fn render(s: &Snapshot) -> String {
     gauge(&mut out, "healthmon_state", "Host state: 0 healthy, 1 degraded, 2 critical.", &[(String::new(), s.state.exit_code() as f64)]);
     gauge(&mut out, "healthmon_workers_healthy", "Workers currently healthy.", &[(String::new(), s.workers_healthy as f64)]);
     gauge(&mut out, "healthmon_workers_configured", "Workers configured.", &[(String::new(), s.workers_total as f64)]);
+    gauge(&mut out, "healthmon_workers_given_up", "Workers whose restart budget ran out.", &[(String::new(), s.workers_given_up as f64)]);
     let disk: Vec<(String, f64)> =
         s.disk_used_percent.iter().map(|(path, pct)| (format!("{{path=\"{}\"}}", escape(path)), *pct)).collect();
     gauge(&mut out, "healthmon_disk_used_percent", "Used space of each checked filesystem, in percent.", &disk);
@@ -94,10 +97,18 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ExportError> {
     result.map_err(err)
 }
 
+/// How the workers stand after a cycle, for the export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerCounts {
+    pub healthy: u32,
+    pub total: u32,
+    pub given_up: u32,
+}
+
 /// Gathers a snapshot after a cycle and writes it, if `[prometheus]` is
-/// configured. `workers` is (healthy, total). A failure is logged, never
-/// fatal: the export is a view, not part of the cycle.
-pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32)) {
+/// configured. A failure is logged, never fatal: the export is a view,
+/// not part of the cycle.
+pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: WorkerCounts) {
     let Some(prom) = &settings.prometheus else { return };
     let paths = settings.disk.paths.clone();
     let disk_used_percent = tokio::task::spawn_blocking(move || {
@@ -109,8 +120,9 @@ pub async fn export(settings: &Settings, engine: &Engine, state: HostState, work
     let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
     let snapshot = Snapshot {
         state,
-        workers_healthy: workers.0,
-        workers_total: workers.1,
+        workers_healthy: workers.healthy,
+        workers_total: workers.total,
+        workers_given_up: workers.given_up,
         disk_used_percent,
         unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
         counters: engine.counters().clone(),

@@ -350,8 +350,13 @@ impl Daemon {
     /// Alertmanager, after a real cycle.
     async fn after_cycle(&mut self) {
         let snap = self.snapshot_copy();
-        let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
-        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32)).await;
+        let count = |f: fn(&&crate::workers::WorkerInfo) -> bool| snap.workers.iter().filter(f).count() as u32;
+        let workers = prometheus::WorkerCounts {
+            healthy: count(|w| w.healthy),
+            total: snap.workers.len() as u32,
+            given_up: count(|w| w.state == "given-up"),
+        };
+        prometheus::export(&self.settings, &self.engine, snap.state, workers).await;
         if self.notifications.wants_open_alerts() {
             match self.store.call(|s| s.unresolved()).await {
                 Ok(unresolved) => self.notifications.open_alerts(&unresolved),
