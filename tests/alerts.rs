@@ -7,31 +7,20 @@
 mod common;
 #[path = "common/http.rs"]
 mod http;
+#[path = "common/sqlite.rs"]
+mod sqlite;
 
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{as_nobody, TestBus, TestDaemon};
 use http::HookServer;
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use sqlite::rows;
 
 /// Bound of every wait in these tests.
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Rows of `query` on the daemon's database (read-only, while it runs).
-fn rows(db: &Path, query: &str) -> Vec<Vec<String>> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut stmt = conn.prepare(query).unwrap();
-    let columns = stmt.column_count();
-    stmt.query_map([], |row| {
-        (0..columns).map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect()
-    })
-    .unwrap()
-    .map(|r| r.unwrap())
-    .collect()
-}
 
 /// Waits (bounded) until `done` holds.
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

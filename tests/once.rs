@@ -5,6 +5,7 @@
 mod common {
     pub mod fs;
     pub mod http;
+    pub mod sqlite;
 }
 
 use std::path::{Path, PathBuf};
@@ -81,15 +82,7 @@ impl FullDisk {
     }
 
     fn sql(&self, query: &str) -> Vec<Vec<String>> {
-        let conn = rusqlite::Connection::open(self.database()).unwrap();
-        let mut stmt = conn.prepare(query).unwrap();
-        let columns = stmt.column_count();
-        stmt.query_map([], |row| {
-            (0..columns).map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect()
-        })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+        common::sqlite::rows(&self.database(), query)
     }
 }
 
