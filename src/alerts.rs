@@ -2,8 +2,14 @@
 //! by (component, kind = the finding's metric_type). Pure: it sees the open
 //! alerts and a batch of findings and says what to raise, update or resolve;
 //! the store applies the decisions in its transaction.
+//!
+//! A problem found and repaired in the same batch, with no alert of its own
+//! (a disk cleaned below its threshold, a stale lock cleared, a WAL
+//! checkpointed), becomes one INFO alert recorded already resolved: the
+//! seed's INFO is "auto-recovered", and an operator wants to know that a
+//! disk hit 97 % overnight even though it healed.
 
-use crate::model::{Finding, Problem};
+use crate::model::{ActionKind, Finding, Problem, Status};
 use crate::store::AlertRow;
 
 /// The kind given to an alert the old Python monitor left open (it had no
@@ -22,6 +28,8 @@ pub enum Decision {
     Update { alert: AlertRow, escalated: bool },
     /// The problem is gone: `alert` is the row as it must become (resolved).
     Resolve { alert: AlertRow },
+    /// Record an INFO alert, already resolved, for a repair in this batch.
+    AutoRecovered { component: String, kind: String, message: String },
 }
 
 /// Decides what a batch of findings does to the open alerts. Several
@@ -32,7 +40,48 @@ pub fn decide(open: &[AlertRow], findings: &[Finding]) -> Vec<Decision> {
     let mut decisions: Vec<Decision> =
         batch_pairs(findings).into_iter().filter_map(|pair| decide_pair(open, pair)).collect();
     decisions.extend(resolve_legacy(open, findings));
+    decisions.extend(auto_recovered(open, findings));
     decisions
+}
+
+/// One record per (component, kind) repaired in this batch: a `recovered`
+/// finding with an action and no problem, on a component with no open
+/// alert and no problem in the batch (those have an alert of their own).
+/// Worker restarts are left out: the worker's own alert covers them.
+fn auto_recovered(open: &[AlertRow], findings: &[Finding]) -> Vec<Decision> {
+    let mut records: Vec<Decision> = Vec::new();
+    for finding in findings.iter().filter(|f| is_repair(f)) {
+        let has_alert = open.iter().any(|a| !a.resolved && a.component == finding.component)
+            || findings.iter().any(|f| f.component == finding.component && f.problem.is_some());
+        let seen = records.iter().any(
+            |d| matches!(d, Decision::AutoRecovered { component, kind, .. } if *component == finding.component && *kind == finding.metric_type),
+        );
+        if !has_alert && !seen {
+            records.push(Decision::AutoRecovered {
+                component: finding.component.clone(),
+                kind: finding.metric_type.clone(),
+                message: repair_message(finding),
+            });
+        }
+    }
+    records
+}
+
+fn is_repair(f: &Finding) -> bool {
+    f.status == Status::Recovered
+        && f.problem.is_none()
+        && f.action.as_ref().is_some_and(|a| a.kind != ActionKind::WorkerRestarted)
+}
+
+/// What was seen (the details) and what was done (the action, unless the
+/// details already say it).
+fn repair_message(f: &Finding) -> String {
+    let taken = f.action.as_ref().map_or("", |a| a.taken.as_str());
+    let mut message = format!("auto-recovered: {}", f.details);
+    if !f.details.contains(taken) {
+        message.push_str(&format!(" (action: {taken})"));
+    }
+    message
 }
 
 /// The batch reduced to one entry per (component, kind), in order of first
@@ -118,6 +167,7 @@ mod tests {
             kind: kind.into(),
             message: "old message".into(),
             resolved: false,
+            silenced: false,
         }
     }
 
@@ -135,6 +185,7 @@ mod tests {
                     let row = open.iter_mut().find(|a| a.id == alert.id).expect("decision for a known alert");
                     *row = alert.clone();
                 }
+                Decision::AutoRecovered { .. } => {}
             }
         }
     }
@@ -279,5 +330,50 @@ mod tests {
         assert!(still_bad.iter().all(|d| !matches!(d, Decision::Resolve { .. })), "{still_bad:?}");
         let decisions = decide(&open, &[healthy("assigner_worker", "worker")]);
         assert!(matches!(decisions.as_slice(), [Decision::Resolve { alert }] if alert.id == 4), "{decisions:?}");
+    }
+
+    fn repair(component: &str, kind: &str, details: &str, action: ActionKind, taken: &str) -> Finding {
+        Finding { status: Status::Recovered, ..Finding::healthy(component, kind, details) }.with_action(action, taken)
+    }
+
+    /// A disk cleaned below its threshold, with no alert of its own, leaves
+    /// one resolved INFO record saying what was seen and done.
+    #[test]
+    fn repair_without_alert_is_recorded_once() {
+        let cleaned = repair(
+            "disk:/",
+            "disk_cleanup",
+            "97.0% full before cleanup (critical at 95%); deleted 8 files (3.7 MiB) from /var/log",
+            ActionKind::DiskCleanup,
+            "deleted 8 files (3.7 MiB) from /var/log",
+        );
+        let decisions = decide(&[], &[cleaned.clone(), cleaned, healthy("disk:/", "disk_usage")]);
+        let [Decision::AutoRecovered { component, kind, message }] = decisions.as_slice() else { panic!("{decisions:?}") };
+        assert_eq!((component.as_str(), kind.as_str()), ("disk:/", "disk_cleanup"));
+        assert!(message.starts_with("auto-recovered: 97.0% full") && message.ends_with("from /var/log"), "{message}");
+    }
+
+    /// The action is added when the details do not say it already.
+    #[test]
+    fn repair_message_names_the_action() {
+        let wal = repair("sqlite:/a.db", "wal_recovery", "-wal folded in", ActionKind::Other, "checkpointed 3 frames");
+        let decisions = decide(&[], &[wal]);
+        let [Decision::AutoRecovered { message, .. }] = decisions.as_slice() else { panic!("{decisions:?}") };
+        assert_eq!(message, "auto-recovered: -wal folded in (action: checkpointed 3 frames)");
+    }
+
+    /// No record when the component has an alert of its own: open, or a
+    /// problem in this batch; none for worker restarts or plain actions.
+    #[test]
+    fn repair_with_an_alert_of_its_own_is_not_recorded() {
+        let cleaned = || repair("disk:/", "disk_cleanup", "x", ActionKind::DiskCleanup, "deleted 1 files");
+        let open = [open_alert(1, "disk:/", "disk_usage", Severity::Critical)];
+        assert!(!decide(&open, &[cleaned()]).iter().any(|d| matches!(d, Decision::AutoRecovered { .. })));
+        let still_full = problem("disk:/", "disk_usage", Severity::Critical, "96% full");
+        assert!(!decide(&[], &[cleaned(), still_full]).iter().any(|d| matches!(d, Decision::AutoRecovered { .. })));
+        let restart = repair("w1", "worker_restart", "pid 4", ActionKind::WorkerRestarted, "restarted");
+        assert_eq!(decide(&[], &[restart]), vec![]);
+        let housekeeping = healthy("disk:/", "disk_cleanup").with_action(ActionKind::DiskCleanup, "deleted 1 files");
+        assert_eq!(decide(&[], &[housekeeping]), vec![]);
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::checks::{self, Check, CheckContext};
 use crate::config::Settings;
+use crate::flap::Damper;
 use crate::journal::{self, Journal};
 use crate::model::{ActionKind, Finding, HostState, Severity, Status};
 use crate::store::{AlertRow, Recorded, StoreHandle};
@@ -49,7 +50,8 @@ pub struct CycleSummary {
     /// One human-readable line per action taken (or, in dry run, proposed).
     pub actions: Vec<String>,
     pub sections: Vec<Section>,
-    /// Alerts opened or escalated by this cycle.
+    /// Alerts opened or escalated by this cycle, and the INFO records of
+    /// repairs (resolved already).
     pub raised: Vec<AlertRow>,
     pub resolved: Vec<AlertRow>,
     /// Ids among `raised` and `resolved` that a silence keeps from people
@@ -84,6 +86,8 @@ pub struct Engine {
     retention: Duration,
     counters: Counters,
     last_check: Option<SystemTime>,
+    /// Flap damping's memory; out only while a store call holds it.
+    damper: Option<Damper>,
     /// Whether an alert whose component this engine does not report ends
     /// (see [`resolve_ended`]): true for the daemon, whose configuration is
     /// the one in force.
@@ -116,6 +120,7 @@ impl Engine {
             retention: settings.monitor.retention,
             counters: Counters::default(),
             last_check: None,
+            damper: Some(Damper::new(settings.alerts)),
             resolves_unwatched: true,
         }
     }
@@ -127,6 +132,9 @@ impl Engine {
         self.dry_run = dry_run || settings.monitor.dry_run;
         self.check_timeout = settings.monitor.check_timeout;
         self.retention = settings.monitor.retention;
+        if let Some(damper) = &mut self.damper {
+            damper.reconfigure(settings.alerts);
+        }
     }
 
     /// An engine that never resolves an alert only because it does not
@@ -259,16 +267,22 @@ impl Engine {
 
     async fn record(&mut self, sections: Vec<Section>) -> CycleSummary {
         let findings: Vec<Finding> = sections.iter().flat_map(|s| s.findings.clone()).collect();
-        let alerts = !self.dry_run;
         let to_store = findings.clone();
-        let recorded = self
+        let damper = if self.dry_run { None } else { self.damper.take() };
+        let (recorded, damper) = self
             .store
-            .call(move |s| s.record(&to_store, SystemTime::now(), alerts))
-            .await
-            .unwrap_or_else(|err| {
-                log::error!("cannot record check results: {err}");
-                Recorded::default()
-            });
+            .call(move |s| match damper {
+                Some(mut damper) => (s.record_damped(&to_store, SystemTime::now(), &mut damper), Some(damper)),
+                None => (s.record(&to_store, SystemTime::now(), false), None),
+            })
+            .await;
+        if damper.is_some() {
+            self.damper = damper;
+        }
+        let recorded = recorded.unwrap_or_else(|err| {
+            log::error!("cannot record check results: {err}");
+            Recorded::default()
+        });
 
         for finding in &findings {
             if let Some(entry) = journal::finding_entry(finding) {
@@ -283,6 +297,9 @@ impl Engine {
         }
         for alert in &recorded.resolved {
             self.journal.send(&journal::alert_resolved_entry(alert));
+        }
+        for alert in &recorded.auto_recovered {
+            self.journal.send(&journal::alert_recovered_entry(alert));
         }
 
         let mut summary = summarize(sections, recorded);
@@ -361,7 +378,9 @@ fn summarize(sections: Vec<Section>, recorded: Recorded) -> CycleSummary {
         disk_cleanups: 0,
         actions: Vec::new(),
         sections: Vec::new(),
-        raised: recorded.raised.into_iter().chain(recorded.escalated).collect(),
+        // An auto-recovered record is raised (already resolved): it is
+        // signalled and notified as a new alert, with its resolved flag.
+        raised: recorded.raised.into_iter().chain(recorded.escalated).chain(recorded.auto_recovered).collect(),
         resolved: recorded.resolved,
         held: recorded.held,
     };

@@ -16,7 +16,7 @@ use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-pub use entries::{alert_raised_entry, alert_resolved_entry, finding_entry};
+pub use entries::{alert_raised_entry, alert_recovered_entry, alert_resolved_entry, finding_entry};
 pub use logging::init_logging;
 
 use crate::systemd::SocketAddress;

@@ -26,6 +26,8 @@ pub mod store;
 pub mod alerts;
 // Maintenance silences: which alerts are held back from people and State.
 pub mod silences;
+// Flap damping: holds an alert that keeps changing state open as one.
+pub mod flap;
 // One check cycle: run checks under timeouts, record, alert, count.
 pub mod engine;
 // journald entries with HEALTHMON_* fields; stderr lines elsewhere.

@@ -167,15 +167,16 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
     summary
 }
 
-/// (healthy, total) workers as this cycle's `worker_status` findings say.
-fn worker_counts(settings: &Settings, summary: &CycleSummary) -> (u32, u32) {
+/// Healthy and total workers as this cycle's `worker_status` findings say
+/// (`--once` supervises nothing, so none has given up).
+fn worker_counts(settings: &Settings, summary: &CycleSummary) -> prometheus::WorkerCounts {
     let healthy = summary
         .sections
         .iter()
         .flat_map(|s| &s.findings)
         .filter(|f| f.metric_type == workers::STATUS_METRIC && f.status == Status::Healthy)
         .count();
-    (healthy as u32, settings.workers.len() as u32)
+    prometheus::WorkerCounts { healthy: healthy as u32, total: settings.workers.len() as u32, given_up: 0 }
 }
 
 fn load_settings(args: &Args) -> Result<Settings, Fatal> {

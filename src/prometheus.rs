@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub workers_total: u32,
     /// (worker, state) per worker, e.g. `stopped` for one an administrator stopped.
     pub worker_states: Vec<(String, String)>,
+    /// Workers whose restart budget ran out (state `given-up`).
+    pub workers_given_up: u32,
     /// (path, used percent) per configured disk path.
     pub disk_used_percent: Vec<(String, f64)>,
     /// Unresolved alerts per severity (all three severities present).
@@ -48,6 +50,7 @@ pub fn render(s: &Snapshot) -> String {
         .map(|(name, state)| (format!("{{worker=\"{}\",state=\"{}\"}}", escape(name), escape(state)), 1.0))
         .collect();
     gauge(&mut out, "healthmon_worker_state", "Each worker's state as a label (1 per worker); `stopped` = stopped by an administrator.", &states);
+    gauge(&mut out, "healthmon_workers_given_up", "Workers whose restart budget ran out.", &[(String::new(), s.workers_given_up as f64)]);
     let disk: Vec<(String, f64)> =
         s.disk_used_percent.iter().map(|(path, pct)| (format!("{{path=\"{}\"}}", escape(path)), *pct)).collect();
     gauge(&mut out, "healthmon_disk_used_percent", "Used space of each checked filesystem, in percent.", &disk);
@@ -102,11 +105,24 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ExportError> {
     result.map_err(err)
 }
 
+/// How the workers stand after a cycle, for the export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerCounts {
+    pub healthy: u32,
+    pub total: u32,
+    pub given_up: u32,
+}
+
 /// Gathers a snapshot after a cycle and writes it, if `[prometheus]` is
-/// configured. `workers` is (healthy, total), `worker_states` (worker,
-/// state) where known. A failure is logged, never fatal: the export is a
-/// view, not part of the cycle.
-pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32), worker_states: Vec<(String, String)>) {
+/// configured. `worker_states` is (worker, state) where known. A failure
+/// is logged, never fatal: the export is a view, not part of the cycle.
+pub async fn export(
+    settings: &Settings,
+    engine: &Engine,
+    state: HostState,
+    workers: WorkerCounts,
+    worker_states: Vec<(String, String)>,
+) {
     let Some(prom) = &settings.prometheus else { return };
     let paths = settings.disk.paths.clone();
     let disk_used_percent = tokio::task::spawn_blocking(move || {
@@ -118,8 +134,9 @@ pub async fn export(settings: &Settings, engine: &Engine, state: HostState, work
     let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
     let snapshot = Snapshot {
         state,
-        workers_healthy: workers.0,
-        workers_total: workers.1,
+        workers_healthy: workers.healthy,
+        workers_total: workers.total,
+        workers_given_up: workers.given_up,
         worker_states,
         disk_used_percent,
         unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),

@@ -294,10 +294,31 @@ fn bad_webhook_names_position() {
     assert_error("[notify]\nwebhook = \"ftp://host/x\"\n", 2, 11, "must be an http:// or https:// URL");
 }
 
-/// [notify] with neither webhook nor command is an error at its header.
+/// [notify] with no channel is an error at its header.
 #[test]
 fn empty_notify_is_an_error() {
-    assert_error("[notify]\nmin_severity = \"INFO\"\n", 1, 1, "needs a webhook or a command");
+    assert_error("[notify]\nmin_severity = \"INFO\"\n", 1, 1, "needs a webhook, a command or alertmanager");
+}
+
+/// A bad Alertmanager URL is named by position, and the error never
+/// quotes a URL value (it may carry a token, and reload errors become alerts).
+#[test]
+fn bad_alertmanager_url_names_position_not_value() {
+    assert_error("[notify]\nalertmanager = \"ftp://host/SECRET\"\n", 2, 16, "notify.alertmanager must be an http://");
+    let dir = ConfigDir::new("[notify]\nwebhook = \"hxxp://hooks/SECRET\"\n");
+    assert!(errors(dir.load()).iter().all(|(_, _, _, m)| !m.contains("SECRET")));
+}
+
+/// `[alerts]` takes flap_threshold and flap_window; an unknown key there
+/// is an error at its position, and a zero window is refused.
+#[test]
+fn alerts_section_keys() {
+    let dir = ConfigDir::new("[alerts]\nflap_threshold = 5\nflap_window = \"10m\"\n");
+    let settings = dir.load().expect("valid [alerts]");
+    assert_eq!((settings.alerts.flap_threshold, settings.alerts.flap_window.as_secs()), (5, 600));
+    assert_eq!(config::embedded_defaults().alerts.flap_threshold, 3);
+    assert_error("[alerts]\nflap_treshold = 5\n", 2, 1, "flap_treshold");
+    assert_error("[alerts]\nflap_window = \"0s\"\n", 2, 15, "alerts.flap_window");
 }
 
 /// health_failures = 0 would never restart a failing worker: refused.

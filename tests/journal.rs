@@ -75,6 +75,7 @@ fn alert(severity: Severity) -> AlertRow {
         kind: "worker_alive".into(),
         message: "assigner_worker is not running".into(),
         resolved: false,
+        silenced: false,
     }
 }
 
@@ -279,6 +280,55 @@ fn bad_log_level_means_info_with_warning() {
     assert!(stderr.contains("HEALTHMON_LOG=loud"), "stderr: {stderr}");
     assert!(stderr.lines().any(|l| l == "INFO probe-info"), "stderr: {stderr}");
     assert!(!stderr.contains("probe-debug"), "stderr: {stderr}");
+}
+
+/// Every datagram waiting on `socket`, parsed, without waiting for more.
+fn drain(socket: &std::os::unix::net::UnixDatagram) -> Vec<Received> {
+    socket.set_nonblocking(true).expect("non-blocking");
+    let mut buf = vec![0u8; 1 << 20];
+    std::iter::from_fn(|| socket.recv(&mut buf).ok().map(|len| Received::parse(&buf[..len]))).collect()
+}
+
+/// `healthmon --once` on a real directory whose thresholds are set to
+/// raise, then to resolve, with its journal aimed at a real socket: there
+/// are entries, a raise and a resolve among them, and every entry with a
+/// HEALTHMON_ field has HEALTHMON_COMPONENT, _METRIC and _STATUS (so
+/// `journalctl HEALTHMON_STATUS=unhealthy` finds raises).
+#[test]
+fn every_healthmon_entry_has_component_metric_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("journal.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    let run = |warning: &str| {
+        let config = dir.path().join("healthmon.toml");
+        let text = format!(
+            "[monitor]\ndatabase = \"{}\"\n[disk]\npaths = [\"{}\"]\nwarning_percent = {warning}\ncritical_percent = 99.99\n",
+            dir.path().join("health.db").display(),
+            dir.path().display()
+        );
+        std::fs::write(&config, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_healthmon"))
+            .args(["--once", "--config"])
+            .arg(&config)
+            .env(healthmon::journal::SOCKET_ENV, &socket_path)
+            .output()
+            .expect("run healthmon --once");
+        assert!(out.status.code().is_some(), "{out:?}");
+    };
+    run("0.001");
+    run("99.98");
+    let entries: Vec<Received> =
+        drain(&socket).into_iter().filter(|e| e.fields.iter().any(|(k, _)| k.starts_with("HEALTHMON_"))).collect();
+
+    let events: Vec<String> = entries.iter().filter_map(|e| e.get("HEALTHMON_ALERT_EVENT")).collect();
+    assert!(events.contains(&"raised".to_string()) && events.contains(&"resolved".to_string()), "{events:?}");
+    for entry in &entries {
+        for field in ["HEALTHMON_COMPONENT", "HEALTHMON_METRIC", "HEALTHMON_STATUS"] {
+            assert!(entry.get(field).is_some_and(|v| !v.is_empty()), "{field} missing in {:?}", entry.lines());
+        }
+    }
+    let raised = entries.iter().find(|e| e.get("HEALTHMON_ALERT_EVENT").as_deref() == Some("raised")).unwrap();
+    assert_eq!(raised.get("HEALTHMON_STATUS").as_deref(), Some("unhealthy"));
 }
 
 proptest::proptest! {

@@ -4,6 +4,8 @@
 
 mod common {
     pub mod fs;
+    pub mod http;
+    pub mod sqlite;
 }
 
 use std::path::{Path, PathBuf};
@@ -46,8 +48,9 @@ impl FullDisk {
         self.state.path().join("health.db")
     }
 
-    /// Writes a config watching the tmpfs with a critical-only cleanup rule.
-    fn config(&self) -> PathBuf {
+    /// Writes a config watching the tmpfs with a critical-only cleanup
+    /// rule, with `extra` TOML appended.
+    fn config_with(&self, extra: &str) -> PathBuf {
         let path = self.state.path().join("healthmon.toml");
         let text = format!(
             "[monitor]\ndatabase = \"{db}\"\n\n[disk]\npaths = [\"{mnt}\"]\nwarning_percent = 85\ncritical_percent = 95\n\n\
@@ -56,12 +59,17 @@ impl FullDisk {
             mnt = self.fs.path().display(),
             logs = self.logs().display(),
         );
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(&path, text + extra).unwrap();
         path
     }
 
     fn once(&self, extra: &[&str]) -> Output {
-        let config = self.config();
+        self.once_with("", extra)
+    }
+
+    /// `--once` with `toml` appended to the config.
+    fn once_with(&self, toml: &str, extra: &[&str]) -> Output {
+        let config = self.config_with(toml);
         let mut args = vec!["--once", "--config", config.to_str().unwrap()];
         args.extend_from_slice(extra);
         Command::new(BIN).args(&args).env("NO_COLOR", "1").output().expect("run healthmon")
@@ -74,15 +82,7 @@ impl FullDisk {
     }
 
     fn sql(&self, query: &str) -> Vec<Vec<String>> {
-        let conn = rusqlite::Connection::open(self.database()).unwrap();
-        let mut stmt = conn.prepare(query).unwrap();
-        let columns = stmt.column_count();
-        stmt.query_map([], |row| {
-            (0..columns).map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect()
-        })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+        common::sqlite::rows(&self.database(), query)
     }
 }
 
@@ -125,6 +125,34 @@ fn full_disk_alert_cleanup_and_resolution() {
     assert!(usage[0][0].contains("healthy"), "usage after cleanup is recorded: {usage:?}");
     let cleanups = text(&second).lines().any(|l| l.trim_start().starts_with("Disk cleanups:") && l.ends_with(" 1"));
     assert!(cleanups, "{}", text(&second));
+}
+
+/// A disk past 95 % whose aged logs a cleanup takes in the same cycle has
+/// no alert of its own: it leaves one INFO alert, already resolved, that
+/// says what was seen and what was done; with min_severity INFO the
+/// webhook hears of it as auto-recovered.
+#[test]
+fn disk_cleaned_in_one_cycle_leaves_one_resolved_info_alert() {
+    let disk = FullDisk::new();
+    disk.age_logs();
+    let hook = common::http::HookServer::start(200);
+    let notify = format!("\n[notify]\nwebhook = \"{}\"\nmin_severity = \"INFO\"\n", hook.url());
+    let out = disk.once_with(&notify, &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(files(&disk.logs()), vec!["keep.txt"], "the cleanup ran");
+
+    let alerts = disk.sql("SELECT severity, component, kind, message, resolved, resolved_at IS NOT NULL FROM health_alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let row = &alerts[0];
+    assert_eq!(row[0], "Text(\"INFO\")", "{row:?}");
+    assert_eq!(row[1], format!("Text(\"disk:{}\")", disk.fs.path().display()));
+    assert_eq!(row[2], "Text(\"disk_cleanup\")");
+    assert!(row[3].contains("full before cleanup (critical at 95%)") && row[3].contains("deleted 4 files"), "{row:?}");
+    assert_eq!((row[4].as_str(), row[5].as_str()), ("Integer(1)", "Integer(1)"), "recorded resolved: {row:?}");
+
+    let body: serde_json::Value =
+        serde_json::from_str(&hook.next_body(std::time::Duration::from_secs(10)).expect("INFO notified")).unwrap();
+    assert_eq!((body["severity"].as_str(), body["state"].as_str()), (Some("INFO"), Some("auto-recovered")), "{body}");
 }
 
 /// --dry-run deletes nothing and opens no alert, but reports what it

@@ -12,6 +12,7 @@ fn snapshot(checks_run: u64) -> Snapshot {
         workers_healthy: 2,
         workers_total: 3,
         worker_states: vec![("w1".into(), "running".into()), ("w2".into(), "stopped".into())],
+        workers_given_up: 1,
         disk_used_percent: vec![("/".into(), 42.5), ("/srv/with \"quote\"".into(), 96.0)],
         unresolved: vec![(Severity::Critical, 1), (Severity::Warning, 2), (Severity::Info, 0)],
         counters: Counters { checks_run, workers_restarted: 4, sessions_cleared: 1, locks_cleared: 0, disk_cleanups: 2, alerts_sent: 5 },
@@ -86,7 +87,7 @@ async fn counters_grow_across_cycles() {
     let mut seen = Vec::new();
     for _ in 0..2 {
         let summary = engine.run_cycle(Vec::new()).await;
-        healthmon::prometheus::export(&settings, &engine, summary.state, (0, 0), Vec::new()).await;
+        healthmon::prometheus::export(&settings, &engine, summary.state, Default::default(), Vec::new()).await;
         let (ok, output) = promtool_check(&textfile);
         assert!(ok && output.trim().is_empty(), "promtool complained:\n{output}");
         let text = std::fs::read_to_string(&textfile).unwrap();
@@ -95,4 +96,90 @@ async fn counters_grow_across_cycles() {
         seen.push(line);
     }
     assert_eq!(seen, vec!["healthmon_checks_run_total 1", "healthmon_checks_run_total 2"]);
+}
+
+/// The shipped alerting rules pass `promtool check rules`.
+#[test]
+fn shipped_rules_pass_promtool() {
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/prometheus/healthmon.rules.yml");
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .expect("promtool is missing: install the Debian package `prometheus` (scripts/test-deps does)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("SUCCESS: 6 rules found"), "{text}");
+}
+
+/// Every `healthmon_*` name in `text`.
+fn healthmon_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("healthmon_") {
+        let name: String =
+            rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        rest = &rest[at + name.len()..];
+        names.insert(name);
+    }
+    names
+}
+
+/// The metric names a real `healthmon --once` writes to its textfile.
+fn exported_names() -> std::collections::BTreeSet<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let textfile = dir.path().join("healthmon.prom");
+    let config = dir.path().join("healthmon.toml");
+    let text = format!(
+        "[monitor]\ndatabase = \"{}\"\n[disk]\npaths = [\"{}\"]\n[prometheus]\ntextfile = \"{}\"\n",
+        dir.path().join("health.db").display(),
+        dir.path().display(),
+        textfile.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_healthmon")).args(["--once", "--config"]).arg(&config).output().unwrap();
+    assert!(out.status.code().is_some(), "{out:?}");
+    let written = std::fs::read_to_string(&textfile).expect("the daemon wrote its textfile");
+    written.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).map(String::from).collect()
+}
+
+/// The shipped dashboard is valid JSON whose queries name only metrics a
+/// real textfile written by healthmon has; the rules likewise, but for the
+/// disk forecast, which only a configured `predict_horizon` writes.
+#[test]
+fn dashboard_and_rules_name_only_exported_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("dist/grafana/healthmon.json")).unwrap())
+            .expect("dashboard is valid JSON");
+    let mut exprs = Vec::new();
+    collect_exprs(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let exported = exported_names();
+    assert!(exported.contains("healthmon_workers_given_up"), "{exported:?}");
+    let used = healthmon_names(&exprs.join("\n"));
+    assert!(used.len() >= 10, "{used:?}");
+    let unknown: Vec<_> = used.difference(&exported).collect();
+    assert!(unknown.is_empty(), "the dashboard names metrics the export does not write: {unknown:?}");
+
+    let rules = std::fs::read_to_string(root.join("dist/prometheus/healthmon.rules.yml")).unwrap();
+    let in_rules = healthmon_names(&rules);
+    let unknown: Vec<_> =
+        in_rules.difference(&exported).filter(|n| n.as_str() != "healthmon_disk_full_in_seconds").collect();
+    assert!(unknown.is_empty(), "the rules name metrics the export does not write: {unknown:?}");
+}
+
+/// Every `expr` string anywhere in the dashboard (panel targets, templating).
+fn collect_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("expr" | "query" | "definition", serde_json::Value::String(s)) => out.push(s.clone()),
+                    _ => collect_exprs(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_exprs(v, out)),
+        _ => {}
+    }
 }

@@ -112,18 +112,19 @@ impl DiskCheck {
                 ))
             }
         };
-        if rule.when == CleanupWhen::Critical {
-            let usage = match dir.usage() {
-                Ok(st) => Usage::of(&st),
-                Err(err) => return err.into(),
+        let before = match (dir.usage(), rule.when) {
+            (Ok(st), _) => Some(Usage::of(&st).percent),
+            (Err(err), CleanupWhen::Critical) => return err.into(),
+            (Err(_), CleanupWhen::Always) => None,
+        };
+        if rule.when == CleanupWhen::Critical
+            && before.is_some_and(|percent| percent < self.settings.critical_percent)
+        {
+            return Outcome::NotDue {
+                dir: rule.dir.clone(),
+                percent: before.unwrap_or_default(),
+                critical: self.settings.critical_percent,
             };
-            if usage.percent < self.settings.critical_percent {
-                return Outcome::NotDue {
-                    dir: rule.dir.clone(),
-                    percent: usage.percent,
-                    critical: self.settings.critical_percent,
-                };
-            }
         }
         let cutoff = now
             .checked_sub(rule.older_than)
@@ -132,7 +133,22 @@ impl DiskCheck {
         Outcome::Cleaned {
             dir: rule.dir.clone(),
             report,
+            over: before.and_then(|percent| self.over_threshold(percent)),
         }
+    }
+
+    /// `97.0% full before cleanup (critical at 95%)` when `percent` is
+    /// over a threshold: a cleanup then repaired a problem (`recovered`,
+    /// an auto-recovered record) rather than doing routine housekeeping.
+    fn over_threshold(&self, percent: f64) -> Option<String> {
+        let (label, threshold) = if percent >= self.settings.critical_percent {
+            ("critical", self.settings.critical_percent)
+        } else if percent >= self.settings.warning_percent {
+            ("warning", self.settings.warning_percent)
+        } else {
+            return None;
+        };
+        Some(format!("{percent:.1}% full before cleanup ({label} at {threshold}%)"))
     }
 
     /// `disk:PATH` of the first configured path on the same filesystem as
@@ -212,16 +228,23 @@ enum Outcome {
     Cleaned {
         dir: PathBuf,
         report: CleanupReport,
+        /// What the usage was before, when over a threshold.
+        over: Option<String>,
     },
     /// The directory is missing or unsafe, or the rule is unusable.
     Failed(String),
 }
 
 impl Outcome {
+    /// Files were deleted while the filesystem was over a threshold.
+    fn repaired(&self) -> bool {
+        matches!(self, Outcome::Cleaned { report, over: Some(_), .. } if report.files > 0)
+    }
+
     /// The action text, when something was (or would be) deleted.
     fn action(&self, dry_run: bool) -> Option<String> {
         match self {
-            Outcome::Cleaned { dir, report } if report.files > 0 => {
+            Outcome::Cleaned { dir, report, .. } if report.files > 0 => {
                 let verb = if dry_run { "would delete" } else { "deleted" };
                 Some(format!(
                     "{verb} {} ({}) from {}",
@@ -246,10 +269,13 @@ impl Outcome {
                     dir.display()
                 )
             }
-            Outcome::Cleaned { dir, report } => {
+            Outcome::Cleaned { dir, report, over } => {
                 let mut text = self
                     .action(dry_run)
                     .unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
+                if let Some(over) = over.as_ref().filter(|_| report.files > 0) {
+                    text = format!("{over}; {text}");
+                }
                 if report.errors > 0 {
                     let first = report.first_error.as_deref().unwrap_or("");
                     let failed = human::count(report.errors, "entry", "entries");
@@ -270,8 +296,9 @@ impl Outcome {
 }
 
 /// One finding for all the rules reporting under `component`: `error` with
-/// a WARNING if any rule failed, else `recovered` if files were deleted,
-/// else `healthy`; the actions of all rules in one `action_taken`.
+/// a WARNING if any rule failed, else `recovered` if files were deleted
+/// from a filesystem over a threshold, else `healthy` (routine `always`
+/// housekeeping included); the actions of all rules in one `action_taken`.
 fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
     let join = |parts: Vec<String>| parts.join("; ");
     let failures: Vec<String> = outcomes
@@ -282,10 +309,11 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
         })
         .collect();
     let actions: Vec<String> = outcomes.iter().filter_map(|o| o.action(dry_run)).collect();
+    let repaired = outcomes.iter().any(Outcome::repaired);
     let status = match (failures.is_empty(), actions.is_empty() || dry_run) {
         (false, _) => Status::Error,
-        (true, false) => Status::Recovered,
-        (true, true) => Status::Healthy,
+        (true, false) if repaired => Status::Recovered,
+        (true, _) => Status::Healthy,
     };
     let kind = if dry_run {
         ActionKind::Other

@@ -34,6 +34,9 @@ pub const CLEANUP_WHEN: CleanupWhen = CleanupWhen::Critical;
 /// `[notify]` keys.
 pub const MIN_SEVERITY: crate::model::Severity = crate::model::Severity::Warning;
 
+/// `[alerts]` keys.
+pub const ALERTS: AlertSettings = AlertSettings { flap_threshold: 3, flap_window: Duration::from_secs(30 * MINUTE) };
+
 /// The contract's defaults: check every 60 s, disk check on `/` at 85/95 %.
 pub fn embedded_defaults() -> Settings {
     Settings {
@@ -55,6 +58,7 @@ pub fn embedded_defaults() -> Settings {
             cleanup: Vec::new(),
         },
         notify: None,
+        alerts: ALERTS,
         prometheus: None,
     }
 }

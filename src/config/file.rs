@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub databases: Option<Vec<Spanned<DatabaseFile>>>,
     pub disk: Val<DiskFile>,
     pub notify: Val<NotifyFile>,
+    pub alerts: Val<AlertsFile>,
     pub prometheus: Val<PrometheusFile>,
 }
 
@@ -101,6 +102,14 @@ pub struct NotifyFile {
     pub command: List<String>,
     pub min_severity: Val<String>,
     pub reminder_interval: Val<String>,
+    pub alertmanager: Val<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsFile {
+    pub flap_threshold: Val<u32>,
+    pub flap_window: Val<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

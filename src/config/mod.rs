@@ -24,6 +24,7 @@ mod workers;
 use std::path::{Path, PathBuf};
 
 pub use defaults::embedded_defaults;
+pub use duration::format as format_duration;
 pub use render::render;
 pub use settings::*;
 pub use sources::drop_in_dir;

@@ -48,6 +48,10 @@ fn file_config(s: &Settings) -> FileConfig {
             cleanup: (!s.disk.cleanup.is_empty()).then(|| s.disk.cleanup.iter().map(|r| at(cleanup(r))).collect()),
         }),
         notify: s.notify.as_ref().and_then(|n| val(notify(n))),
+        alerts: val(AlertsFile {
+            flap_threshold: val(s.alerts.flap_threshold),
+            flap_window: dur(s.alerts.flap_window),
+        }),
         prometheus: s.prometheus.as_ref().and_then(|p| val(PrometheusFile { textfile: path(&p.textfile) })),
     }
 }
@@ -113,6 +117,7 @@ fn notify(n: &NotifySettings) -> NotifyFile {
         command: n.command.as_ref().and_then(|c| list(c.iter().cloned())),
         min_severity: val(n.min_severity.as_str().to_owned()),
         reminder_interval: n.reminder_interval.and_then(dur),
+        alertmanager: n.alertmanager.clone().and_then(val),
     }
 }
 

@@ -20,6 +20,7 @@ pub struct Settings {
     pub databases: Vec<DatabaseSettings>,
     pub disk: DiskSettings,
     pub notify: Option<NotifySettings>,
+    pub alerts: AlertSettings,
     pub prometheus: Option<PrometheusSettings>,
 }
 
@@ -117,6 +118,16 @@ pub struct NotifySettings {
     pub min_severity: Severity,
     /// Re-send unresolved alerts this often (extension; `None` = off, the default).
     pub reminder_interval: Option<Duration>,
+    /// Alertmanager's base URL (`http://127.0.0.1:9093`).
+    pub alertmanager: Option<String>,
+}
+
+/// `[alerts]`: flap damping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// More state changes than this within `flap_window` = flapping; 0 = off.
+    pub flap_threshold: u32,
+    pub flap_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

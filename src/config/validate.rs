@@ -30,6 +30,7 @@ pub fn settings(file: FileConfig, checker: &mut Checker) -> Settings {
         databases: databases(file.databases.unwrap_or_default(), checker),
         disk: disk(file.disk, defaults.disk, checker),
         notify: file.notify.map(|n| notify(n, checker)),
+        alerts: file.alerts.map_or(ALERTS, |a| alerts(a.get_ref(), checker)),
         prometheus: file.prometheus.and_then(|p| prometheus(p, checker)),
     }
 }
@@ -218,15 +219,9 @@ fn cleanup_when(when: &Spanned<String>, c: &mut Checker) -> CleanupWhen {
 
 fn notify(file: Spanned<NotifyFile>, c: &mut Checker) -> NotifySettings {
     let n = file.get_ref();
-    if n.webhook.is_none() && n.command.is_none() {
-        c.error(&file.span(), "[notify] needs a webhook or a command (or both)");
+    if n.webhook.is_none() && n.command.is_none() && n.alertmanager.is_none() {
+        c.error(&file.span(), "[notify] needs a webhook, a command or alertmanager");
     }
-    let webhook = n.webhook.as_ref().map(|url| {
-        if !is_http_url(url.get_ref()) {
-            c.error(&url.span(), format!("notify.webhook {:?} must be an http:// or https:// URL", url.get_ref()));
-        }
-        url.get_ref().clone()
-    });
     let min_severity = n.min_severity.as_ref().map_or(MIN_SEVERITY, |s| {
         Severity::parse(s.get_ref()).unwrap_or_else(|| {
             let message = format!("invalid notify.min_severity {:?}: expected CRITICAL, WARNING or INFO", s.get_ref());
@@ -237,10 +232,29 @@ fn notify(file: Spanned<NotifyFile>, c: &mut Checker) -> NotifySettings {
     let reminder =
         c.duration("notify.reminder_interval", &n.reminder_interval, std::time::Duration::ZERO, Zero::Allowed);
     NotifySettings {
-        webhook,
+        webhook: http_url("notify.webhook", &n.webhook, c),
+        alertmanager: http_url("notify.alertmanager", &n.alertmanager, c),
         command: c.optional_command("notify.command", &n.command),
         min_severity,
         reminder_interval: (!reminder.is_zero()).then_some(reminder),
+    }
+}
+
+/// A URL key's value, checked. The error does not quote the value: it may
+/// hold a token, and a reload's error becomes an alert anyone can list.
+fn http_url(key: &str, value: &Val<String>, c: &mut Checker) -> Option<String> {
+    let url = value.as_ref()?;
+    if !is_http_url(url.get_ref()) {
+        c.error(&url.span(), format!("{key} must be an http:// or https:// URL"));
+    }
+    Some(url.get_ref().clone())
+}
+
+/// `flap_threshold` any number (0 = off); `flap_window` above zero.
+fn alerts(a: &AlertsFile, c: &mut Checker) -> AlertSettings {
+    AlertSettings {
+        flap_threshold: plain(&a.flap_threshold, ALERTS.flap_threshold),
+        flap_window: c.duration("alerts.flap_window", &a.flap_window, ALERTS.flap_window, Zero::Forbidden),
     }
 }
 

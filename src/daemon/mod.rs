@@ -380,16 +380,23 @@ impl Daemon {
         self.notifier.status(&status_line(&self.snapshot_copy(), SystemTime::now()));
     }
 
-    /// The Prometheus export and due reminders, after a real cycle.
+    /// The Prometheus export, due reminders and the open alerts for
+    /// Alertmanager, after a real cycle.
     async fn after_cycle(&mut self) {
         let snap = self.snapshot_copy();
-        let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
+        let count = |f: fn(&&crate::workers::WorkerInfo) -> bool| snap.workers.iter().filter(f).count() as u32;
+        let workers = prometheus::WorkerCounts {
+            healthy: count(|w| w.healthy),
+            total: snap.workers.len() as u32,
+            given_up: count(|w| w.state == "given-up"),
+        };
         let states = snap.workers.iter().map(|w| (w.name.clone(), w.state.clone())).collect();
-        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32), states).await;
-        if self.notifications.wants_reminders() {
+        prometheus::export(&self.settings, &self.engine, snap.state, workers, states).await;
+        if self.notifications.wants_open_alerts() {
+            // Silenced alerts are neither reminded of nor posted to Alertmanager.
             match self.store.call(|s| s.counted_unresolved(SystemTime::now())).await {
-                Ok(unresolved) => self.notifications.remind(&unresolved),
-                Err(err) => log::warn!("cannot read unresolved alerts for reminders: {err}"),
+                Ok(unresolved) => self.notifications.open_alerts(&unresolved),
+                Err(err) => log::warn!("cannot read unresolved alerts for reminders and Alertmanager: {err}"),
             }
         }
     }

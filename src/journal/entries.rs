@@ -86,10 +86,28 @@ pub fn alert_resolved_entry(a: &AlertRow) -> Entry {
     alert_fields(Entry::new(priority::INFO, message), a, "resolved")
 }
 
+/// The alert's status as `HEALTHMON_STATUS` gives it (the metric
+/// vocabulary, so `journalctl HEALTHMON_STATUS=unhealthy` finds raises):
+/// `unhealthy` while open, `recovered` once resolved.
+fn alert_status(a: &AlertRow) -> Status {
+    if a.resolved {
+        Status::Recovered
+    } else {
+        Status::Unhealthy
+    }
+}
+
+/// An INFO record of a problem found and repaired in one cycle, at INFO.
+pub fn alert_recovered_entry(a: &AlertRow) -> Entry {
+    let message = format!("alert #{} (INFO) for {} {}: {}", a.id, a.component, a.kind, a.message);
+    alert_fields(Entry::new(priority::INFO, message), a, "auto-recovered")
+}
+
 fn alert_fields(entry: Entry, a: &AlertRow, event: &str) -> Entry {
     entry
         .field("HEALTHMON_COMPONENT", &a.component)
         .field("HEALTHMON_METRIC", &a.kind)
+        .field("HEALTHMON_STATUS", alert_status(a).as_str())
         .field("HEALTHMON_SEVERITY", a.severity.as_str())
         .field("HEALTHMON_ALERT_ID", a.id.to_string())
         .field("HEALTHMON_ALERT_EVENT", event)
@@ -113,6 +131,7 @@ mod tests {
             kind: "disk_usage".into(),
             message: "/ is 96.1% full".into(),
             resolved: false,
+            silenced: false,
         }
     }
 
@@ -168,8 +187,10 @@ mod tests {
         assert_eq!(escalated.priority, 2);
         assert_eq!(escalated.get("HEALTHMON_ALERT_EVENT"), Some("escalated"));
         assert!(escalated.message.contains("escalated to CRITICAL"), "{}", escalated.message);
-        let resolved = alert_resolved_entry(&alert(Severity::Critical));
+        let resolved = alert_resolved_entry(&AlertRow { resolved: true, ..alert(Severity::Critical) });
         assert_eq!(resolved.priority, 6);
+        assert_eq!(resolved.get("HEALTHMON_STATUS"), Some("recovered"));
+        assert_eq!(escalated.get("HEALTHMON_STATUS"), Some("unhealthy"));
         assert_eq!(resolved.get("HEALTHMON_SEVERITY"), Some("CRITICAL"));
     }
 }

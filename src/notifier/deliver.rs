@@ -1,44 +1,34 @@
-//! Sending one event to the webhook and the command, with bounded retries.
-//! Both run on the blocking pool / as child processes, never on the loop.
+//! Sending one event to the webhook or the command, each attempt bounded
+//! in time. HTTP runs on the blocking pool, the command as a child
+//! process; neither ever runs on the loop.
 
 use std::time::Duration;
 
 use tokio::process::Command;
 
 use super::payload::Event;
+use super::redact::scrub;
 use super::Retry;
-use crate::config::NotifySettings;
 
 /// How long the notification command may run.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Delivers to every configured channel; returns one message per channel
-/// that finally failed.
-pub async fn send(settings: &NotifySettings, event: &Event, retry: Retry) -> Vec<String> {
-    let mut failures = Vec::new();
-    if let Some(url) = &settings.webhook {
-        if let Err(err) = webhook_with_retry(url, event, retry).await {
-            failures.push(format!("webhook {url} failed for alert {}: {err}", event.alert.id));
-        }
-    }
-    if let Some(command) = &settings.command {
-        if let Err(err) = run_command(command, event).await {
-            failures.push(format!("notify command {} failed for alert {}: {err}", command[0], event.alert.id));
-        }
-    }
-    failures
-}
+/// The variables of healthmon's own environment a notification command
+/// still gets; everything else (NOTIFY_SOCKET, WATCHDOG_*, credentials,
+/// whatever the unit or a shell exported) stays with healthmon.
+const PASSED_ENV: [&str; 4] = ["PATH", "LANG", "LC_ALL", "TZ"];
 
-async fn webhook_with_retry(url: &str, event: &Event, retry: Retry) -> Result<(), String> {
+/// Where the command is looked up when healthmon has no PATH.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// POSTs the event as JSON, retrying with a doubling backoff. The error
+/// names the attempt and never the URL's secret parts.
+pub async fn webhook_with_retry(url: &str, event: &Event, retry: Retry) -> Result<(), String> {
     let body = event.json().to_string();
     let mut backoff = retry.first_backoff;
     let mut last_error = String::new();
     for attempt in 1..=retry.attempts {
-        let (url, body) = (url.to_string(), body.clone());
-        let result = tokio::task::spawn_blocking(move || post(&url, &body, retry.timeout))
-            .await
-            .unwrap_or_else(|join| Err(format!("delivery task failed: {join}")));
-        match result {
+        match post_json(url, body.clone(), retry.timeout).await {
             Ok(()) => return Ok(()),
             Err(err) => last_error = format!("{err} (attempt {attempt} of {})", retry.attempts),
         }
@@ -48,6 +38,20 @@ async fn webhook_with_retry(url: &str, event: &Event, retry: Retry) -> Result<()
         }
     }
     Err(last_error)
+}
+
+/// One POST of a JSON body, bounded by `timeout` twice over: the client's
+/// own timeout, and one around the blocking task in case the client
+/// misses it (the thread is then left to finish alone; the channel moves on).
+pub async fn post_json(url: &str, body: String, timeout: Duration) -> Result<(), String> {
+    let target = url.to_string();
+    let task = tokio::task::spawn_blocking(move || post(&target, &body, timeout));
+    let result = match tokio::time::timeout(timeout + Duration::from_secs(1), task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(format!("delivery task failed: {join}")),
+        Err(_) => Err(format!("no answer within {}s", timeout.as_secs_f64())),
+    };
+    result.map_err(|err| scrub(&err, url))
 }
 
 fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
@@ -64,9 +68,17 @@ fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
         .map_err(|err| err.to_string())
 }
 
-async fn run_command(command: &[String], event: &Event) -> Result<(), String> {
-    let mut child = Command::new(&command[0])
-        .args(&command[1..])
+/// Runs the command with the alert in `HEALTHMON_*` variables and only
+/// [`PASSED_ENV`] of healthmon's environment.
+pub async fn run_command(command: &[String], event: &Event) -> Result<(), String> {
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]).env_clear().env("PATH", DEFAULT_PATH);
+    for name in PASSED_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    let mut child = cmd
         .envs(event.env())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -46,18 +46,22 @@ impl Dispatch {
         resolved.iter().for_each(|a| notifier.resolved(a));
     }
 
-    /// Sends reminders for unresolved alerts that are due, when reminders are on.
-    pub fn remind(&mut self, unresolved: &[AlertRow]) {
+    /// After each cycle: the open alerts go to the channels that re-post
+    /// them (Alertmanager), and reminders that are due go out.
+    pub fn open_alerts(&mut self, unresolved: &[AlertRow]) {
         let Some((notifier, _)) = &self.current else { return };
+        if notifier.tracks_open_alerts() {
+            notifier.open_alerts(unresolved);
+        }
         let Some(interval) = notifier.reminder_interval() else { return };
         for alert in self.reminders.due(unresolved, interval, Instant::now()) {
             notifier.remind(alert);
         }
     }
 
-    /// Whether reminders need the unresolved alerts after each cycle.
-    pub fn wants_reminders(&self) -> bool {
-        self.current.as_ref().is_some_and(|(n, _)| n.reminder_interval().is_some())
+    /// Whether [`Dispatch::open_alerts`] needs the unresolved alerts after each cycle.
+    pub fn wants_open_alerts(&self) -> bool {
+        self.current.as_ref().is_some_and(|(n, _)| n.reminder_interval().is_some() || n.tracks_open_alerts())
     }
 
     /// Gives queued notifications up to `limit` to go out (at stop).

@@ -1,14 +1,18 @@
-//! Alert notifications: a webhook (JSON POST, Slack-compatible `text`) and
-//! a command (the alert in `HEALTHMON_*` environment variables). Delivery
-//! runs on a task of its own so it never blocks or slows the check loop;
-//! failures are retried with backoff a bounded number of times and then
-//! reported back as an `error` metric. (The word "notify" is systemd's;
-//! this module is about people.)
+//! Alert notifications: a webhook (JSON POST, Slack-compatible `text`), a
+//! command (the alert in `HEALTHMON_*` environment variables) and
+//! Alertmanager. Each channel has its own queue and task (see [`channel`]),
+//! so one dead receiver never delays another, and none ever blocks or
+//! slows the check loop; failures come back as `error` metric rows, with
+//! URLs cut to `scheme://host:port` ([`redact`]). Silenced alerts are not
+//! notified. (The word "notify" is systemd's; this module is about people.)
 
+mod alertmanager;
+mod channel;
 mod deliver;
 mod dispatch;
 mod payload;
 mod ratelimit;
+mod redact;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,21 +21,23 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::NotifySettings;
-use crate::model::{Finding, Status};
+use crate::model::Finding;
 use crate::store::AlertRow;
 
+use channel::Channel;
 pub use dispatch::Dispatch;
 pub use payload::{Event, EventKind};
-use ratelimit::RateLimit;
+pub use redact::redact_url;
 
-/// How many notifications may wait for delivery; past that new ones are
-/// dropped and counted (the loop must never wait on a slow receiver).
+/// How many notifications may wait for one channel; past that new ones are
+/// dropped and logged (the loop must never wait on a slow receiver).
 const QUEUE_DEPTH: usize = 256;
 
 /// Where delivery failures go: the daemon records them as metric rows.
 pub type FailureSender = mpsc::UnboundedSender<Vec<Finding>>;
 
-/// Retry policy of the webhook: attempts and the first backoff (doubling).
+/// Retry policy of the webhook: attempts and the first backoff (doubling);
+/// `timeout` bounds every single attempt of every HTTP channel.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
     pub attempts: u32,
@@ -45,30 +51,54 @@ impl Default for Retry {
     }
 }
 
+/// What a channel's queue carries.
+#[derive(Debug)]
+pub enum Message {
+    Event(Event),
+    /// Every open, notifiable alert, after each cycle: channels that keep
+    /// alerts alive elsewhere (Alertmanager) re-post from this set.
+    Open(Vec<AlertRow>),
+}
+
+/// One channel's queue as the handle sees it.
+#[derive(Clone)]
+struct Queue {
+    name: &'static str,
+    tracks_open: bool,
+    tx: mpsc::Sender<Message>,
+}
+
 /// A handle the daemon keeps; cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct Notifier {
-    tx: mpsc::Sender<Event>,
+    queues: Vec<Queue>,
     settings: NotifySettings,
 }
 
-/// The delivery task; await it (bounded) before exiting so queued
+/// The channels' tasks; await them (bounded) before exiting so queued
 /// notifications of a `--once` run go out.
 pub struct Delivery {
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Notifier {
-    /// Starts the delivery task. Must be called inside a tokio runtime.
+    /// Starts one task per configured channel. Must be called inside a tokio runtime.
     pub fn start(settings: NotifySettings, failures: FailureSender, retry: Retry) -> (Notifier, Delivery) {
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(deliver_all(rx, settings.clone(), failures, retry));
-        (Notifier { tx, settings }, Delivery { task })
+        let mut queues = Vec::new();
+        let mut tasks = Vec::new();
+        for channel in Channel::configured(&settings) {
+            let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+            queues.push(Queue { name: channel.name(), tracks_open: channel.tracks_open_alerts(), tx });
+            tasks.push(tokio::spawn(channel.run(rx, failures.clone(), retry)));
+        }
+        (Notifier { queues, settings }, Delivery { tasks })
     }
 
-    /// An alert was opened (or escalated).
+    /// An alert was opened (or escalated), or recorded already resolved
+    /// (an auto-recovered INFO record).
     pub fn raised(&self, alert: &AlertRow) {
-        self.enqueue(alert, EventKind::Raised);
+        let kind = if alert.resolved { EventKind::AutoRecovered } else { EventKind::Raised };
+        self.enqueue(alert, kind);
     }
 
     /// An alert was resolved.
@@ -86,23 +116,54 @@ impl Notifier {
         self.enqueue(alert, EventKind::Reminder);
     }
 
+    /// Whether a channel keeps the open alerts (wants [`Notifier::open_alerts`]).
+    pub fn tracks_open_alerts(&self) -> bool {
+        self.queues.iter().any(|q| q.tracks_open)
+    }
+
+    /// The currently open alerts, for the channels that re-post them.
+    pub fn open_alerts(&self, unresolved: &[AlertRow]) {
+        let notifiable: Vec<AlertRow> = unresolved.iter().filter(|a| self.notifiable(a)).cloned().collect();
+        for queue in self.queues.iter().filter(|q| q.tracks_open) {
+            if queue.tx.try_send(Message::Open(notifiable.clone())).is_err() {
+                log::warn!("{} notification queue full or closed; open alerts not passed on", queue.name);
+            }
+        }
+    }
+
+    /// Silenced alerts and those under `min_severity` go to no channel.
+    fn notifiable(&self, alert: &AlertRow) -> bool {
+        !alert.silenced && alert.severity >= self.settings.min_severity
+    }
+
     fn enqueue(&self, alert: &AlertRow, kind: EventKind) {
-        if alert.severity < self.settings.min_severity {
+        if !self.notifiable(alert) {
             return;
         }
-        if self.tx.try_send(Event::new(alert, kind)).is_err() {
-            log::warn!("notification queue full or closed; dropped notification for alert {}", alert.id);
+        let event = Event::new(alert, kind);
+        for queue in &self.queues {
+            if queue.tx.try_send(Message::Event(event.clone())).is_err() {
+                log::warn!("{} notification queue full or closed; dropped notification for alert {}", queue.name, alert.id);
+            }
         }
     }
 }
 
 impl Delivery {
-    /// Waits for queued notifications, at most `limit`. All `Notifier`
-    /// clones must be dropped first, or this waits the whole limit.
+    /// Waits for queued notifications, at most `limit` in all. All
+    /// `Notifier` clones must be dropped first, or this waits the whole limit.
     pub async fn finish(self, limit: Duration) {
-        if tokio::time::timeout(limit, self.task).await.is_err() {
+        let all = futures_join(self.tasks);
+        if tokio::time::timeout(limit, all).await.is_err() {
             log::warn!("notifications still pending after {}s; giving up on them", limit.as_secs());
         }
+    }
+}
+
+/// Awaits every task (they run concurrently already; this only waits).
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        let _ = task.await;
     }
 }
 
@@ -128,24 +189,6 @@ impl Reminders {
     }
 }
 
-async fn deliver_all(mut rx: mpsc::Receiver<Event>, settings: NotifySettings, failures: FailureSender, retry: Retry) {
-    let mut limit = RateLimit::default();
-    while let Some(event) = rx.recv().await {
-        let Some(event) = limit.admit(event, Instant::now()) else { continue };
-        for failure in deliver::send(&settings, &event, retry).await {
-            let finding = Finding {
-                component: "notify".into(),
-                metric_type: "notify_delivery".into(),
-                status: Status::Error,
-                details: failure,
-                action: None,
-                problem: None,
-            };
-            let _ = failures.send(vec![finding]);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +203,7 @@ mod tests {
             kind: "k".into(),
             message: "m".into(),
             resolved: false,
+            silenced: false,
         }
     }
 

@@ -11,6 +11,9 @@ pub enum EventKind {
     Raised,
     Resolved,
     Reminder,
+    /// A problem found and repaired in one cycle: an INFO alert recorded
+    /// already resolved.
+    AutoRecovered,
 }
 
 impl EventKind {
@@ -20,6 +23,7 @@ impl EventKind {
             EventKind::Raised => "raised",
             EventKind::Resolved => "resolved",
             EventKind::Reminder => "reminder",
+            EventKind::AutoRecovered => "auto-recovered",
         }
     }
 }
@@ -43,7 +47,7 @@ impl Event {
     pub fn text(&self) -> String {
         let a = &self.alert;
         let icon = match (self.kind, a.severity) {
-            (EventKind::Resolved, _) => "✅",
+            (EventKind::Resolved | EventKind::AutoRecovered, _) => "✅",
             (_, Severity::Critical) => "🚨",
             (_, Severity::Warning) => "⚠️",
             (_, Severity::Info) => "ℹ️",
@@ -52,6 +56,7 @@ impl Event {
             EventKind::Raised => "",
             EventKind::Resolved => "resolved: ",
             EventKind::Reminder => "still unresolved: ",
+            EventKind::AutoRecovered => "auto-recovered: ",
         };
         let mut text = format!("{icon} [{}] {}: {}{} — {}", a.severity, self.host, what, a.component, a.message);
         if self.suppressed_before > 0 {
@@ -94,6 +99,7 @@ impl Event {
     }
 }
 
-fn hostname() -> String {
+/// This host's name, as notifications and Alertmanager's `instance` give it.
+pub fn hostname() -> String {
     nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
 }

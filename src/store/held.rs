@@ -160,6 +160,8 @@ impl Held {
                 self.open.retain(|a| a.id != alert.id);
                 recorded.resolved.push(alert);
             }
+            // Nothing stays open; the journal already has the repair.
+            Decision::AutoRecovered { .. } => {}
         }
     }
 }
@@ -179,7 +181,7 @@ fn changes_state(decision: &Decision) -> bool {
 
 fn decided_pair(decision: &Decision) -> (&String, &String) {
     match decision {
-        Decision::Raise { component, kind, .. } => (component, kind),
+        Decision::Raise { component, kind, .. } | Decision::AutoRecovered { component, kind, .. } => (component, kind),
         Decision::Update { alert, .. } | Decision::Resolve { alert } => (&alert.component, &alert.kind),
     }
 }

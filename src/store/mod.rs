@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::alerts;
+use crate::flap::Damper;
 use crate::model::{Finding, Severity};
 
 pub use control::{DESIRED_RUNNING, DESIRED_STOPPED};
@@ -78,6 +79,9 @@ pub struct AlertRow {
     pub kind: String,
     pub message: String,
     pub resolved: bool,
+    /// Raised while a maintenance silence matched its component (the
+    /// `silenced` column): recorded and journaled, never notified.
+    pub silenced: bool,
 }
 
 /// One `health_metrics` row as the API shows it.
@@ -102,6 +106,8 @@ pub struct Recorded {
     pub resolved: Vec<AlertRow>,
     /// Ids among the above whose notification a silence holds back.
     pub held: Vec<i64>,
+    /// INFO alerts recorded already resolved: problems repaired in the batch.
+    pub auto_recovered: Vec<AlertRow>,
 }
 
 pub struct Store {
@@ -164,11 +170,32 @@ impl Store {
     /// as if written; every later call tries the database again, on a fresh
     /// connection, and the first write that works replays what was held.
     pub fn record(&mut self, findings: &[Finding], now: SystemTime, alerts: bool) -> Result<Recorded, StoreError> {
+        self.record_with(findings, now, alerts, None)
+    }
+
+    /// Like [`Store::record`] with alerts, the decisions passed through
+    /// flap damping first.
+    pub fn record_damped(
+        &mut self,
+        findings: &[Finding],
+        now: SystemTime,
+        damper: &mut Damper,
+    ) -> Result<Recorded, StoreError> {
+        self.record_with(findings, now, true, Some(damper))
+    }
+
+    fn record_with(
+        &mut self,
+        findings: &[Finding],
+        now: SystemTime,
+        alerts: bool,
+        damper: Option<&mut Damper>,
+    ) -> Result<Recorded, StoreError> {
         let now = queries::unix_seconds(now);
         if self.held.is_some() {
             self.reconnect();
         }
-        match self.write(findings, now, alerts) {
+        match self.write(findings, now, alerts, damper) {
             Ok(recorded) => {
                 if self.held.take().is_some() {
                     log::info!("the state database {} is writable again; held alerts and metrics written", self.display_path());
@@ -194,7 +221,13 @@ impl Store {
     }
 
     /// One transaction: what was held (if anything), then this batch.
-    fn write(&mut self, findings: &[Finding], now: i64, alerts: bool) -> Result<Recorded, StoreError> {
+    fn write(
+        &mut self,
+        findings: &[Finding],
+        now: i64,
+        alerts: bool,
+        damper: Option<&mut Damper>,
+    ) -> Result<Recorded, StoreError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut batch = findings.to_vec();
         if let Some(held) = &self.held {
@@ -209,7 +242,12 @@ impl Store {
         let mut recorded = Recorded::default();
         if alerts {
             let open = queries::list_alerts(&tx, true, i64::MAX)?;
-            for decision in alerts::decide(&open, &batch) {
+            let decisions = alerts::decide(&open, &batch);
+            let decisions = match damper {
+                Some(damper) => damper.damp(decisions, now),
+                None => decisions,
+            };
+            for decision in decisions {
                 queries::apply(&tx, decision, now, &mut recorded)?;
             }
             recorded.held = control::hold(&tx, &recorded, now)?;

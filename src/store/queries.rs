@@ -19,7 +19,7 @@ pub const MAX_LIMIT: u32 = 1_000;
 /// The alert columns [`alert_from_row`] reads, in its order. A timestamp
 /// SQLite cannot parse (a foreign legacy row) reads as unix time 0.
 const ALERT_COLUMNS: &str = "id, COALESCE(CAST(strftime('%s', timestamp) AS INTEGER), 0), \
-                             severity, component, kind, message, resolved";
+                             severity, component, kind, message, resolved, silenced";
 
 /// The metric columns [`metric_from_row`] reads, in its order.
 const METRIC_COLUMNS: &str = "COALESCE(CAST(strftime('%s', timestamp) AS INTEGER), 0), \
@@ -46,6 +46,7 @@ pub fn effective_limit(limit: u32) -> i64 {
 fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
     let severity: String = row.get(2)?;
     let resolved: i64 = row.get(6)?;
+    let silenced: i64 = row.get(7)?;
     Ok(AlertRow {
         id: row.get(0)?,
         raised_at: row.get(1)?,
@@ -54,6 +55,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<AlertRow> {
         kind: row.get(4)?,
         message: row.get(5)?,
         resolved: resolved != 0,
+        silenced: silenced != 0,
     })
 }
 
@@ -159,6 +161,15 @@ pub fn apply(conn: &Connection, decision: Decision, now: i64, recorded: &mut Rec
             .execute(params![now, alert.id])?;
             recorded.resolved.push(alert);
         }
+        Decision::AutoRecovered { component, kind, message } => {
+            let problem = Problem { severity: Severity::Info, message };
+            let alert = raise(conn, component, kind, problem, now)?;
+            conn.prepare_cached(
+                "UPDATE health_alerts SET resolved = 1, resolved_at = datetime(?1, 'unixepoch') WHERE id = ?2",
+            )?
+            .execute(params![now, alert.id])?;
+            recorded.auto_recovered.push(AlertRow { resolved: true, ..alert });
+        }
     }
     Ok(())
 }
@@ -175,5 +186,5 @@ fn raise(conn: &Connection, component: String, kind: String, problem: Problem, n
 
 /// The row of an alert just raised with `id` at `now`.
 pub fn opened(id: i64, now: i64, component: String, kind: String, problem: Problem) -> AlertRow {
-    AlertRow { id, raised_at: now, severity: problem.severity, component, kind, message: problem.message, resolved: false }
+    AlertRow { id, raised_at: now, severity: problem.severity, component, kind, message: problem.message, resolved: false, silenced: false }
 }

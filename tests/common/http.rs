@@ -1,6 +1,8 @@
 //! A real HTTP/1.1 server on 127.0.0.1 for webhook tests: it records every
 //! request body and answers with a status chosen by the test.
 
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
@@ -61,4 +63,40 @@ fn serve(stream: std::net::TcpStream, status: u16, tx: mpsc::Sender<String>) {
     let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
     let mut stream = stream;
     let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+/// A server that accepts connections, reads the request and never
+/// answers: a webhook receiver that hangs. Counts requests received.
+pub struct HangServer {
+    pub addr: SocketAddr,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HangServer {
+    pub fn start() -> HangServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = requests.clone();
+        thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                let mut line = String::new();
+                let _ = BufReader::new(&stream).read_line(&mut line);
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Kept open and unanswered until the test ends.
+                held.push(stream);
+            }
+        });
+        HangServer { addr, requests }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Requests that arrived (and were never answered).
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
