@@ -308,7 +308,7 @@ async fn dry_run_starts_and_restarts_nothing() {
         assert!(cycle.iter().all(|f| f.action.as_ref().is_some_and(|a| a.kind == ActionKind::Other)), "{cycle:#?}");
         tokio::time::sleep(Duration::from_millis(300)).await; // proving an absence
         assert!(lines(&log).is_empty(), "dry run started a process");
-        assert!(sup.list().iter().all(|i| i.state == "stopped" && i.pid == 0));
+        assert!(sup.list().iter().all(|i| i.state == "inactive" && i.pid == 0));
         sup.shutdown().await;
     })
     .await;
