@@ -13,9 +13,7 @@ use crate::journal::{self, Journal};
 use crate::model::{ActionKind, Finding, HostState, Severity, Status};
 use crate::store::{AlertRow, Recorded, StoreHandle};
 
-/// The details of the finding that resolves the alert of a component no
-/// longer reported.
-pub const ENDED: &str = "no longer watched: ended or removed from the configuration";
+pub use crate::model::ENDED;
 
 /// The metric type of a whole check's failure (timeout, panic, error).
 pub const CHECK_RUN_METRIC: &str = "check_run";

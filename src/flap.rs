@@ -9,11 +9,14 @@
 //! the store applies them, on an injected clock (unix seconds). The history
 //! is kept in memory by the engine, so a restart of healthmon forgets it: a
 //! held alert then resolves at the first healthy check, as any alert would.
+//! An alert whose component is no longer watched (ended, or removed from
+//! the configuration) resolves at once: it cannot flap any more.
 
 use std::collections::{HashMap, VecDeque};
 
 use crate::alerts::Decision;
 use crate::config::{format_duration, AlertSettings};
+use crate::model::{Finding, ENDED};
 
 /// How one (component, kind) has been behaving.
 #[derive(Debug, Default)]
@@ -43,10 +46,19 @@ impl Damper {
         self.settings = settings;
     }
 
-    /// The decisions as they must be applied at `now` (unix seconds).
-    pub fn damp(&mut self, decisions: Vec<Decision>, now: i64) -> Vec<Decision> {
+    /// The decisions for `findings` as they must be applied at `now` (unix seconds).
+    pub fn damp(&mut self, decisions: Vec<Decision>, findings: &[Finding], now: i64) -> Vec<Decision> {
         self.forget_before(now - self.window());
-        decisions.into_iter().filter_map(|d| self.damp_one(d, now)).collect()
+        decisions
+            .into_iter()
+            .filter_map(|d| match d {
+                Decision::Resolve { alert } if ended(findings, &alert.component, &alert.kind) => {
+                    self.pairs.remove(&(alert.component.clone(), alert.kind.clone()));
+                    Some(Decision::Resolve { alert })
+                }
+                d => self.damp_one(d, now),
+            })
+            .collect()
     }
 
     fn window(&self) -> i64 {
@@ -118,6 +130,11 @@ impl Damper {
     }
 }
 
+/// Whether the batch says the pair is no longer watched.
+fn ended(findings: &[Finding], component: &str, kind: &str) -> bool {
+    findings.iter().any(|f| f.component == component && f.metric_type == kind && f.details == ENDED)
+}
+
 impl Pair {
     /// While held open: the problem is there or not; a change when it differs.
     fn returned(&mut self, now: i64, problem: bool) {
@@ -172,10 +189,10 @@ mod tests {
     #[test]
     fn steady_alerts_pass_unchanged() {
         let mut d = damper(3);
-        assert_eq!(d.damp(vec![raise()], 0), vec![raise()]);
-        assert_eq!(d.damp(vec![update()], 60), vec![update()]);
-        assert_eq!(d.damp(vec![resolve()], 120), vec![resolve()]);
-        assert_eq!(d.damp(vec![raise()], 180), vec![raise()]);
+        assert_eq!(d.damp(vec![raise()], &[], 0), vec![raise()]);
+        assert_eq!(d.damp(vec![update()], &[], 60), vec![update()]);
+        assert_eq!(d.damp(vec![resolve()], &[], 120), vec![resolve()]);
+        assert_eq!(d.damp(vec![raise()], &[], 180), vec![raise()]);
     }
 
     /// The change past the threshold holds the alert open and notifies once
@@ -184,18 +201,18 @@ mod tests {
     #[test]
     fn the_fourth_change_holds_the_alert_open_as_flapping() {
         let mut d = damper(3);
-        d.damp(vec![raise()], 0);
-        d.damp(vec![resolve()], 10);
-        d.damp(vec![raise()], 20);
-        let held = d.damp(vec![resolve()], 30);
+        d.damp(vec![raise()], &[], 0);
+        d.damp(vec![resolve()], &[], 10);
+        d.damp(vec![raise()], &[], 20);
+        let held = d.damp(vec![resolve()], &[], 30);
         let [Decision::Update { alert, escalated: true }] = held.as_slice() else { panic!("{held:?}") };
         assert!(!alert.resolved);
         assert_eq!(alert.message, "flapping (4 changes in 30m): exited with 1; restarting");
         for t in (40..400).step_by(20) {
-            let decisions = d.damp(vec![update()], t);
+            let decisions = d.damp(vec![update()], &[], t);
             let [Decision::Update { alert, escalated: false }] = decisions.as_slice() else { panic!("{decisions:?}") };
             assert!(alert.message.starts_with("flapping ("), "{}", alert.message);
-            assert_eq!(d.damp(vec![resolve()], t + 10), vec![], "held open at {t}");
+            assert_eq!(d.damp(vec![resolve()], &[], t + 10), vec![], "held open at {t}");
         }
     }
 
@@ -204,11 +221,11 @@ mod tests {
     #[test]
     fn settles_after_a_quiet_window() {
         let mut d = damper(1);
-        d.damp(vec![raise()], 0);
-        assert!(matches!(d.damp(vec![resolve()], 10).as_slice(), [Decision::Update { escalated: true, .. }]));
-        assert_eq!(d.damp(vec![resolve()], 10 + WINDOW - 1), vec![], "not yet quiet");
-        assert_eq!(d.damp(vec![resolve()], 10 + WINDOW), vec![resolve()]);
-        assert_eq!(d.damp(vec![raise()], 20 + WINDOW), vec![raise()], "history cleared");
+        d.damp(vec![raise()], &[], 0);
+        assert!(matches!(d.damp(vec![resolve()], &[], 10).as_slice(), [Decision::Update { escalated: true, .. }]));
+        assert_eq!(d.damp(vec![resolve()], &[], 10 + WINDOW - 1), vec![], "not yet quiet");
+        assert_eq!(d.damp(vec![resolve()], &[], 10 + WINDOW), vec![resolve()]);
+        assert_eq!(d.damp(vec![raise()], &[], 20 + WINDOW), vec![raise()], "history cleared");
     }
 
     /// Changes spread wider than the window never add up to flapping.
@@ -217,8 +234,8 @@ mod tests {
         let mut d = damper(3);
         for i in 0..10 {
             let t = i * WINDOW;
-            assert_eq!(d.damp(vec![raise()], t), vec![raise()]);
-            assert_eq!(d.damp(vec![resolve()], t + WINDOW / 2), vec![resolve()]);
+            assert_eq!(d.damp(vec![raise()], &[], t), vec![raise()]);
+            assert_eq!(d.damp(vec![resolve()], &[], t + WINDOW / 2), vec![resolve()]);
         }
     }
 
@@ -227,8 +244,18 @@ mod tests {
     fn zero_threshold_is_off() {
         let mut d = damper(0);
         for t in 0..20 {
-            assert_eq!(d.damp(vec![raise()], t * 2), vec![raise()]);
-            assert_eq!(d.damp(vec![resolve()], t * 2 + 1), vec![resolve()]);
+            assert_eq!(d.damp(vec![raise()], &[], t * 2), vec![raise()]);
+            assert_eq!(d.damp(vec![resolve()], &[], t * 2 + 1), vec![resolve()]);
         }
+    }
+
+    /// A flapping alert whose component ended resolves at once.
+    #[test]
+    fn ended_component_resolves_at_once() {
+        let mut d = damper(1);
+        d.damp(vec![raise()], &[], 0);
+        assert!(matches!(d.damp(vec![resolve()], &[], 10).as_slice(), [Decision::Update { .. }]));
+        let ended = Finding::healthy("w1", "worker_status", ENDED);
+        assert_eq!(d.damp(vec![resolve()], &[ended], 20), vec![resolve()]);
     }
 }

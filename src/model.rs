@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// The details of the finding that resolves the alert of a component no
+/// longer reported (the engine adds it; flap damping lets it through).
+pub const ENDED: &str = "no longer watched: ended or removed from the configuration";
+
 /// The `status` column of `health_metrics` (fixed by the contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {

@@ -244,7 +244,7 @@ impl Store {
             let open = queries::list_alerts(&tx, true, i64::MAX)?;
             let decisions = alerts::decide(&open, &batch);
             let decisions = match damper {
-                Some(damper) => damper.damp(decisions, now),
+                Some(damper) => damper.damp(decisions, findings, now),
                 None => decisions,
             };
             for decision in decisions {
