@@ -81,13 +81,15 @@ impl Store {
         let now = unix_seconds(now);
         let active = all_silences(&self.conn)?;
         let held: HashSet<i64> = silenced_ids(&self.conn)?;
-        let released: Vec<AlertRow> = queries::list_alerts(&self.conn, true, i64::MAX)?
+        let mut released: Vec<AlertRow> = queries::list_alerts(&self.conn, true, i64::MAX)?
             .into_iter()
             .filter(|a| held.contains(&a.id) && !silences::is_silenced(&active, &a.component, now))
             .collect();
         let mut stmt = self.conn.prepare_cached("UPDATE health_alerts SET silenced = 0 WHERE id = ?1")?;
-        for alert in &released {
+        for alert in &mut released {
             stmt.execute([alert.id])?;
+            // The channels skip rows marked silenced: this one is not any more.
+            alert.silenced = false;
         }
         Ok(released)
     }
