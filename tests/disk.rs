@@ -26,6 +26,7 @@ fn rule(dir: &Path, when: CleanupWhen) -> CleanupRule {
         pattern: "*.log*".into(),
         older_than: Duration::from_secs(7 * DAY),
         when,
+        archive: Default::default(),
     }
 }
 
@@ -35,6 +36,8 @@ fn settings(paths: &[&Path], cleanup: Vec<CleanupRule>) -> DiskSettings {
         warning_percent: 85.0,
         critical_percent: 95.0,
         cleanup,
+        predict_horizon: Duration::ZERO,
+        predict_window: Duration::from_secs(3600),
     }
 }
 

@@ -308,6 +308,7 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
             severity: Severity::Warning,
             message: join(failures),
         }),
+        value: None,
     }
 }
 
@@ -346,14 +347,14 @@ impl Usage {
         format!(
             "used {:.1}% ({} free of {})",
             self.percent,
-            human(self.free),
-            human(self.total)
+            human_bytes(self.free),
+            human_bytes(self.total)
         )
     }
 }
 
 /// Bytes in the largest binary unit that keeps the number at least 1.
-fn human(bytes: u64) -> String {
+pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -384,8 +385,8 @@ mod tests {
     /// Byte counts pick the unit an admin reads at a glance.
     #[test]
     fn human_sizes() {
-        assert_eq!(human(512), "512.0 B");
-        assert_eq!(human(4 * 1024 * 1024), "4.0 MiB");
-        assert_eq!(human(930 * 1024 * 1024 * 1024), "930.0 GiB");
+        assert_eq!(human_bytes(512), "512.0 B");
+        assert_eq!(human_bytes(4 * 1024 * 1024), "4.0 MiB");
+        assert_eq!(human_bytes(930 * 1024 * 1024 * 1024), "930.0 GiB");
     }
 }

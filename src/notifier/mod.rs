@@ -133,14 +133,7 @@ async fn deliver_all(mut rx: mpsc::Receiver<Event>, settings: NotifySettings, fa
     while let Some(event) = rx.recv().await {
         let Some(event) = limit.admit(event, Instant::now()) else { continue };
         for failure in deliver::send(&settings, &event, retry).await {
-            let finding = Finding {
-                component: "notify".into(),
-                metric_type: "notify_delivery".into(),
-                status: Status::Error,
-                details: failure,
-                action: None,
-                problem: None,
-            };
+            let finding = Finding { status: Status::Error, ..Finding::healthy("notify", "notify_delivery", failure) };
             let _ = failures.send(vec![finding]);
         }
     }
