@@ -13,34 +13,66 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use nix::sys::statvfs::{statvfs, Statvfs};
+use nix::sys::statvfs::statvfs;
 
+use crate::checks::disk_trend::{Trend, FORECAST};
 use crate::checks::{Check, CheckContext, CheckError};
 use crate::cleanup::{CleanupDir, CleanupError, CleanupReport, Selection};
 use crate::config::{CleanupRule, CleanupWhen, DiskSettings};
 use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
+use crate::store::series::History;
+
+pub use super::disk_usage::{human_bytes, used_percent};
+use super::disk_usage::Usage;
 
 const USAGE: &str = "disk_usage";
 const CLEANUP: &str = "disk_cleanup";
 /// The check's name (its report section).
 pub const NAME: &str = "disk";
 /// The alert kinds this check reports.
-pub const KINDS: &[&str] = &[USAGE, CLEANUP];
+pub const KINDS: &[&str] = &[USAGE, CLEANUP, FORECAST];
 
 pub struct DiskCheck {
     settings: DiskSettings,
+    /// The forecast, when on and a history is at hand.
+    trend: Option<Trend>,
 }
 
 impl DiskCheck {
+    /// A check without a forecast (no history to fit).
     pub fn new(settings: DiskSettings) -> DiskCheck {
-        DiskCheck { settings }
+        DiskCheck { settings, trend: None }
+    }
+
+    /// Adds the forecast over the metrics history in `history`, unless
+    /// `predict_horizon` is 0s.
+    pub fn with_history(mut self, history: History) -> DiskCheck {
+        let (horizon, window) = (self.settings.predict_horizon, self.settings.predict_window);
+        self.trend = (!horizon.is_zero()).then_some(Trend { history, horizon, window });
+        self
+    }
+
+    /// The `disk_usage` (used bytes as its value) and `disk_forecast`
+    /// findings for one configured path; `findings` so far tell whether
+    /// this run's cleanup freed space on it.
+    fn path_findings(&self, path: &Path, findings: &[Finding]) -> Vec<Finding> {
+        let usage = statvfs(path).map(|st| Usage::of(&st));
+        let mut out = vec![self.usage_finding(path, &usage)];
+        if let (Some(trend), Ok(usage)) = (&self.trend, usage) {
+            let component = component(path);
+            let cleaned = findings
+                .iter()
+                .any(|f| f.component == component && f.metric_type == CLEANUP && f.status == Status::Recovered);
+            out.push(trend.finding(path, &component, usage.used, usage.used + usage.free, cleaned));
+        }
+        out
     }
 
     /// The `disk_usage` finding for one configured path.
-    fn usage_finding(&self, path: &Path) -> Finding {
+    fn usage_finding(&self, path: &Path, usage: &Result<Usage, nix::Error>) -> Finding {
         let component = component(path);
-        let usage = match statvfs(path) {
-            Ok(st) => Usage::of(&st),
+        let usage = match usage {
+            Ok(usage) => usage,
             Err(errno) => {
                 let message = format!(
                     "cannot read disk usage of {}: {}",
@@ -58,6 +90,7 @@ impl DiskCheck {
             }
         };
         let details = usage.details();
+        let used = i64::try_from(usage.used).unwrap_or(i64::MAX);
         let (severity, threshold, label) = if usage.percent >= self.settings.critical_percent {
             (
                 Severity::Critical,
@@ -67,7 +100,7 @@ impl DiskCheck {
         } else if usage.percent >= self.settings.warning_percent {
             (Severity::Warning, self.settings.warning_percent, "warning")
         } else {
-            return Finding::healthy(component, USAGE, details);
+            return Finding::healthy(component, USAGE, details).with_value(used);
         };
         let message = format!(
             "{} is {:.1}% full ({label} at {threshold}%)",
@@ -82,6 +115,7 @@ impl DiskCheck {
             message,
             details,
         )
+        .with_value(used)
     }
 
     /// Applies one rule: opens its directory safely, checks whether it is
@@ -186,12 +220,10 @@ impl Check for DiskCheck {
 
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
         let mut findings = self.cleanup_findings(ctx.dry_run);
-        findings.extend(
-            self.settings
-                .paths
-                .iter()
-                .map(|path| self.usage_finding(path)),
-        );
+        for path in &self.settings.paths {
+            let more = self.path_findings(path, &findings);
+            findings.extend(more);
+        }
         Ok(findings)
     }
 }
@@ -312,59 +344,6 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
     }
 }
 
-/// Used percent of the filesystem holding `path` (as `df` shows it), for
-/// the Prometheus export; `None` when statvfs fails.
-pub fn used_percent(path: &Path) -> Option<f64> {
-    statvfs(path).ok().map(|st| Usage::of(&st).percent)
-}
-
-/// Usage the way `df` computes it: blocks reserved for root count as
-/// neither used nor available.
-struct Usage {
-    percent: f64,
-    free: u64,
-    total: u64,
-}
-
-impl Usage {
-    fn of(st: &Statvfs) -> Usage {
-        let used = st.blocks().saturating_sub(st.blocks_free());
-        let avail = st.blocks_available();
-        let percent = if used + avail == 0 {
-            0.0
-        } else {
-            used as f64 / (used + avail) as f64 * 100.0
-        };
-        let frsize = st.fragment_size();
-        Usage {
-            percent,
-            free: avail * frsize,
-            total: st.blocks() * frsize,
-        }
-    }
-
-    fn details(&self) -> String {
-        format!(
-            "used {:.1}% ({} free of {})",
-            self.percent,
-            human_bytes(self.free),
-            human_bytes(self.total)
-        )
-    }
-}
-
-/// Bytes in the largest binary unit that keeps the number at least 1.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
 /// Action texts always use MiB, so they read (and grep) the same.
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
@@ -375,18 +354,5 @@ fn mib(bytes: u64) -> String {
 impl From<CleanupError> for Outcome {
     fn from(err: CleanupError) -> Outcome {
         Outcome::Failed(err.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Byte counts pick the unit an admin reads at a glance.
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(512), "512.0 B");
-        assert_eq!(human_bytes(4 * 1024 * 1024), "4.0 MiB");
-        assert_eq!(human_bytes(930 * 1024 * 1024 * 1024), "930.0 GiB");
     }
 }

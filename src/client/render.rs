@@ -75,6 +75,7 @@ pub fn status_text(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
         alerts_sent: s.alerts_sent,
     };
     report::write_stats(&mut out, &counters);
+    out.push_str(&forecast_lines(s, style));
     let _ = writeln!(out);
     let title = format!("Workers: {}/{} healthy", s.workers_healthy, s.workers_total);
     let _ = writeln!(out, "{}", heading(&title, "🔧", style));
@@ -83,6 +84,16 @@ pub fn status_text(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
     let title = format!("Unresolved alerts: {}", s.unresolved_alerts);
     let _ = writeln!(out, "{}", heading(&title, "🔔", style));
     out.push_str(&alert_lines(alerts, style));
+    out
+}
+
+/// The disk forecast under the stats: `💽 Disk forecast:` and one line per path.
+fn forecast_lines(s: &StatusDict, style: Style) -> String {
+    let Some(lines) = s.disk_forecast.as_ref().filter(|l| !l.is_empty()) else { return String::new() };
+    let mut out = format!("\n{}\n", heading("Disk forecast:", "💽", style));
+    for line in lines {
+        let _ = writeln!(out, "   {line}");
+    }
     out
 }
 
@@ -104,6 +115,7 @@ pub fn status_json(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
         "alerts_sent": s.alerts_sent,
         "unresolved_alerts": s.unresolved_alerts,
         "dry_run": s.dry_run,
+        "disk_forecast": s.disk_forecast.clone().unwrap_or_default(),
         "workers": workers_json(workers),
         "alerts": alerts_json(alerts),
     })

@@ -24,6 +24,8 @@ mod workers;
 use std::path::{Path, PathBuf};
 
 pub use defaults::embedded_defaults;
+/// A duration as the config writes it (`"6h"`), for messages.
+pub use duration::format as duration_text;
 pub use render::render;
 pub use settings::*;
 pub use sources::drop_in_dir;

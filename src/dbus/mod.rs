@@ -66,6 +66,8 @@ pub struct Snapshot {
     pub workers: Vec<WorkerInfo>,
     pub unresolved_alerts: u32,
     pub dry_run: bool,
+    /// The last cycle's forecast line per disk path.
+    pub disk_forecast: Vec<String>,
 }
 
 /// The snapshot as the interface and the loop share it. A std lock: it is
@@ -82,6 +84,7 @@ impl Snapshot {
             workers: Vec::new(),
             unresolved_alerts: 0,
             dry_run,
+            disk_forecast: Vec::new(),
         }
     }
 
@@ -107,6 +110,7 @@ impl Snapshot {
             alerts_sent: c.alerts_sent,
             unresolved_alerts: self.unresolved_alerts,
             dry_run: self.dry_run,
+            disk_forecast: Some(self.disk_forecast.clone()),
         }
     }
 }

@@ -31,6 +31,10 @@ pub struct StatusDict {
     pub alerts_sent: u64,
     pub unresolved_alerts: u32,
     pub dry_run: bool,
+    /// One line per disk path from the last cycle's forecast, e.g.
+    /// `/: / full in about 7 h (growing 2.1 GiB/h)` (an addition; absent
+    /// from a daemon that has none).
+    pub disk_forecast: Option<Vec<String>>,
 }
 
 /// A cycle's summary: `RunOnce()`'s reply and `CheckCompleted`'s argument.

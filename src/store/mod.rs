@@ -5,6 +5,7 @@
 
 mod queries;
 mod schema;
+pub mod series;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
@@ -131,6 +132,12 @@ impl Store {
     /// Unresolved alerts, newest first (for Status and the state).
     pub fn unresolved(&self) -> Result<Vec<AlertRow>, StoreError> {
         self.list_alerts(true, u32::MAX)
+    }
+
+    /// The newest value of `metric` for each component (`None` where it has none).
+    pub fn latest_values(&self, components: &[String], metric: &str) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+        let latest = |c: &String| series::latest_value(&self.conn, c, metric).map(|v| (c.clone(), v));
+        Ok(components.iter().map(latest).collect::<rusqlite::Result<_>>()?)
     }
 
     /// Deletes metric rows older than `before`; returns how many. Alerts are
