@@ -17,8 +17,8 @@ use nix::sys::statvfs::statvfs;
 
 use crate::checks::disk_trend::{Trend, FORECAST};
 use crate::checks::{Check, CheckContext, CheckError};
-use crate::cleanup::{CleanupDir, CleanupError, CleanupReport, Selection};
-use crate::config::{CleanupRule, CleanupWhen, DiskSettings};
+use crate::cleanup::{ArchiveDir, Archiver, CleanupDir, CleanupError, CleanupReport, Selection};
+use crate::config::{ArchiveSettings, CleanupRule, CleanupWhen, DiskSettings};
 use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
 use crate::store::series::History;
 
@@ -161,10 +161,15 @@ impl DiskCheck {
         let cutoff = now
             .checked_sub(rule.older_than)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let report = dir.clean(&Selection { pattern, cutoff }, dry_run);
+        let mut archiver = match archiver(&rule.archive, dry_run) {
+            Ok(archiver) => archiver,
+            Err(err) => return err.into(),
+        };
+        let report = dir.clean_archiving(&Selection { pattern, cutoff }, archiver.as_mut(), dry_run);
         Outcome::Cleaned {
             dir: rule.dir.clone(),
             report,
+            into: archive_text(&rule.archive),
         }
     }
 
@@ -243,6 +248,8 @@ enum Outcome {
     Cleaned {
         dir: PathBuf,
         report: CleanupReport,
+        /// Where copies go (` into DIR`, ` through archive_command`), or empty.
+        into: String,
     },
     /// The directory is missing or unsafe, or the rule is unusable.
     Failed(String),
@@ -252,14 +259,19 @@ impl Outcome {
     /// The action text, when something was (or would be) deleted.
     fn action(&self, dry_run: bool) -> Option<String> {
         match self {
-            Outcome::Cleaned { dir, report } if report.files > 0 => {
-                let verb = if dry_run { "would delete" } else { "deleted" };
-                Some(format!(
-                    "{verb} {} files ({}) from {}",
-                    report.files,
-                    mib(report.bytes),
-                    dir.display()
-                ))
+            Outcome::Cleaned { dir, report, into } if report.files > 0 => {
+                let verb = match (dry_run, report.archived > 0) {
+                    (true, false) => "would delete",
+                    (true, true) => "would archive, then delete",
+                    (false, false) => "deleted",
+                    (false, true) => "archived, then deleted",
+                };
+                let archive = (report.archived > 0 && !dry_run)
+                    .then(|| format!(", {} in the archive", mib(report.archived_bytes)))
+                    .unwrap_or_default();
+                let into = if report.archived > 0 { into.as_str() } else { "" };
+                let (files, bytes, dir) = (report.files, mib(report.bytes), dir.display());
+                Some(format!("{verb} {files} files ({bytes}{archive}) from {dir}{into}"))
             }
             _ => None,
         }
@@ -277,7 +289,7 @@ impl Outcome {
                     dir.display()
                 )
             }
-            Outcome::Cleaned { dir, report } => {
+            Outcome::Cleaned { dir, report, .. } => {
                 let mut text = self
                     .action(dry_run)
                     .unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
@@ -313,6 +325,12 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
         .iter()
         .filter_map(|o| match o {
             Outcome::Failed(message) => Some(format!("disk cleanup failed: {message}")),
+            Outcome::Cleaned { dir, report, .. } if report.kept > 0 => Some(format!(
+                "{} aged files in {} kept: archiving failed (first: {})",
+                report.kept,
+                dir.display(),
+                report.first_kept.as_deref().unwrap_or("")
+            )),
             _ => None,
         })
         .collect();
@@ -342,6 +360,26 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
         }),
         value: None,
     }
+}
+
+/// ` into DIR`, ` through archive_command`, both, or nothing.
+fn archive_text(a: &ArchiveSettings) -> String {
+    let dir = a.dir.as_ref().map(|d| format!(" into {}", d.display())).unwrap_or_default();
+    let command = if a.command.is_some() { " through archive_command" } else { "" };
+    format!("{command}{dir}")
+}
+
+/// What keeps a copy before deletion, if the rule asks for one. A dry
+/// run only counts, so it opens (or creates) nothing.
+fn archiver(settings: &ArchiveSettings, dry_run: bool) -> Result<Option<Archiver>, CleanupError> {
+    if settings.dir.is_none() && settings.command.is_none() {
+        return Ok(None);
+    }
+    if dry_run {
+        return Ok(Some(Archiver { dir: None, command: None }));
+    }
+    let dir = settings.dir.as_deref().map(|dir| ArchiveDir::open(dir, settings.compression)).transpose()?;
+    Ok(Some(Archiver { dir, command: settings.command.clone().map(|argv| (argv, settings.timeout)) }))
 }
 
 /// Action texts always use MiB, so they read (and grep) the same.

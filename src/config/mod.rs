@@ -29,6 +29,7 @@ pub use duration::format as duration_text;
 pub use render::render;
 pub use settings::*;
 pub use sources::drop_in_dir;
+pub use storage::FILE_PLACEHOLDER;
 
 /// Reads `path` (or the system config, [`crate::paths::SYSTEM_CONFIG`]) and
 /// the `*.toml` drop-ins of its directory's `conf.d/`. A missing system
