@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use healthmon::checks::disk::DiskCheck;
 use healthmon::checks::{Check, CheckContext};
-use healthmon::config::{ArchiveSettings, CleanupRule, CleanupWhen, Compression, DiskSettings};
+use healthmon::config::{ArchiveSettings, CleanupRule, CleanupWhen, DiskSettings};
 use healthmon::model::{Finding, Severity, Status};
 use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 
