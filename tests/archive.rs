@@ -21,16 +21,10 @@ mod common {
     pub mod fs;
 }
 
-use common::fs::{write, Tmpfs, DAY};
+use common::fs::{log_rule, write, Tmpfs};
 
 fn rule(dir: &Path, archive: ArchiveSettings) -> CleanupRule {
-    CleanupRule {
-        dir: dir.to_path_buf(),
-        pattern: "*.log*".into(),
-        older_than: Duration::from_secs(7 * DAY),
-        when: CleanupWhen::Always,
-        archive,
-    }
+    CleanupRule { archive, ..log_rule(dir, CleanupWhen::Always) }
 }
 
 fn into_dir(dir: &Path) -> ArchiveSettings {

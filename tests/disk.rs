@@ -18,17 +18,7 @@ mod common {
     pub mod fs;
 }
 
-use common::fs::{age, write, Tmpfs, DAY, KIB};
-
-fn rule(dir: &Path, when: CleanupWhen) -> CleanupRule {
-    CleanupRule {
-        dir: dir.to_path_buf(),
-        pattern: "*.log*".into(),
-        older_than: Duration::from_secs(7 * DAY),
-        when,
-        archive: Default::default(),
-    }
-}
+use common::fs::{age, log_rule as rule, write, Tmpfs, KIB};
 
 fn settings(paths: &[&Path], cleanup: Vec<CleanupRule>) -> DiskSettings {
     DiskSettings {

@@ -7,12 +7,8 @@ const UNITS: [(&str, u64); 6] =
 
 /// Parses a config size into bytes; the error is the whole message for the admin.
 pub fn parse(text: &str) -> Result<u64, String> {
-    let invalid = || format!("invalid size {text:?}: expected a whole number followed by K, M, G, KB, MB or GB");
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
-    let per_unit = UNITS.iter().find(|(name, _)| *name == unit).map(|(_, bytes)| *bytes).ok_or_else(invalid)?;
-    let count: u64 = number.parse().map_err(|_| invalid())?;
-    count.checked_mul(per_unit).ok_or_else(|| format!("invalid size {text:?}: too large"))
+    let invalid = format!("invalid size {text:?}: expected a whole number followed by K, M, G, KB, MB or GB");
+    super::duration::scaled(text, &UNITS, invalid).map_err(|e| e.unwrap_or_else(|| format!("invalid size {text:?}: too large")))
 }
 
 /// Renders bytes in the largest unit that represents them exactly (`MB`

@@ -11,6 +11,8 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
+use healthmon::config::{CleanupRule, CleanupWhen};
+
 pub const KIB: usize = 1024;
 pub const DAY: u64 = 86_400;
 
@@ -71,5 +73,16 @@ pub fn write(path: &Path, kib: usize, days: u64) {
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     if days > 0 {
         age(path, days);
+    }
+}
+
+/// The tests' cleanup rule: `*.log*` files below `dir` older than 7 days, no archive.
+pub fn log_rule(dir: &Path, when: CleanupWhen) -> CleanupRule {
+    CleanupRule {
+        dir: dir.to_path_buf(),
+        pattern: "*.log*".into(),
+        older_than: std::time::Duration::from_secs(7 * DAY),
+        when,
+        archive: Default::default(),
     }
 }
