@@ -15,13 +15,12 @@ use healthmon::checks::disk::DiskCheck;
 use healthmon::checks::{Check, CheckContext};
 use healthmon::config::{ArchiveSettings, CleanupRule, CleanupWhen, DiskSettings};
 use healthmon::model::{Finding, Severity, Status};
-use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 
 mod common {
     pub mod fs;
 }
 
-use common::fs::{log_rule, write, Tmpfs};
+use common::fs::{keep_swapping, log_rule, write, Tmpfs};
 
 fn rule(dir: &Path, archive: ArchiveSettings) -> CleanupRule {
     CleanupRule { archive, ..log_rule(dir, CleanupWhen::Always) }
@@ -234,18 +233,7 @@ fn swap_during_archiving_walk_never_reaches_outside() {
     refill(500);
     std::os::unix::fs::symlink(&outside, logs.join("swap")).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (stop, logs) = (Arc::clone(&stop), logs.clone());
-        std::thread::spawn(move || {
-            let mut swaps = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                renameat2(AT_FDCWD, &logs.join("sub"), AT_FDCWD, &logs.join("swap"), RenameFlags::RENAME_EXCHANGE)
-                    .expect("exchange sub and swap");
-                swaps += 1;
-            }
-            swaps
-        })
-    };
+    let swapper = keep_swapping(logs.join("sub"), logs.join("swap"), Arc::clone(&stop));
 
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut runs = 0;

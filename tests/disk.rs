@@ -12,13 +12,12 @@ use healthmon::checks::disk::DiskCheck;
 use healthmon::checks::{Check, CheckContext};
 use healthmon::config::{CleanupRule, CleanupWhen, DiskSettings};
 use healthmon::model::{ActionKind, Finding, Severity, Status};
-use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 
 mod common {
     pub mod fs;
 }
 
-use common::fs::{age, log_rule as rule, write, Tmpfs, KIB};
+use common::fs::{age, keep_swapping, log_rule as rule, write, Tmpfs, KIB};
 
 fn settings(paths: &[&Path], cleanup: Vec<CleanupRule>) -> DiskSettings {
     DiskSettings {
@@ -496,24 +495,7 @@ fn swap_during_walk_never_reaches_outside() {
     std::os::unix::fs::symlink(&outside, logs.join("swap")).expect("symlink");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (stop, logs) = (Arc::clone(&stop), logs.clone());
-        std::thread::spawn(move || {
-            let mut swaps = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                renameat2(
-                    AT_FDCWD,
-                    &logs.join("sub"),
-                    AT_FDCWD,
-                    &logs.join("swap"),
-                    RenameFlags::RENAME_EXCHANGE,
-                )
-                .expect("exchange sub and swap");
-                swaps += 1;
-            }
-            swaps
-        })
-    };
+    let swapper = keep_swapping(logs.join("sub"), logs.join("swap"), Arc::clone(&stop));
     let s = settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]);
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut runs = 0;

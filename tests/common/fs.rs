@@ -86,3 +86,21 @@ pub fn log_rule(dir: &Path, when: CleanupWhen) -> CleanupRule {
         archive: Default::default(),
     }
 }
+
+/// Exchanges `a` and `b` (a directory and a symlink) with RENAME_EXCHANGE
+/// over and over until `stop`; the thread returns how many swaps it made.
+pub fn keep_swapping(
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    std::thread::spawn(move || {
+        let mut swaps = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            renameat2(AT_FDCWD, &a, AT_FDCWD, &b, RenameFlags::RENAME_EXCHANGE).expect("exchange the two entries");
+            swaps += 1;
+        }
+        swaps
+    })
+}
