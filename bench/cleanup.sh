@@ -10,6 +10,7 @@ RUNS=${1:-5}
 DIRS=1000
 FILES_PER_DIR=100
 cd "$(dirname "$0")/.."
+. bench/common.sh
 
 [ "$(id -u)" = 0 ] || { echo "bench/cleanup.sh must run as root (it mounts a tmpfs)" >&2; exit 1; }
 
@@ -40,16 +41,13 @@ make_tree() {
 
 # Times one command (seconds, 3 decimals) and checks what it left behind.
 time_run() {
-    local start end left
-    start=$(date +%s.%N)
-    "$@"
-    end=$(date +%s.%N)
+    local took left
+    took=$(seconds_of "$@")
     left=$(find "$MNT/tree" -type f | wc -l)
     [ "$left" = $((DIRS * FILES_PER_DIR / 2)) ] || { echo "$1 left $left files, expected $((DIRS * FILES_PER_DIR / 2))" >&2; exit 1; }
-    awk -v s="$start" -v e="$end" 'BEGIN {printf "%.3f\n", e - s}'
+    echo "$took"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 hm=(); fd=()
 for run in $(seq 1 "$RUNS"); do

@@ -2,7 +2,8 @@
 //! runs as root, so every step is taken relative to a directory file
 //! descriptor that was opened without following symlinks: nothing a user
 //! can write inside the tree (a symlink, a directory swapped for a symlink,
-//! a mount) can steer a deletion outside it.
+//! a mount) can steer a deletion outside it. A rule may keep a copy of
+//! each file first ([`archive`], [`command`]); a file whose copy fails stays.
 //!
 //! # Guarantees
 //! - The rule directory is opened with `openat2(RESOLVE_NO_SYMLINKS)`: it is
@@ -37,6 +38,11 @@ use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 use nix::sys::statvfs::{fstatvfs, Statvfs};
 use nix::unistd::{unlinkat, UnlinkatFlags};
+
+mod archive;
+mod command;
+
+pub use archive::{ArchiveDir, Archiver, NO_FSYNC_ENV};
 
 /// How many directory levels below the rule directory are walked.
 pub const MAX_DEPTH: usize = 64;
@@ -78,6 +84,15 @@ pub struct CleanupReport {
     pub other_filesystem: u64,
     /// Directories not entered because they are deeper than [`MAX_DEPTH`].
     pub too_deep: u64,
+    /// Of `files`, those archived first (or that would be), and the
+    /// archive's bytes they took.
+    pub archived: u64,
+    pub archived_bytes: u64,
+    /// Aged files kept because archiving them failed, with the first reason.
+    pub kept: u64,
+    pub first_kept: Option<String>,
+    /// Aged symlinks left alone because archiving is on (they hold no data to keep).
+    pub links_kept: u64,
 }
 
 /// A rule directory, opened safely; the root of one cleanup walk.
@@ -127,7 +142,14 @@ impl CleanupDir {
     /// Removes (or with `dry_run` only counts) the selected files in the
     /// tree. Never fails as a whole: per-entry errors are in the report.
     pub fn clean(&self, selection: &Selection, dry_run: bool) -> CleanupReport {
+        self.clean_archiving(selection, None, dry_run)
+    }
+
+    /// [`CleanupDir::clean`], keeping a copy of each file through
+    /// `archiver` first: a file whose copy fails stays.
+    pub fn clean_archiving(&self, selection: &Selection, archiver: Option<&mut Archiver>, dry_run: bool) -> CleanupReport {
         let mut walker = Walker {
+            archiver,
             selection,
             cutoff: timespec(selection.cutoff),
             dev: self.dev,
@@ -147,7 +169,7 @@ impl CleanupDir {
 /// Opens a directory refusing symlinks in every component (`ELOOP`):
 /// `openat2` with `RESOLVE_NO_SYMLINKS` where the kernel has it, else a
 /// walk from `/`.
-fn open_no_symlinks(path: &Path) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_no_symlinks(path: &Path) -> Result<OwnedFd, Errno> {
     // No O_NOFOLLOW here: with O_DIRECTORY it turns a symlinked leaf into
     // ENOTDIR, while RESOLVE_NO_SYMLINKS already refuses it with ELOOP.
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
@@ -193,7 +215,7 @@ fn open_by_components(path: &Path) -> Result<OwnedFd, Errno> {
     )
 }
 
-fn dir_flags() -> OFlag {
+pub(crate) fn dir_flags() -> OFlag {
     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
 
@@ -216,6 +238,7 @@ fn timespec(t: SystemTime) -> (i64, i64) {
 /// One walk's state: the selection, the reference filesystem and the
 /// path of the current directory relative to the root (for messages only).
 struct Walker<'a> {
+    archiver: Option<&'a mut Archiver>,
     selection: &'a Selection,
     cutoff: (i64, i64),
     dev: u64,
@@ -301,6 +324,9 @@ impl Walker<'_> {
         if !self.deletable(&st) {
             return;
         }
+        if self.archiver.is_some() && !self.archived(dir, name, &st) {
+            return;
+        }
         if !self.dry_run {
             match unlinkat(dir.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
                 Ok(()) => {}
@@ -331,7 +357,7 @@ impl Walker<'_> {
     }
 }
 
-fn kind(st: &FileStat) -> SFlag {
+pub(crate) fn kind(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }
 

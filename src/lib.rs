@@ -18,7 +18,7 @@ pub mod config;
 pub mod model;
 // One module per kind of check (disk, sessions, locks).
 pub mod checks;
-// Safe deletion of aged files for disk cleanup rules (fd-relative, no symlinks followed).
+// Safe deletion (and archiving first) of aged files for disk cleanup rules (fd-relative, no symlinks followed).
 pub mod cleanup;
 // SQLite state: schema, migrations, metrics, alerts, retention.
 pub mod store;

@@ -158,6 +158,9 @@ pub struct Finding {
     /// `Some` keeps an alert open for (component, metric_type); `None`
     /// resolves one if it is open.
     pub problem: Option<Problem>,
+    /// The number behind the metric for the `value` column (e.g. used
+    /// bytes of a disk, bytes of a WAL), so trends need no parsing.
+    pub value: Option<i64>,
 }
 
 impl Finding {
@@ -170,6 +173,7 @@ impl Finding {
             details: details.into(),
             action: None,
             problem: None,
+            value: None,
         }
     }
 
@@ -189,7 +193,13 @@ impl Finding {
             details: details.into(),
             action: None,
             problem: Some(Problem { severity, message: message.into() }),
+            value: None,
         }
+    }
+
+    pub fn with_value(mut self, value: i64) -> Finding {
+        self.value = Some(value);
+        self
     }
 
     pub fn with_action(mut self, kind: ActionKind, taken: impl Into<String>) -> Finding {

@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::checks::disk;
+use crate::checks::disk_trend::FORECAST;
 use crate::config::Settings;
 use crate::engine::{Counters, Engine};
 use crate::model::{HostState, Severity};
@@ -24,6 +25,9 @@ pub struct Snapshot {
     pub workers_given_up: u32,
     /// (path, used percent) per configured disk path.
     pub disk_used_percent: Vec<(String, f64)>,
+    /// (path, seconds until full at the current trend) per disk path whose
+    /// usage is growing; a path with no forecast is left out.
+    pub disk_full_in_seconds: Vec<(String, f64)>,
     /// Unresolved alerts per severity (all three severities present).
     pub unresolved: Vec<(Severity, u32)>,
     pub counters: Counters,
@@ -54,6 +58,7 @@ pub fn render(s: &Snapshot) -> String {
     let disk: Vec<(String, f64)> =
         s.disk_used_percent.iter().map(|(path, pct)| (format!("{{path=\"{}\"}}", escape(path)), *pct)).collect();
     gauge(&mut out, "healthmon_disk_used_percent", "Used space of each checked filesystem, in percent.", &disk);
+    disk_forecast(&mut out, &s.disk_full_in_seconds);
     let alerts: Vec<(String, f64)> =
         s.unresolved.iter().map(|(sev, n)| (format!("{{severity=\"{}\"}}", sev.as_str()), *n as f64)).collect();
     gauge(&mut out, "healthmon_alerts_unresolved", "Unresolved alerts by severity.", &alerts);
@@ -66,6 +71,14 @@ pub fn render(s: &Snapshot) -> String {
     counter(&mut out, "healthmon_disk_cleanups_total", "Disk cleanups that freed space since start.", c.disk_cleanups);
     counter(&mut out, "healthmon_alerts_total", "Alerts raised since start.", c.alerts_sent);
     out
+}
+
+/// `healthmon_disk_full_in_seconds`, kept in its own function (the forecast's part of the export).
+fn disk_forecast(out: &mut String, full_in: &[(String, f64)]) {
+    let samples: Vec<(String, f64)> =
+        full_in.iter().map(|(path, secs)| (format!("{{path=\"{}\"}}", escape(path)), *secs)).collect();
+    let help = "Seconds until the filesystem is full at the trend over predict_window (only while it grows).";
+    gauge(out, "healthmon_disk_full_in_seconds", help, &samples);
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, f64)]) {
@@ -130,6 +143,7 @@ pub async fn export(
     })
     .await
     .unwrap_or_default();
+    let disk_full_in_seconds = full_in_seconds(settings, engine).await;
     let unresolved = engine.store().call(|s| s.unresolved()).await.unwrap_or_default();
     let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
     let snapshot = Snapshot {
@@ -139,6 +153,7 @@ pub async fn export(
         workers_given_up: workers.given_up,
         worker_states,
         disk_used_percent,
+        disk_full_in_seconds,
         unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
         counters: engine.counters().clone(),
         last_check: engine.last_check().map(unix_seconds).unwrap_or(0),
@@ -151,6 +166,18 @@ pub async fn export(
         Ok(Err(err)) => log::warn!("prometheus export: {err}"),
         Err(err) => log::warn!("prometheus export task failed: {err}"),
     }
+}
+
+/// The latest forecast of each disk path, from the `disk_forecast` rows' values.
+async fn full_in_seconds(settings: &Settings, engine: &Engine) -> Vec<(String, f64)> {
+    let paths: Vec<String> = settings.disk.paths.iter().map(|p| p.display().to_string()).collect();
+    let components: Vec<String> = paths.iter().map(|p| format!("disk:{p}")).collect();
+    let latest = engine.store().call(move |s| s.latest_values(&components, FORECAST)).await;
+    let latest = latest.unwrap_or_else(|err| {
+        log::warn!("prometheus export: cannot read the disk forecasts: {err}");
+        Vec::new()
+    });
+    paths.into_iter().zip(latest).filter_map(|(path, (_, secs))| Some((path, secs? as f64))).collect()
 }
 
 fn unix_seconds(t: std::time::SystemTime) -> i64 {

@@ -226,6 +226,57 @@ fn invalid_glob_names_position() {
     assert_error(main, 3, 11, "is not a valid glob");
 }
 
+/// A malformed size is an error at its value, naming the accepted units.
+#[test]
+fn bad_size_names_position() {
+    let main = "[[databases]]\npath = \"/var/lib/a.db\"\nwal_max_size = \"256 MB\"\n";
+    assert_error(main, 3, 16, "followed by K, M, G, KB, MB or GB");
+}
+
+/// Sizes are powers of 1024, with or without the B.
+#[test]
+fn sizes_are_binary() {
+    let dir = ConfigDir::new("[[databases]]\npath = \"/var/lib/a.db\"\nwal_max_size = \"256M\"\n");
+    assert_eq!(dir.load().unwrap().databases[0].wal_max_size, Some(256 << 20));
+}
+
+/// A zero predict_window is refused; a zero predict_horizon turns the forecast off.
+#[test]
+fn forecast_keys_are_checked() {
+    assert_error("[disk]\npredict_window = \"0s\"\n", 2, 18, "must be longer than 0s");
+    let dir = ConfigDir::new("[disk]\npredict_horizon = \"0s\"\npredict_window = \"30m\"\n");
+    let disk = dir.load().unwrap().disk;
+    assert_eq!((disk.predict_horizon, disk.predict_window), (Duration::ZERO, Duration::from_secs(1800)));
+}
+
+/// An archive_dir inside the cleaned dir is an error at archive_dir.
+#[test]
+fn archive_inside_cleaned_dir_is_refused() {
+    let main = "[[disk.cleanup]]\ndir = \"/var/log/x\"\npattern = \"*.log\"\nolder_than = \"7d\"\narchive_dir = \"/var/log/x/old\"\n";
+    assert_error(main, 5, 15, "is inside the cleaned dir /var/log/x");
+}
+
+/// An uncompressed archive on the cleaned filesystem would free nothing: an error.
+#[test]
+fn uncompressed_archive_on_same_filesystem_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (logs, archive) = (tmp.path().join("logs"), tmp.path().join("archive"));
+    let main = format!(
+        "[[disk.cleanup]]\ndir = \"{}\"\npattern = \"*.log\"\nolder_than = \"7d\"\narchive_dir = \"{}\"\narchive_compression = \"none\"\n",
+        logs.display(),
+        archive.display()
+    );
+    assert_error(&main, 5, 15, "archiving would free no space");
+}
+
+/// archive_command must pass the file with {}; archive_timeout needs a command.
+#[test]
+fn archive_command_needs_the_placeholder() {
+    let base = "[[disk.cleanup]]\ndir = \"/var/log/x\"\npattern = \"*.log\"\nolder_than = \"7d\"\n";
+    assert_error(&format!("{base}archive_command = [\"/bin/true\"]\n"), 5, 19, "containing {}");
+    assert_error(&format!("{base}archive_timeout = \"5s\"\n"), 5, 19, "needs archive_command");
+}
+
 /// A cleanup in a system directory such as /etc is refused: the monitor deletes as root.
 #[test]
 fn cleanup_in_system_directory_is_refused() {

@@ -12,22 +12,12 @@ use healthmon::checks::disk::DiskCheck;
 use healthmon::checks::{Check, CheckContext};
 use healthmon::config::{CleanupRule, CleanupWhen, DiskSettings};
 use healthmon::model::{ActionKind, Finding, Severity, Status};
-use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 
 mod common {
     pub mod fs;
 }
 
-use common::fs::{age, write, Tmpfs, DAY, KIB};
-
-fn rule(dir: &Path, when: CleanupWhen) -> CleanupRule {
-    CleanupRule {
-        dir: dir.to_path_buf(),
-        pattern: "*.log*".into(),
-        older_than: Duration::from_secs(7 * DAY),
-        when,
-    }
-}
+use common::fs::{age, keep_swapping, log_rule as rule, write, Tmpfs, KIB};
 
 fn settings(paths: &[&Path], cleanup: Vec<CleanupRule>) -> DiskSettings {
     DiskSettings {
@@ -35,6 +25,8 @@ fn settings(paths: &[&Path], cleanup: Vec<CleanupRule>) -> DiskSettings {
         warning_percent: 85.0,
         critical_percent: 95.0,
         cleanup,
+        predict_horizon: Duration::ZERO,
+        predict_window: Duration::from_secs(3600),
     }
 }
 
@@ -503,24 +495,7 @@ fn swap_during_walk_never_reaches_outside() {
     std::os::unix::fs::symlink(&outside, logs.join("swap")).expect("symlink");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let swapper = {
-        let (stop, logs) = (Arc::clone(&stop), logs.clone());
-        std::thread::spawn(move || {
-            let mut swaps = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                renameat2(
-                    AT_FDCWD,
-                    &logs.join("sub"),
-                    AT_FDCWD,
-                    &logs.join("swap"),
-                    RenameFlags::RENAME_EXCHANGE,
-                )
-                .expect("exchange sub and swap");
-                swaps += 1;
-            }
-            swaps
-        })
-    };
+    let swapper = keep_swapping(logs.join("sub"), logs.join("swap"), Arc::clone(&stop));
     let s = settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]);
     // Enough runs to meet the swapper many times, however loaded the
     // machine is; the bound only keeps a broken swapper from hanging.

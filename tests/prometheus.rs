@@ -14,6 +14,7 @@ fn snapshot(checks_run: u64) -> Snapshot {
         worker_states: vec![("w1".into(), "running".into()), ("w2".into(), "stopped".into())],
         workers_given_up: 1,
         disk_used_percent: vec![("/".into(), 42.5), ("/srv/with \"quote\"".into(), 96.0)],
+        disk_full_in_seconds: vec![("/".into(), 25_200.0)],
         unresolved: vec![(Severity::Critical, 1), (Severity::Warning, 2), (Severity::Info, 0)],
         counters: Counters { checks_run, workers_restarted: 4, sessions_cleared: 1, locks_cleared: 0, disk_cleanups: 2, alerts_sent: 5 },
         last_check: 1_700_000_000,
@@ -43,6 +44,7 @@ fn promtool_accepts_the_file() {
     assert!(text.contains("healthmon_disk_used_percent{path=\"/srv/with \\\"quote\\\"\"} 96\n"));
     assert!(text.contains("healthmon_alerts_unresolved{severity=\"CRITICAL\"} 1\n"));
     assert!(text.contains("healthmon_state 1\n"));
+    assert!(text.contains("healthmon_disk_full_in_seconds{path=\"/\"} 25200\n"), "{text}");
 }
 
 /// The write replaces the file by rename and leaves no temp file behind.

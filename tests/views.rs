@@ -36,6 +36,7 @@ fn status() -> StatusDict {
         unresolved_alerts: 2,
         dry_run: false,
         state_problem: String::new(),
+        disk_forecast: None,
     }
 }
 

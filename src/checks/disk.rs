@@ -13,35 +13,67 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use nix::sys::statvfs::{statvfs, Statvfs};
+use nix::sys::statvfs::statvfs;
 
+use crate::checks::disk_trend::{Trend, FORECAST};
 use crate::checks::{Check, CheckContext, CheckError};
-use crate::cleanup::{CleanupDir, CleanupError, CleanupReport, Selection};
-use crate::config::{CleanupRule, CleanupWhen, DiskSettings};
+use crate::cleanup::{ArchiveDir, Archiver, CleanupDir, CleanupError, CleanupReport, Selection};
+use crate::config::{ArchiveSettings, CleanupRule, CleanupWhen, DiskSettings};
 use crate::human;
 use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
+use crate::store::series::History;
+
+pub use super::disk_usage::{human_bytes, used_percent};
+use super::disk_usage::Usage;
 
 const USAGE: &str = "disk_usage";
 const CLEANUP: &str = "disk_cleanup";
 /// The check's name (its report section).
 pub const NAME: &str = "disk";
 /// The alert kinds this check reports.
-pub const KINDS: &[&str] = &[USAGE, CLEANUP];
+pub const KINDS: &[&str] = &[USAGE, CLEANUP, FORECAST];
 
 pub struct DiskCheck {
     settings: DiskSettings,
+    /// The forecast, when on and a history is at hand.
+    trend: Option<Trend>,
 }
 
 impl DiskCheck {
+    /// A check without a forecast (no history to fit).
     pub fn new(settings: DiskSettings) -> DiskCheck {
-        DiskCheck { settings }
+        DiskCheck { settings, trend: None }
+    }
+
+    /// Adds the forecast over the metrics history in `history`, unless
+    /// `predict_horizon` is 0s.
+    pub fn with_history(mut self, history: History) -> DiskCheck {
+        let (horizon, window) = (self.settings.predict_horizon, self.settings.predict_window);
+        self.trend = (!horizon.is_zero()).then_some(Trend { history, horizon, window });
+        self
+    }
+
+    /// The `disk_usage` (used bytes as its value) and `disk_forecast`
+    /// findings for one configured path; `findings` so far tell whether
+    /// this run's cleanup freed space on it.
+    fn path_findings(&self, path: &Path, findings: &[Finding]) -> Vec<Finding> {
+        let usage = statvfs(path).map(|st| Usage::of(&st));
+        let mut out = vec![self.usage_finding(path, &usage)];
+        if let (Some(trend), Ok(usage)) = (&self.trend, usage) {
+            let component = component(path);
+            let cleaned = findings
+                .iter()
+                .any(|f| f.component == component && f.metric_type == CLEANUP && f.status == Status::Recovered);
+            out.push(trend.finding(path, &component, usage.used, usage.used + usage.free, cleaned));
+        }
+        out
     }
 
     /// The `disk_usage` finding for one configured path.
-    fn usage_finding(&self, path: &Path) -> Finding {
+    fn usage_finding(&self, path: &Path, usage: &Result<Usage, nix::Error>) -> Finding {
         let component = component(path);
-        let usage = match statvfs(path) {
-            Ok(st) => Usage::of(&st),
+        let usage = match usage {
+            Ok(usage) => usage,
             Err(errno) => {
                 let message = format!(
                     "cannot read disk usage of {}: {}",
@@ -59,6 +91,7 @@ impl DiskCheck {
             }
         };
         let details = usage.details();
+        let used = i64::try_from(usage.used).unwrap_or(i64::MAX);
         let (severity, threshold, label) = if usage.percent >= self.settings.critical_percent {
             (
                 Severity::Critical,
@@ -68,7 +101,7 @@ impl DiskCheck {
         } else if usage.percent >= self.settings.warning_percent {
             (Severity::Warning, self.settings.warning_percent, "warning")
         } else {
-            return Finding::healthy(component, USAGE, details);
+            return Finding::healthy(component, USAGE, details).with_value(used);
         };
         let message = format!(
             "{} is {:.1}% full ({label} at {threshold}%)",
@@ -83,6 +116,7 @@ impl DiskCheck {
             message,
             details,
         )
+        .with_value(used)
     }
 
     /// Applies one rule: opens its directory safely, checks whether it is
@@ -129,11 +163,16 @@ impl DiskCheck {
         let cutoff = now
             .checked_sub(rule.older_than)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let report = dir.clean(&Selection { pattern, cutoff }, dry_run);
+        let mut archiver = match archiver(&rule.archive, dry_run) {
+            Ok(archiver) => archiver,
+            Err(err) => return err.into(),
+        };
+        let report = dir.clean_archiving(&Selection { pattern, cutoff }, archiver.as_mut(), dry_run);
         Outcome::Cleaned {
             dir: rule.dir.clone(),
             report,
             over: before.and_then(|percent| self.over_threshold(percent)),
+            into: archive_text(&rule.archive),
         }
     }
 
@@ -203,12 +242,10 @@ impl Check for DiskCheck {
 
     fn run(&self, ctx: &CheckContext) -> Result<Vec<Finding>, CheckError> {
         let mut findings = self.cleanup_findings(ctx.dry_run);
-        findings.extend(
-            self.settings
-                .paths
-                .iter()
-                .map(|path| self.usage_finding(path)),
-        );
+        for path in &self.settings.paths {
+            let more = self.path_findings(path, &findings);
+            findings.extend(more);
+        }
         Ok(findings)
     }
 }
@@ -230,6 +267,8 @@ enum Outcome {
         report: CleanupReport,
         /// What the usage was before, when over a threshold.
         over: Option<String>,
+        /// Where copies go (` into DIR`, ` through archive_command`), or empty.
+        into: String,
     },
     /// The directory is missing or unsafe, or the rule is unusable.
     Failed(String),
@@ -244,14 +283,19 @@ impl Outcome {
     /// The action text, when something was (or would be) deleted.
     fn action(&self, dry_run: bool) -> Option<String> {
         match self {
-            Outcome::Cleaned { dir, report, .. } if report.files > 0 => {
-                let verb = if dry_run { "would delete" } else { "deleted" };
-                Some(format!(
-                    "{verb} {} ({}) from {}",
-                    human::count(report.files, "file", "files"),
-                    human::size(report.bytes),
-                    dir.display()
-                ))
+            Outcome::Cleaned { dir, report, into, .. } if report.files > 0 => {
+                let verb = match (dry_run, report.archived > 0) {
+                    (true, false) => "would delete",
+                    (true, true) => "would archive, then delete",
+                    (false, false) => "deleted",
+                    (false, true) => "archived, then deleted",
+                };
+                let archive = (report.archived > 0 && !dry_run)
+                    .then(|| format!(", {} in the archive", human::size(report.archived_bytes)))
+                    .unwrap_or_default();
+                let into = if report.archived > 0 { into.as_str() } else { "" };
+                let files = human::count(report.files, "file", "files");
+                Some(format!("{verb} {files} ({}{archive}) from {}{into}", human::size(report.bytes), dir.display()))
             }
             _ => None,
         }
@@ -269,7 +313,7 @@ impl Outcome {
                     dir.display()
                 )
             }
-            Outcome::Cleaned { dir, report, over } => {
+            Outcome::Cleaned { dir, report, over, .. } => {
                 let mut text = self
                     .action(dry_run)
                     .unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
@@ -305,6 +349,12 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
         .iter()
         .filter_map(|o| match o {
             Outcome::Failed(message) => Some(format!("disk cleanup failed: {message}")),
+            Outcome::Cleaned { dir, report, .. } if report.kept > 0 => Some(format!(
+                "{} aged files in {} kept: archiving failed (first: {})",
+                report.kept,
+                dir.display(),
+                report.first_kept.as_deref().unwrap_or("")
+            )),
             _ => None,
         })
         .collect();
@@ -333,48 +383,28 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
             severity: Severity::Warning,
             message: join(failures),
         }),
+        value: None,
     }
 }
 
-/// Used percent of the filesystem holding `path` (as `df` shows it), for
-/// the Prometheus export; `None` when statvfs fails.
-pub fn used_percent(path: &Path) -> Option<f64> {
-    statvfs(path).ok().map(|st| Usage::of(&st).percent)
+/// ` into DIR`, ` through archive_command`, both, or nothing.
+fn archive_text(a: &ArchiveSettings) -> String {
+    let dir = a.dir.as_ref().map(|d| format!(" into {}", d.display())).unwrap_or_default();
+    let command = if a.command.is_some() { " through archive_command" } else { "" };
+    format!("{command}{dir}")
 }
 
-/// Usage the way `df` computes it: blocks reserved for root count as
-/// neither used nor available.
-struct Usage {
-    percent: f64,
-    free: u64,
-    total: u64,
-}
-
-impl Usage {
-    fn of(st: &Statvfs) -> Usage {
-        let used = st.blocks().saturating_sub(st.blocks_free());
-        let avail = st.blocks_available();
-        let percent = if used + avail == 0 {
-            0.0
-        } else {
-            used as f64 / (used + avail) as f64 * 100.0
-        };
-        let frsize = st.fragment_size();
-        Usage {
-            percent,
-            free: avail * frsize,
-            total: st.blocks() * frsize,
-        }
+/// What keeps a copy before deletion, if the rule asks for one. A dry
+/// run only counts, so it opens (or creates) nothing.
+fn archiver(settings: &ArchiveSettings, dry_run: bool) -> Result<Option<Archiver>, CleanupError> {
+    if settings.dir.is_none() && settings.command.is_none() {
+        return Ok(None);
     }
-
-    fn details(&self) -> String {
-        format!(
-            "used {:.1}% ({} free of {})",
-            self.percent,
-            human::size(self.free),
-            human::size(self.total)
-        )
+    if dry_run {
+        return Ok(Some(Archiver { dir: None, command: None }));
     }
+    let dir = settings.dir.as_deref().map(|dir| ArchiveDir::open(dir, settings.compression)).transpose()?;
+    Ok(Some(Archiver { dir, command: settings.command.clone().map(|argv| (argv, settings.timeout)) }))
 }
 
 /// A rule directory that cannot be opened or measured is a finding, never

@@ -11,7 +11,7 @@
 //! never moved could vanish from it while other processes lock and unlock.
 //! healthmon's own process is always left out.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -62,6 +62,11 @@ impl DbFiles {
             }
         }
         Ok(DbFiles { ids })
+    }
+
+    /// The set of one existing file.
+    fn of_file(path: &Path) -> io::Result<DbFiles> {
+        Ok(DbFiles { ids: vec![FileId::of(&fs::metadata(path)?)] })
     }
 
     fn contains(&self, id: FileId) -> bool {
@@ -123,21 +128,56 @@ fn opens_any(pid: i32, files: &DbFiles) -> io::Result<bool> {
     Ok(dir.flatten().any(|fd| fs::metadata(fd.path()).is_ok_and(|meta| files.contains(FileId::of(&meta)))))
 }
 
-/// Whether `pid` holds a write lock on one of the files, from the fdinfo of
+/// Whether `pid` holds a write lock on one of the files.
+fn holds_write_lock(pid: i32, files: &DbFiles) -> io::Result<bool> {
+    Ok(own_locks(pid, files)?.iter().any(|lock| lock.write))
+}
+
+/// The fcntl locks `pid` itself holds on the files, from the fdinfo of
 /// each of its fds open on them. An fd closed mid-scan is skipped: closing
 /// any fd on a file drops the process's POSIX locks on it anyway.
-fn holds_write_lock(pid: i32, files: &DbFiles) -> io::Result<bool> {
+fn own_locks(pid: i32, files: &DbFiles) -> io::Result<Vec<FdLock>> {
+    let mut locks = Vec::new();
     for fd in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
         let Ok(meta) = fs::metadata(fd.path()) else { continue };
         if !files.contains(FileId::of(&meta)) {
             continue;
         }
         let fdinfo = Path::new("/proc").join(pid.to_string()).join("fdinfo").join(fd.file_name());
-        if fs::read_to_string(fdinfo).is_ok_and(|text| shows_write_lock(&text, pid, meta.ino())) {
-            return Ok(true);
+        if let Ok(text) = fs::read_to_string(fdinfo) {
+            locks.extend(own_fd_locks(&text, pid, meta.ino()));
         }
     }
-    Ok(false)
+    Ok(locks)
+}
+
+/// The processes (other than healthmon) holding a lock that covers any of
+/// `bytes` of the file `shm` (a -shm), with the bytes each one covers.
+pub fn byte_lock_holders(shm: &Path, bytes: &[u64]) -> io::Result<BTreeMap<i32, BTreeSet<u64>>> {
+    let files = DbFiles::of_file(shm)?;
+    let mut holders = BTreeMap::new();
+    for pid in other_pids()? {
+        let held = covered_bytes(&own_locks(pid, &files).unwrap_or_default(), bytes);
+        if !held.is_empty() {
+            holders.insert(pid, held);
+        }
+    }
+    Ok(holders)
+}
+
+/// Re-checks, right before a signal, that `pid` still holds a lock on one
+/// of `bytes` of `shm`.
+pub fn verify_byte_holder(pid: i32, shm: &Path, bytes: &[u64]) -> Result<(), String> {
+    let files = DbFiles::of_file(shm).map_err(|e| format!("cannot stat {}: {e}", shm.display()))?;
+    match own_locks(pid, &files) {
+        Ok(locks) if !covered_bytes(&locks, bytes).is_empty() => Ok(()),
+        Ok(_) => Err("it holds no read lock on the database any more".to_string()),
+        Err(e) => Err(format!("cannot read its open files in /proc/{pid}/fd: {e}")),
+    }
+}
+
+fn covered_bytes(locks: &[FdLock], bytes: &[u64]) -> BTreeSet<u64> {
+    bytes.iter().copied().filter(|&b| locks.iter().any(|lock| lock.start <= b && b <= lock.end)).collect()
 }
 
 /// One `lock:` line of /proc/PID/fdinfo/FD (the /proc/locks format):
@@ -152,6 +192,9 @@ struct FdLock {
     /// share), 0 for an owner in another PID namespace.
     pid: i32,
     ino: u64,
+    /// The locked byte range, both ends included (`EOF` = u64::MAX).
+    start: u64,
+    end: u64,
 }
 
 fn parse_fd_lock(line: &str) -> Option<FdLock> {
@@ -161,19 +204,21 @@ fn parse_fd_lock(line: &str) -> Option<FdLock> {
     let access = fields.next()?;
     let pid = fields.next()?.parse().ok()?;
     let ino = fields.next()?.rsplit(':').next()?.parse().ok()?;
-    Some(FdLock { fcntl: matches!(kind, "POSIX" | "OFDLCK"), write: access == "WRITE", pid, ino })
+    let start = fields.next()?.parse().ok()?;
+    let end = match fields.next()? {
+        "EOF" => u64::MAX,
+        end => end.parse().ok()?,
+    };
+    Some(FdLock { fcntl: matches!(kind, "POSIX" | "OFDLCK"), write: access == "WRITE", pid, ino, start, end })
 }
 
-/// Whether the fdinfo text of an fd open on inode `ino` shows a write lock
-/// that `pid` itself holds. The kernel lists only granted locks there. The
+/// The fcntl locks in the fdinfo text of an fd open on inode `ino` that
+/// `pid` itself holds. The kernel lists only granted locks there. The
 /// device is not compared (on btrfs and overlayfs it is not stat's device);
 /// the inode ties the text to the file stat'ed just before, should the fd
 /// have been closed and reused in between.
-fn shows_write_lock(fdinfo: &str, pid: i32, ino: u64) -> bool {
-    fdinfo
-        .lines()
-        .filter_map(parse_fd_lock)
-        .any(|lock| lock.fcntl && lock.write && lock.pid > 0 && lock.pid == pid && lock.ino == ino)
+fn own_fd_locks(fdinfo: &str, pid: i32, ino: u64) -> impl Iterator<Item = FdLock> + '_ {
+    fdinfo.lines().filter_map(parse_fd_lock).filter(move |lock| lock.fcntl && lock.pid > 0 && lock.pid == pid && lock.ino == ino)
 }
 
 #[cfg(test)]
@@ -197,10 +242,18 @@ lock:\tgarbage
     fn parses_fdinfo_lock_lines() {
         let locks: Vec<_> = FDINFO.lines().filter_map(parse_fd_lock).collect();
         assert_eq!(locks.len(), 4, "{locks:?}");
-        assert_eq!(locks[0], FdLock { fcntl: true, write: true, pid: 4242, ino: 1311 });
+        assert_eq!(
+            locks[0],
+            FdLock { fcntl: true, write: true, pid: 4242, ino: 1311, start: 1_073_741_824, end: 1_073_742_335 }
+        );
+        assert_eq!((locks[2].start, locks[2].end), (0, u64::MAX), "EOF is the end of the range");
         assert!(!locks[1].write);
         assert!(!locks[2].fcntl, "flock is a separate lock space");
         assert_eq!((locks[3].fcntl, locks[3].pid), (true, -1));
+    }
+
+    fn shows_write_lock(fdinfo: &str, pid: i32, ino: u64) -> bool {
+        own_fd_locks(fdinfo, pid, ino).any(|lock| lock.write)
     }
 
     /// Only an fcntl write lock of the pid itself, on the stat'ed inode, makes a holder.
@@ -213,6 +266,15 @@ lock:\tgarbage
             FDINFO.lines().filter(|l| !l.contains("1: POSIX")).map(|l| format!("{l}\n")).collect();
         assert!(!shows_write_lock(&without_write_lock, 4242, 1311), "read, flock and OFD locks make no holder");
         assert!(!shows_write_lock(&without_write_lock, -1, 1311), "an OFD lock names no process");
+    }
+
+    /// A lock covers the bytes inside its range, both ends included, and no others.
+    #[test]
+    fn lock_ranges_cover_their_bytes() {
+        let shm = "lock:\t1: POSIX  ADVISORY  READ 77 00:2a:9 124 125\nlock:\t2: POSIX  ADVISORY  READ 77 00:2a:9 128 128\n";
+        let locks: Vec<_> = own_fd_locks(shm, 77, 9).collect();
+        assert_eq!(covered_bytes(&locks, &[123, 124, 125, 126, 127]), BTreeSet::from([124, 125]));
+        assert!(covered_bytes(&locks, &[127]).is_empty());
     }
 }
 
@@ -234,7 +296,7 @@ mod proptests {
                     mode = if mandatory { "MANDATORY" } else { "ADVISORY " },
                     access = if write { "WRITE" } else { "READ " },
                 );
-                (FdLock { fcntl: kind < 2, write, pid, ino }, line)
+                (FdLock { fcntl: kind < 2, write, pid, ino, start: u64::from(start), end: u64::MAX }, line)
             })
     }
 
@@ -257,7 +319,7 @@ mod proptests {
             let text: String = std::iter::once(noise).chain(locks.iter().map(|(_, l)| l.clone()))
                 .collect::<Vec<_>>().join("\n");
             let expected = locks.iter().any(|(l, _)| l.fcntl && l.write && l.pid == pid && l.ino == ino);
-            prop_assert_eq!(shows_write_lock(&text, pid, ino), expected);
+            prop_assert_eq!(own_fd_locks(&text, pid, ino).any(|l| l.write), expected);
         }
 
         /// Arbitrary text is never misread as a lock of any pid.

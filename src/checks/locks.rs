@@ -8,8 +8,10 @@
 //! did not move): a busy writer that keeps committing is never stale.
 
 mod recovery;
+mod shm;
 mod sqlite;
 mod stop;
+mod wal;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -33,10 +35,11 @@ const DB_LOCK: &str = "db_lock";
 const WAL_RECOVERY: &str = "wal_recovery";
 const JOURNAL_RECOVERY: &str = "journal_recovery";
 const DB_INTEGRITY: &str = "db_integrity";
+const WAL_SIZE: &str = "wal_size";
 /// The check's name (its report section).
 pub const NAME: &str = "locks";
 /// The alert kinds this check reports.
-pub const KINDS: &[&str] = &[DB_LOCK, WAL_RECOVERY, JOURNAL_RECOVERY, DB_INTEGRITY];
+pub const KINDS: &[&str] = &[DB_LOCK, WAL_RECOVERY, JOURNAL_RECOVERY, DB_INTEGRITY, WAL_SIZE];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -99,6 +102,8 @@ struct DbState {
     raised: BTreeSet<&'static str>,
     /// Whether a run has reported on this database yet.
     seen: bool,
+    /// Since when each reader (pid) has pinned a WAL above `wal_max_size`.
+    pinned: HashMap<i32, Instant>,
 }
 
 struct Blocked {
@@ -208,7 +213,7 @@ impl DbRun<'_> {
             Ok(pair) => pair,
             Err(e) => return vec![self.failed(DB_LOCK, Severity::Warning, &e)],
         };
-        let mut findings = vec![lock];
+        let mut findings = vec![lock, self.wal_finding(&path, st)];
         if let Some(failure) = &st.integrity_failure {
             findings.push(self.integrity_problem(failure));
             return findings;

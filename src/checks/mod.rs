@@ -10,6 +10,9 @@ use crate::config::Settings;
 use crate::model::Finding;
 
 pub mod disk;
+pub mod disk_trend;
+pub mod disk_usage;
+pub mod forecast;
 pub mod sessions;
 pub mod taskdb;
 pub mod tmux;
@@ -69,6 +72,7 @@ pub fn build(settings: &Settings, memory: &Memory) -> Vec<Arc<dyn Check>> {
     if !settings.databases.is_empty() {
         checks.push(Arc::new(locks::LocksCheck::remembering(settings.databases.clone(), memory.locks.clone())));
     }
-    checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone())));
+    let history = crate::store::series::History::new(&settings.monitor.database);
+    checks.push(Arc::new(disk::DiskCheck::new(settings.disk.clone()).with_history(history)));
     checks
 }

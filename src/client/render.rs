@@ -67,6 +67,7 @@ pub fn status_json(s: &StatusDict, workers: &[WorkerEntry], alerts: &[AlertEntry
         "unresolved_alerts": s.unresolved_alerts,
         "dry_run": s.dry_run,
         "state_problem": s.state_problem,
+        "disk_forecast": s.disk_forecast.clone().unwrap_or_default(),
         "workers": workers_json(workers),
         "alerts": alerts_json(alerts),
     })

@@ -97,6 +97,10 @@ pub fn status_text(
     if !s.state_problem.is_empty() {
         let _ = writeln!(out, "{:<12}{}", "State db:", s.state_problem);
     }
+    // The disk forecast: one line per path that is growing toward full.
+    for line in s.disk_forecast.iter().flatten() {
+        let _ = writeln!(out, "{:<12}{line}", "Forecast:");
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "Session Stats:");
     report::write_stats(

@@ -30,6 +30,11 @@ pub const KILL_HOLDERS: bool = false;
 
 /// `[[disk.cleanup]]` keys.
 pub const CLEANUP_WHEN: CleanupWhen = CleanupWhen::Critical;
+pub const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `[disk]` forecast keys.
+pub const PREDICT_HORIZON: Duration = Duration::from_secs(DAY);
+pub const PREDICT_WINDOW: Duration = Duration::from_secs(6 * 3600);
 
 /// `[notify]` keys.
 pub const MIN_SEVERITY: crate::model::Severity = crate::model::Severity::Warning;
@@ -56,6 +61,8 @@ pub fn embedded_defaults() -> Settings {
             warning_percent: 85.0,
             critical_percent: 95.0,
             cleanup: Vec::new(),
+            predict_horizon: PREDICT_HORIZON,
+            predict_window: PREDICT_WINDOW,
         },
         notify: None,
         alerts: ALERTS,

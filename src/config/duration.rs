@@ -8,16 +8,23 @@ const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_0
 
 /// Parses a config duration; the error is the whole message for the admin.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {text:?}: expected a number followed by ms, s, m, h or d");
+    let invalid = format!("invalid duration {text:?}: expected a number followed by ms, s, m, h or d");
+    let millis = scaled(text, &UNITS, invalid).map_err(|e| e.unwrap_or_else(|| format!("invalid duration {text:?}: too large")))?;
+    Ok(Duration::from_millis(millis))
+}
+
+/// `text` as a whole number directly followed by one of `units` (name,
+/// factor), multiplied out. `Err(Some(invalid))` when malformed,
+/// `Err(None)` when too large. Shared by durations and sizes.
+pub(super) fn scaled(text: &str, units: &[(&str, u64)], invalid: String) -> Result<u64, Option<String>> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
     // `digits` counts ASCII bytes only, so the split is on a char boundary.
-    let millis_per_unit = UNITS.iter().find(|(name, _)| *name == unit).map(|(_, ms)| *ms).ok_or_else(invalid)?;
-    let count: u64 = number.parse().map_err(|_| invalid())?;
-    count
-        .checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("invalid duration {text:?}: too large"))
+    let (number, unit) = text.split_at(digits);
+    let Some(per_unit) = units.iter().find(|(name, _)| *name == unit).map(|(_, n)| *n) else {
+        return Err(Some(invalid));
+    };
+    let count: u64 = number.parse().map_err(|_| Some(invalid))?;
+    count.checked_mul(per_unit).ok_or(None)
 }
 
 /// Renders a duration in the largest unit that represents it exactly, so

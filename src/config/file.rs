@@ -75,6 +75,7 @@ pub struct DatabaseFile {
     pub path: Val<String>,
     pub locked_after: Val<String>,
     pub kill_holders: Val<bool>,
+    pub wal_max_size: Val<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -84,6 +85,8 @@ pub struct DiskFile {
     pub warning_percent: Val<f64>,
     pub critical_percent: Val<f64>,
     pub cleanup: Option<Vec<Spanned<CleanupFile>>>,
+    pub predict_horizon: Val<String>,
+    pub predict_window: Val<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -93,6 +96,10 @@ pub struct CleanupFile {
     pub pattern: Val<String>,
     pub older_than: Val<String>,
     pub when: Val<String>,
+    pub archive_dir: Val<String>,
+    pub archive_compression: Val<String>,
+    pub archive_command: List<String>,
+    pub archive_timeout: Val<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

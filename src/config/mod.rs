@@ -14,7 +14,9 @@ pub mod duration;
 mod file;
 mod render;
 mod settings;
+mod size;
 mod sources;
+mod storage;
 mod tree;
 mod validate;
 mod values;
@@ -25,9 +27,12 @@ use std::path::{Path, PathBuf};
 
 pub use defaults::embedded_defaults;
 pub use duration::format as format_duration;
+/// A duration as the config writes it (`"6h"`), for messages.
+pub use duration::format as duration_text;
 pub use render::render;
 pub use settings::*;
 pub use sources::drop_in_dir;
+pub use storage::FILE_PLACEHOLDER;
 
 /// Reads `path` (or the system config, [`crate::paths::SYSTEM_CONFIG`]) and
 /// the `*.toml` drop-ins of its directory's `conf.d/`. A missing system

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::duration;
+use super::{duration, size};
 use super::file::*;
 use super::settings::*;
 
@@ -46,6 +46,8 @@ fn file_config(s: &Settings) -> FileConfig {
             warning_percent: val(s.disk.warning_percent),
             critical_percent: val(s.disk.critical_percent),
             cleanup: (!s.disk.cleanup.is_empty()).then(|| s.disk.cleanup.iter().map(|r| at(cleanup(r))).collect()),
+            predict_horizon: dur(s.disk.predict_horizon),
+            predict_window: dur(s.disk.predict_window),
         }),
         notify: s.notify.as_ref().and_then(|n| val(notify(n))),
         alerts: val(AlertsFile {
@@ -95,7 +97,12 @@ fn sessions(s: &SessionSettings) -> SessionsFile {
 }
 
 fn database(d: &DatabaseSettings) -> DatabaseFile {
-    DatabaseFile { path: path(&d.path), locked_after: dur(d.locked_after), kill_holders: val(d.kill_holders) }
+    DatabaseFile {
+        path: path(&d.path),
+        locked_after: dur(d.locked_after),
+        kill_holders: val(d.kill_holders),
+        wal_max_size: d.wal_max_size.map(size::format).and_then(val),
+    }
 }
 
 fn cleanup(r: &CleanupRule) -> CleanupFile {
@@ -103,11 +110,20 @@ fn cleanup(r: &CleanupRule) -> CleanupFile {
         CleanupWhen::Critical => "critical",
         CleanupWhen::Always => "always",
     };
+    let a = &r.archive;
+    let compression = match a.compression {
+        Compression::Gzip => "gzip",
+        Compression::None => "none",
+    };
     CleanupFile {
         dir: path(&r.dir),
         pattern: val(r.pattern.clone()),
         older_than: dur(r.older_than),
         when: val(when.to_owned()),
+        archive_dir: a.dir.as_deref().and_then(path),
+        archive_compression: a.dir.as_ref().and_then(|_| val(compression.to_owned())),
+        archive_command: a.command.as_ref().and_then(|c| list(c.iter().cloned())),
+        archive_timeout: a.command.as_ref().and_then(|_| dur(a.timeout)),
     }
 }
 

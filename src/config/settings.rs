@@ -85,6 +85,9 @@ pub struct DatabaseSettings {
     pub path: PathBuf,
     pub locked_after: Duration,
     pub kill_holders: bool,
+    /// A WAL above this whose frames readers keep from being checkpointed
+    /// is a WARNING (`None`: only measured).
+    pub wal_max_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +96,10 @@ pub struct DiskSettings {
     pub warning_percent: f64,
     pub critical_percent: f64,
     pub cleanup: Vec<CleanupRule>,
+    /// A WARNING when the trend fills a disk within this (zero = off).
+    pub predict_horizon: Duration,
+    /// How much usage history the trend is fitted over.
+    pub predict_window: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +116,30 @@ pub struct CleanupRule {
     pub pattern: String,
     pub older_than: Duration,
     pub when: CleanupWhen,
+    pub archive: ArchiveSettings,
+}
+
+/// What happens to an aged file before it is removed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ArchiveSettings {
+    /// Aged files are copied here (keeping their path below the rule
+    /// directory and their mtime) before they are removed.
+    pub dir: Option<PathBuf>,
+    pub compression: Compression,
+    /// Run per file (`{}` = its path) first; the file goes only on exit 0.
+    pub command: Option<Vec<String>>,
+    /// How long one `command` run may take before it counts as failed.
+    pub timeout: Duration,
+}
+
+/// How archived files are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// `NAME.gz`, readable with zcat, zless and zgrep.
+    #[default]
+    Gzip,
+    /// A plain copy (only on another filesystem: on the same one it would free nothing).
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq)]

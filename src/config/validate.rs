@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::defaults::*;
 use super::file::*;
 use super::settings::*;
+use super::storage;
 use super::values::{has_parent_component, Checker, Zero};
 use super::workers::workers;
 use crate::model::Severity;
@@ -103,6 +104,7 @@ fn databases(entries: Vec<Spanned<DatabaseFile>>, c: &mut Checker) -> Vec<Databa
             path: normalised,
             locked_after: c.duration("databases.locked_after", &d.locked_after, LOCKED_AFTER, Zero::Forbidden),
             kill_holders: plain(&d.kill_holders, KILL_HOLDERS),
+            wal_max_size: storage::optional_size("databases.wal_max_size", &d.wal_max_size, c),
         });
     }
     databases
@@ -115,7 +117,8 @@ fn disk(file: Val<DiskFile>, defaults: DiskSettings, c: &mut Checker) -> DiskSet
     let (warning_percent, critical_percent) =
         thresholds(&d.warning_percent, &d.critical_percent, (defaults.warning_percent, defaults.critical_percent), c);
     let cleanup = cleanup_rules(d.cleanup.as_deref().unwrap_or_default(), c);
-    DiskSettings { paths, warning_percent, critical_percent, cleanup }
+    let (predict_horizon, predict_window) = storage::forecast(d, c);
+    DiskSettings { paths, warning_percent, critical_percent, cleanup, predict_horizon, predict_window }
 }
 
 fn disk_paths(list: &Spanned<Vec<Spanned<String>>>, c: &mut Checker) -> Vec<PathBuf> {
@@ -167,11 +170,12 @@ fn cleanup_rules(entries: &[Spanned<CleanupFile>], c: &mut Checker) -> Vec<Clean
             .required("older_than", "[[disk.cleanup]]", &r.older_than, &at)
             .map(|_| c.duration("disk.cleanup.older_than", &r.older_than, std::time::Duration::ZERO, Zero::Forbidden));
         let when = r.when.as_ref().map_or(CLEANUP_WHEN, |w| cleanup_when(w, c));
+        let archive = storage::archive(r, dir.as_deref(), c);
         let (Some(dir), Some(pattern), Some(older_than)) = (dir, pattern, older_than) else { continue };
         seen.check(c, (dir.clone(), pattern.clone()), &at, |first| {
             format!("duplicate [[disk.cleanup]] for dir {dir:?} and pattern {pattern:?} (first given at {first})")
         });
-        rules.push(CleanupRule { dir, pattern, older_than, when });
+        rules.push(CleanupRule { dir, pattern, older_than, when, archive });
     }
     rules
 }

@@ -329,6 +329,8 @@ impl Daemon {
         let (raised, resolved) = summary.to_notify();
         self.notifications.alerts(&raised, &resolved);
         if completed_cycle {
+            let forecast = crate::checks::disk_trend::lines(summary.sections.iter().flat_map(|s| &s.findings));
+            self.snapshot.write().unwrap_or_else(|p| p.into_inner()).disk_forecast = forecast;
             log_signal_error("CheckCompleted", self.iface.check_completed(CycleDict::from(summary)).await);
         }
         let dry_run_state = self.engine.dry_run().then_some(summary.state);

@@ -68,6 +68,8 @@ pub struct Snapshot {
     pub dry_run: bool,
     /// What is wrong with the state database; empty when nothing is.
     pub state_problem: String,
+    /// The last cycle's forecast line per disk path.
+    pub disk_forecast: Vec<String>,
 }
 
 /// The snapshot as the interface and the loop share it. A std lock: it is
@@ -85,6 +87,7 @@ impl Snapshot {
             unresolved_alerts: 0,
             dry_run,
             state_problem: String::new(),
+            disk_forecast: Vec::new(),
         }
     }
 
@@ -111,6 +114,7 @@ impl Snapshot {
             unresolved_alerts: self.unresolved_alerts,
             dry_run: self.dry_run,
             state_problem: self.state_problem.clone(),
+            disk_forecast: Some(self.disk_forecast.clone()),
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct StatusDict {
     /// What is wrong with the state database (in memory only, writes
     /// failing); empty when nothing is.
     pub state_problem: String,
+    /// One line per disk path from the last cycle's forecast, e.g.
+    /// `/: / full in about 7 h (growing 2.1 GiB/h)` (an addition; absent
+    /// from a daemon that has none).
+    pub disk_forecast: Option<Vec<String>>,
 }
 
 /// A cycle's summary: `RunOnce()`'s reply and `CheckCompleted`'s argument.

@@ -110,6 +110,7 @@ impl Report {
             details,
             action: None,
             problem: None,
+            value: None,
         };
         let _ = self.failures.send(vec![finding]);
     }

@@ -9,6 +9,7 @@ mod held;
 mod queries;
 mod reader;
 mod schema;
+pub mod series;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
@@ -299,6 +300,12 @@ impl Store {
             return Ok(held.open());
         }
         Ok(queries::list_alerts(&self.conn, true, i64::MAX)?)
+    }
+
+    /// The newest value of `metric` for each component (`None` where it has none).
+    pub fn latest_values(&self, components: &[String], metric: &str) -> Result<Vec<(String, Option<i64>)>, StoreError> {
+        let latest = |c: &String| series::latest_value(&self.conn, c, metric).map(|v| (c.clone(), v));
+        Ok(components.iter().map(latest).collect::<rusqlite::Result<_>>()?)
     }
 
     /// Deletes metric rows older than `before`; returns how many. Alerts are

@@ -78,8 +78,8 @@ fn metric_from_row(row: &Row<'_>) -> rusqlite::Result<MetricRow> {
 
 pub fn insert_metric(conn: &Connection, finding: &Finding, now: i64) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO health_metrics (timestamp, component, metric_type, status, action_taken, details)
-         VALUES (datetime(?1, 'unixepoch'), ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO health_metrics (timestamp, component, metric_type, status, action_taken, details, value)
+         VALUES (datetime(?1, 'unixepoch'), ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     let action = finding.action.as_ref().map(|a| a.taken.as_str());
     stmt.execute(params![
@@ -88,7 +88,8 @@ pub fn insert_metric(conn: &Connection, finding: &Finding, now: i64) -> rusqlite
         finding.metric_type,
         finding.status.as_str(),
         action,
-        finding.details
+        finding.details,
+        finding.value
     ])?;
     Ok(())
 }

@@ -47,7 +47,7 @@ pub fn restart_text(w: &WorkerSettings, cause: &str, nth: u32) -> String {
 /// One restart performed: `recovered` when verified, `unhealthy` when not.
 pub fn restart(w: &WorkerSettings, verified: bool, taken: String, details: String) -> Finding {
     let status = if verified { Status::Recovered } else { Status::Unhealthy };
-    Finding { component: w.name.clone(), metric_type: RESTART.into(), status, details, action: None, problem: None }
+    Finding { status, ..Finding::healthy(&w.name, RESTART, details) }
         .with_action(ActionKind::WorkerRestarted, taken)
 }
 

@@ -11,6 +11,8 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
+use healthmon::config::{CleanupRule, CleanupWhen};
+
 pub const KIB: usize = 1024;
 pub const DAY: u64 = 86_400;
 
@@ -72,4 +74,33 @@ pub fn write(path: &Path, kib: usize, days: u64) {
     if days > 0 {
         age(path, days);
     }
+}
+
+/// The tests' cleanup rule: `*.log*` files below `dir` older than 7 days, no archive.
+pub fn log_rule(dir: &Path, when: CleanupWhen) -> CleanupRule {
+    CleanupRule {
+        dir: dir.to_path_buf(),
+        pattern: "*.log*".into(),
+        older_than: std::time::Duration::from_secs(7 * DAY),
+        when,
+        archive: Default::default(),
+    }
+}
+
+/// Exchanges `a` and `b` (a directory and a symlink) with RENAME_EXCHANGE
+/// over and over until `stop`; the thread returns how many swaps it made.
+pub fn keep_swapping(
+    a: std::path::PathBuf,
+    b: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    use nix::fcntl::{renameat2, RenameFlags};
+    std::thread::spawn(move || {
+        let mut swaps = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            renameat2(AT_FDCWD, &a, AT_FDCWD, &b, RenameFlags::RENAME_EXCHANGE).expect("exchange the two entries");
+            swaps += 1;
+        }
+        swaps
+    })
 }

@@ -275,7 +275,7 @@ pub fn held_db(journal_mode: &str) -> (tempfile::TempDir, PathBuf, Py) {
 }
 
 pub fn settings(path: &Path, locked_after: Duration, kill_holders: bool) -> DatabaseSettings {
-    DatabaseSettings { path: path.to_path_buf(), locked_after, kill_holders }
+    DatabaseSettings { path: path.to_path_buf(), locked_after, kill_holders, wal_max_size: None }
 }
 
 pub fn run(check: &LocksCheck, dry_run: bool) -> Vec<Finding> {

@@ -88,6 +88,13 @@ impl Recovery {
         Ok(Recovery { conn: open(path, RECOVERY_BUSY_TIMEOUT)?, path: path.to_path_buf() })
     }
 
+    /// For a database others still have open (after its pinning readers
+    /// were stopped): `busy_timeout = 0`, so a checkpoint never waits on,
+    /// or blocks, the application's own connections; busy is reported.
+    pub fn open_without_waiting(path: &Path) -> Result<Recovery, LockError> {
+        Ok(Recovery { conn: open(path, Duration::ZERO)?, path: path.to_path_buf() })
+    }
+
     /// Folds the WAL into the database and truncates it to zero bytes
     /// (SQLite syncs the database before it resets the WAL).
     pub fn checkpoint(&self) -> Result<Checkpoint, LockError> {

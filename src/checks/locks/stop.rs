@@ -29,7 +29,7 @@ impl StopReport {
     }
 
     /// The action text: `stopped holder 1234 (python3)`.
-    fn action(&self) -> String {
+    pub(super) fn action(&self) -> String {
         let mut parts = Vec::new();
         if !self.stopped.is_empty() {
             parts.push(format!("stopped {}", self.stopped.join(", ")));
@@ -62,19 +62,29 @@ impl StopReport {
 
 /// SIGTERM, grace, SIGKILL for each holder that, per a fresh look at its
 /// fds' locks right before each signal, still holds a write lock on the files.
-/// Holders are stopped in parallel, so several cost one grace period.
 pub(super) fn stop_holders(files: &DbFiles, holders: &[ProcessInfo]) -> StopReport {
-    let still_holds = |pid: i32| holders::verify_holder(pid, files);
+    stop_processes("holder", holders, &|pid| holders::verify_holder(pid, files))
+}
+
+/// SIGTERM, grace, SIGKILL for each process for which `still_holds` (asked
+/// right before each signal) says it still holds what makes it stale;
+/// `role` names them in the report (`holder 1234 (python3)`). Processes
+/// are stopped in parallel, so several cost one grace period.
+pub(super) fn stop_processes(
+    role: &str,
+    holders: &[ProcessInfo],
+    still_holds: &(dyn Fn(i32) -> Result<(), String> + Sync),
+) -> StopReport {
     let outcomes = std::thread::scope(|scope| {
         let stops: Vec<_> = holders
             .iter()
-            .map(|holder| scope.spawn(move || process::stop(holder.pid, HOLDER_STOP_GRACE, &still_holds)))
+            .map(|holder| scope.spawn(move || process::stop(holder.pid, HOLDER_STOP_GRACE, still_holds)))
             .collect();
         stops.into_iter().map(|stop| stop.join()).collect::<Vec<_>>()
     });
     let mut report = StopReport::default();
     for (holder, outcome) in holders.iter().zip(outcomes) {
-        let name = format!("holder {}", short(holder));
+        let name = format!("{role} {}", short(holder));
         match outcome {
             Ok(Ok(Stopped::Terminated)) => report.stopped.push(name),
             Ok(Ok(Stopped::Killed)) => report.stopped.push(format!("{name} with SIGKILL")),
@@ -92,7 +102,7 @@ pub(super) fn short(p: &ProcessInfo) -> String {
 }
 
 /// `1234 (python3, stopped, up 2h 3m)`; a zombie names its parent.
-fn describe(p: &ProcessInfo) -> String {
+pub(super) fn describe(p: &ProcessInfo) -> String {
     match p.state {
         ProcessState::Zombie => format!("{} ({}, zombie, parent {})", p.pid, p.comm, p.ppid),
         state => format!("{} ({}, {}, up {})", p.pid, p.comm, state.as_str(), human(p.age)),

@@ -1,0 +1,74 @@
+//! Disk usage the way `df` computes it, and byte counts for people.
+
+use std::path::Path;
+
+use nix::sys::statvfs::{statvfs, Statvfs};
+
+/// Used percent of the filesystem holding `path` (as `df` shows it), for
+/// the Prometheus export; `None` when statvfs fails.
+pub fn used_percent(path: &Path) -> Option<f64> {
+    statvfs(path).ok().map(|st| Usage::of(&st).percent)
+}
+
+/// Usage the way `df` computes it: blocks reserved for root count as
+/// neither used nor available.
+pub struct Usage {
+    pub percent: f64,
+    /// Bytes in use (all blocks but the free ones, as `df` counts them).
+    pub used: u64,
+    pub free: u64,
+    pub total: u64,
+}
+
+impl Usage {
+    pub fn of(st: &Statvfs) -> Usage {
+        let used = st.blocks().saturating_sub(st.blocks_free());
+        let avail = st.blocks_available();
+        let percent = if used + avail == 0 {
+            0.0
+        } else {
+            used as f64 / (used + avail) as f64 * 100.0
+        };
+        let frsize = st.fragment_size();
+        Usage {
+            percent,
+            used: used * frsize,
+            free: avail * frsize,
+            total: st.blocks() * frsize,
+        }
+    }
+
+    pub fn details(&self) -> String {
+        format!(
+            "used {:.1}% ({} free of {})",
+            self.percent,
+            human_bytes(self.free),
+            human_bytes(self.total)
+        )
+    }
+}
+
+/// Bytes in the largest binary unit that keeps the number at least 1.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte counts pick the unit an admin reads at a glance.
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(512), "512.0 B");
+        assert_eq!(human_bytes(4 * 1024 * 1024), "4.0 MiB");
+        assert_eq!(human_bytes(930 * 1024 * 1024 * 1024), "930.0 GiB");
+    }
+}
