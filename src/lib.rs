@@ -26,6 +26,8 @@ pub mod store;
 pub mod alerts;
 // One check cycle: run checks under timeouts, record, alert, count.
 pub mod engine;
+// At most one run of each check in flight; late runs reported back.
+pub mod inflight;
 // journald entries with HEALTHMON_* fields; stderr lines elsewhere.
 pub mod journal;
 // sd_notify for Type=notify: ready, status, watchdog, reloading, stopping.

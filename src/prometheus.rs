@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::task::JoinHandle;
 
 use crate::checks::disk;
 use crate::config::Settings;
@@ -94,36 +97,51 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ExportError> {
     result.map_err(err)
 }
 
-/// Gathers a snapshot after a cycle and writes it, if `[prometheus]` is
-/// configured. `workers` is (healthy, total). A failure is logged, never
-/// fatal: the export is a view, not part of the cycle.
-pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32)) {
-    let Some(prom) = &settings.prometheus else { return };
-    let paths = settings.disk.paths.clone();
-    let disk_used_percent = tokio::task::spawn_blocking(move || {
-        paths.iter().filter_map(|p| disk::used_percent(p).map(|pct| (p.display().to_string(), pct))).collect()
-    })
-    .await
-    .unwrap_or_default();
-    let unresolved = engine.store().call(|s| s.unresolved()).await.unwrap_or_default();
-    let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
-    let snapshot = Snapshot {
-        state,
-        workers_healthy: workers.0,
-        workers_total: workers.1,
-        disk_used_percent,
-        unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
-        counters: engine.counters().clone(),
-        last_check: engine.last_check().map(unix_seconds).unwrap_or(0),
-    };
-    let path = prom.textfile.clone();
-    let text = render(&snapshot);
-    let written = tokio::task::spawn_blocking(move || write_atomic(&path, &text)).await;
-    match written {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => log::warn!("prometheus export: {err}"),
-        Err(err) => log::warn!("prometheus export task failed: {err}"),
+/// Set while an export runs: a statvfs or write stuck on a hung filesystem
+/// (a dead mount among `disk.paths` or under the textfile's directory)
+/// holds one export, and later ones are skipped instead of piling up.
+static EXPORT_IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+
+/// Starts writing the export in the background after a cycle, if
+/// `[prometheus]` is configured, and returns its task (the daemon does not
+/// wait for it; `--once` waits a bounded time). `workers` is (healthy,
+/// total). A failure is logged, never fatal: the export is a view, not part
+/// of the cycle. None when off, or while an earlier export is still stuck.
+pub fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32)) -> Option<JoinHandle<()>> {
+    let prom = settings.prometheus.as_ref()?;
+    if EXPORT_IN_FLIGHT.swap(true, Ordering::AcqRel) {
+        log::warn!("prometheus export: the previous export is still stuck (a hung filesystem?); skipping this one");
+        return None;
     }
+    let paths = settings.disk.paths.clone();
+    let store = engine.store().clone();
+    let (counters, last_check) = (engine.counters().clone(), engine.last_check().map(unix_seconds).unwrap_or(0));
+    let path = prom.textfile.clone();
+    Some(tokio::spawn(async move {
+        let disk_used_percent = tokio::task::spawn_blocking(move || {
+            paths.iter().filter_map(|p| disk::used_percent(p).map(|pct| (p.display().to_string(), pct))).collect()
+        })
+        .await
+        .unwrap_or_default();
+        let unresolved = store.call(|s| s.unresolved()).await.unwrap_or_default();
+        let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
+        let snapshot = Snapshot {
+            state,
+            workers_healthy: workers.0,
+            workers_total: workers.1,
+            disk_used_percent,
+            unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
+            counters,
+            last_check,
+        };
+        let text = render(&snapshot);
+        match tokio::task::spawn_blocking(move || write_atomic(&path, &text)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!("prometheus export: {err}"),
+            Err(err) => log::warn!("prometheus export task failed: {err}"),
+        }
+        EXPORT_IN_FLIGHT.store(false, Ordering::Release);
+    }))
 }
 
 fn unix_seconds(t: std::time::SystemTime) -> i64 {

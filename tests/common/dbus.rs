@@ -199,7 +199,12 @@ impl TestDaemon {
 
     /// Like `start_with`, with `extra` TOML appended to the test config.
     pub fn start_configured(bus: &TestBus, env: &[(&str, &str)], extra: &str) -> TestDaemon {
-        let mut daemon = TestDaemon::spawn_configured(bus, env, extra);
+        TestDaemon::start_with_config(bus, env, &format!("{TEST_CONFIG}\n{extra}"))
+    }
+
+    /// Like `start_with`, with `config` as the whole config file.
+    pub fn start_with_config(bus: &TestBus, env: &[(&str, &str)], config: &str) -> TestDaemon {
+        let mut daemon = TestDaemon::spawn_with_config(bus, env, config);
         if daemon.notify.wait_for(TIMEOUT, |m| m.lines().any(|l| l == "READY=1")).is_none() {
             panic!("healthmon did not send READY=1 within {TIMEOUT:?}; stderr:\n{}", daemon.stderr());
         }
@@ -215,10 +220,14 @@ impl TestDaemon {
     }
 
     fn spawn_configured(bus: &TestBus, env: &[(&str, &str)], extra: &str) -> TestDaemon {
+        TestDaemon::spawn_with_config(bus, env, &format!("{TEST_CONFIG}\n{extra}"))
+    }
+
+    fn spawn_with_config(bus: &TestBus, env: &[(&str, &str)], config_text: &str) -> TestDaemon {
         let dir = tempfile::Builder::new().prefix("healthmon-daemon").tempdir().expect("tempdir");
         let db = dir.path().join("state").join("health.db");
         let config = dir.path().join("healthmon.toml");
-        std::fs::write(&config, format!("{TEST_CONFIG}\n{extra}")).expect("write config");
+        std::fs::write(&config, config_text).expect("write config");
         let notify = NotifySocket::bind(dir.path());
         let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
         let mut cmd = bus.command(env!("CARGO_BIN_EXE_healthmon"));
