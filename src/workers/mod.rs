@@ -100,6 +100,10 @@ pub struct Supervisor {
     events: EventSender,
     claimed: Claimed,
     entries: Vec<Entry>,
+    /// Workers a reload removed or replaced, still stopping (each gets its
+    /// whole stop_timeout, all at once, while the loop goes on pinging the
+    /// watchdog); a shutdown waits for them too.
+    retiring: Vec<tokio::task::JoinHandle<()>>,
     /// The system bus, connected on first need and dropped after a failure
     /// so the next cycle reconnects.
     bus: Option<zbus::Connection>,
@@ -110,7 +114,7 @@ impl Supervisor {
     /// watching units. In dry run nothing is started.
     pub async fn start(workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
         let mut supervisor =
-            Supervisor { dry_run, events, claimed: Arc::new(Mutex::new(HashSet::new())), entries: Vec::new(), bus: None };
+            Supervisor { dry_run, events, claimed: Arc::new(Mutex::new(HashSet::new())), entries: Vec::new(), retiring: Vec::new(), bus: None };
         for w in workers {
             let entry = supervisor.entry(w);
             supervisor.entries.push(entry);
@@ -200,9 +204,11 @@ impl Supervisor {
     /// Applies new worker settings after a reload (restart budgets reset).
     /// A worker whose command (argv, directory, environment, user, match)
     /// or unit is unchanged keeps running; a changed one is stopped and
-    /// started anew; a removed one is stopped.
+    /// started anew; a removed one is stopped. Stops run in the background:
+    /// the reload does not wait for them.
     pub async fn reconfigure(&mut self, workers: &[WorkerSettings], dry_run: bool) {
         self.dry_run = dry_run;
+        self.retiring.retain(|task| !task.is_finished());
         let mut old: HashMap<String, Entry> = self.entries.drain(..).map(|e| (e.name().to_string(), e)).collect();
         for w in workers {
             let kept = match (old.remove(&w.name), &w.kind) {
@@ -217,7 +223,7 @@ impl Supervisor {
                     Some(Entry::Unit(u))
                 }
                 (Some(replaced), _) => {
-                    stop_entry(replaced).await;
+                    self.retire(replaced);
                     None
                 }
                 (None, _) => None,
@@ -226,7 +232,14 @@ impl Supervisor {
             self.entries.push(entry);
         }
         for (_, removed) in old {
-            stop_entry(removed).await;
+            self.retire(removed);
+        }
+    }
+
+    /// Starts stopping a command worker without waiting for it.
+    fn retire(&mut self, entry: Entry) {
+        if let Entry::Command(c) = entry {
+            self.retiring.push(c.handle.retire());
         }
     }
 
@@ -258,6 +271,9 @@ impl Supervisor {
         for handle in handles {
             handle.stop().await;
         }
+        for task in self.retiring {
+            let _ = task.await;
+        }
     }
 }
 
@@ -265,11 +281,6 @@ fn same_command(old: &WorkerSettings, spec: &CommandWorker) -> bool {
     matches!(&old.kind, WorkerKind::Command(current) if current == spec)
 }
 
-async fn stop_entry(entry: Entry) {
-    if let Entry::Command(c) = entry {
-        c.handle.stop().await;
-    }
-}
 
 impl CommandEntry {
     /// This cycle's `worker_status` finding; a probe failing
