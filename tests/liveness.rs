@@ -1,6 +1,7 @@
-//! A reload that removes slow workers (they ignore SIGTERM, so each takes
-//! its whole stop_timeout) stops them in the background: the watchdog
-//! pings go on during the stop, and the workers do get stopped.
+//! Nothing the loop does on purpose stops the watchdog pings: a reload
+//! that removes slow workers (they ignore SIGTERM, so each takes its whole
+//! stop_timeout) stops them in the background, and a journal socket nobody
+//! reads costs the loop nothing.
 
 mod common {
     pub mod dbus;
@@ -54,4 +55,33 @@ fn reload_stopping_slow_workers_keeps_pinging_the_watchdog() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(daemon.running());
+}
+
+/// A journal socket nobody reads (its queue full) does not stop the
+/// pings: no gap between two WATCHDOG=1 reaches WATCHDOG_USEC (1 s) while
+/// every 200 ms cycle journals a disk WARNING.
+#[test]
+fn a_journal_nobody_reads_does_not_stop_the_pings() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&journal).unwrap();
+    let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    filler.set_nonblocking(true).unwrap();
+    while filler.send_to(b"MESSAGE=filler\n", &journal).is_ok() {}
+    let bus = TestBus::session();
+    let config = "[monitor]\ncheck_interval = \"200ms\"\n\n[disk]\npaths = [\"/\"]\nwarning_percent = 1\ncritical_percent = 99.9\n";
+    let env = [("WATCHDOG_USEC", "1000000"), ("HEALTHMON_JOURNAL_SOCKET", journal.to_str().unwrap())];
+    let mut daemon = TestDaemon::start_with_config(&bus, &env, config);
+    let mut last = Instant::now();
+    let end = last + Duration::from_secs(4);
+    while Instant::now() < end {
+        if daemon.notify.wait_for(Duration::from_millis(1500), |m| m == "WATCHDOG=1\n").is_none() {
+            panic!("no WATCHDOG=1 for 1.5 s while the journal is full; stderr:\n{}", daemon.stderr());
+        }
+        let gap = last.elapsed();
+        assert!(gap < Duration::from_secs(1), "{gap:?} between pings, past WATCHDOG_USEC");
+        last = Instant::now();
+    }
+    assert!(daemon.stderr().contains("disk_usage"), "the entries went to stderr instead");
+    drop(socket);
 }
