@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::checks::{self, Check, CheckContext};
+use crate::inflight::{InFlight, LateReceiver, LateRun};
 use crate::config::Settings;
 use crate::flap::Damper;
 use crate::journal::{self, Journal};
-use crate::model::{ActionKind, Finding, HostState, Severity, Status};
+use crate::model::{ActionKind, Finding, HostState, Status};
 use crate::store::{AlertRow, Recorded, StoreHandle};
 
 pub use crate::model::ENDED;
 
-/// The metric type of a whole check's failure (timeout, panic, error).
-pub const CHECK_RUN_METRIC: &str = "check_run";
+pub use crate::inflight::CHECK_RUN_METRIC;
 
 /// Totals since the daemon started; the `Status()` counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +77,9 @@ pub struct Engine {
     checks: Vec<Arc<dyn Check>>,
     /// What the checks remember between cycles, handed on at a reload.
     memory: checks::Memory,
+    /// Runs still in flight; kept across reloads, so a hung run of a check
+    /// blocks the rebuilt check of the same name too.
+    inflight: InFlight,
     store: StoreHandle,
     journal: Arc<Journal>,
     dry_run: bool,
@@ -111,6 +114,7 @@ impl Engine {
         Engine {
             checks,
             memory: checks::Memory::default(),
+            inflight: InFlight::default(),
             store,
             journal,
             dry_run: dry_run || settings.monitor.dry_run,
@@ -153,6 +157,16 @@ impl Engine {
 
     pub fn dry_run(&self) -> bool {
         self.dry_run
+    }
+
+    /// Where runs that returned after their timeout report, once.
+    pub fn take_late_runs(&mut self) -> Option<LateReceiver> {
+        self.inflight.take_late()
+    }
+
+    /// Records the findings of a run that returned after its cycle gave up on it.
+    pub async fn record_late(&mut self, late: LateRun) -> CycleSummary {
+        self.record_event(late.check, late.findings).await
     }
 
     pub fn store(&self) -> &StoreHandle {
@@ -220,20 +234,7 @@ impl Engine {
 
     async fn run_check(&self, check: Arc<dyn Check>) -> Vec<Finding> {
         let ctx = CheckContext { dry_run: self.dry_run };
-        let name = check.name();
-        let task = tokio::task::spawn_blocking(move || check.run(&ctx));
-        // A check that outlives its timeout keeps its blocking thread, but
-        // the cycle moves on; the check's own lock keeps the next run from
-        // overlapping it.
-        match tokio::time::timeout(self.check_timeout, task).await {
-            Ok(Ok(Ok(findings))) => findings,
-            Ok(Ok(Err(err))) => vec![check_failed(name, &format!("{name} check failed: {err}"))],
-            Ok(Err(join)) => vec![check_failed(name, &format!("{name} check crashed: {join}"))],
-            Err(_) => vec![check_failed(
-                name,
-                &format!("{name} check timed out after {}s", self.check_timeout.as_secs_f64()),
-            )],
-        }
+        self.inflight.run(check, ctx, self.check_timeout).await
     }
 
     /// The open alerts, or none when the store cannot be read (then no
@@ -355,10 +356,6 @@ fn resolve_ended(sections: &mut Vec<Section>, open: &[AlertRow]) {
             None => sections.push(Section { check: watcher.to_string(), findings: vec![finding] }),
         }
     }
-}
-
-fn check_failed(name: &str, message: &str) -> Finding {
-    Finding::problem(name, CHECK_RUN_METRIC, Status::Error, Severity::Warning, message, message)
 }
 
 fn worst_problem(findings: &[Finding]) -> HostState {

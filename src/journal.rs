@@ -201,7 +201,9 @@ impl Journal {
             self.write_line(entry);
             return Ok(());
         };
-        socket.send(&entry.to_native()).map_err(|source| JournalError::Send { socket: socket.to_string(), source })
+        // Not waited for: a journald that does not read must not hold the
+        // loop; the entry then goes to stderr as its plain line.
+        socket.send_now(&entry.to_native()).map_err(|source| JournalError::Send { socket: socket.to_string(), source })
     }
 
     /// Writes the entry's line to stderr; a closed stderr is ignored

@@ -30,6 +30,8 @@ pub mod silences;
 pub mod flap;
 // One check cycle: run checks under timeouts, record, alert, count.
 pub mod engine;
+// At most one run of each check in flight; late runs reported back.
+pub mod inflight;
 // journald entries with HEALTHMON_* fields; stderr lines elsewhere.
 pub mod journal;
 // sd_notify for Type=notify: ready, status, watchdog, reloading, stopping.

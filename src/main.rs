@@ -134,7 +134,11 @@ fn serve(args: Args) -> Result<u8, Fatal> {
         .enable_all()
         .build()
         .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
-    match runtime.block_on(daemon::run(opts, std::future::pending())) {
+    let result = runtime.block_on(daemon::run(opts, std::future::pending()));
+    // A check hung in the kernel holds a blocking thread for ever: never
+    // wait for it on the way out.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => Ok(0),
         Err(DaemonError::Config(err)) => Err(Fatal::Config(err)),
         Err(err) => Err(Fatal::Daemon(err)),
@@ -155,7 +159,11 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
         return summary;
     }
     // --once supervises nothing, so it has no worker states to show.
-    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary), Vec::new()).await;
+    if let Some(export) = prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary), Vec::new()) {
+        if tokio::time::timeout(settings.monitor.check_timeout, export).await.is_err() {
+            log::warn!("prometheus export still stuck after {}s; not waiting for it", settings.monitor.check_timeout.as_secs());
+        }
+    }
     let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
     let (raised, resolved) = summary.to_notify();
@@ -216,12 +224,15 @@ fn once(args: &Args, settings: Settings) -> Result<u8, Fatal> {
     let mut engine =
         Engine::new(&settings, StoreHandle::new(store), journal, args.dry_run).resolving_only_what_it_sees();
     let summary = runtime.block_on(once_cycle(&settings, &mut engine));
+    let open = runtime.block_on(engine.store().call(|s| s.unresolved()));
+    // A check abandoned at its timeout may still hold a blocking thread.
+    runtime.shutdown_background();
     let dry_run = engine.dry_run();
     if args.json {
         let doc = report::render_json(&summary, engine.counters(), dry_run);
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        let open: Vec<AlertEntry> = match runtime.block_on(engine.store().call(|s| s.unresolved())) {
+        let open: Vec<AlertEntry> = match open {
             Ok(rows) => rows.into_iter().map(AlertEntry::from).collect(),
             Err(err) => {
                 eprintln!("healthmon: cannot read the open alerts: {err}");

@@ -6,12 +6,16 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::task::JoinHandle;
 
 use crate::checks::disk;
 use crate::checks::disk_trend::FORECAST;
 use crate::config::Settings;
 use crate::engine::{Counters, Engine};
 use crate::model::{HostState, Severity};
+use crate::store::StoreHandle;
 
 /// Everything the export shows, gathered by the caller after a cycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,53 +130,69 @@ pub struct WorkerCounts {
     pub given_up: u32,
 }
 
-/// Gathers a snapshot after a cycle and writes it, if `[prometheus]` is
-/// configured. `worker_states` is (worker, state) where known. A failure
-/// is logged, never fatal: the export is a view, not part of the cycle.
-pub async fn export(
+/// Set while an export runs: a statvfs or write stuck on a hung filesystem
+/// (a dead mount among `disk.paths` or under the textfile's directory)
+/// holds one export, and later ones are skipped instead of piling up.
+static EXPORT_IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+
+/// Starts writing the export in the background after a cycle, if
+/// `[prometheus]` is configured, and returns its task (the daemon does not
+/// wait for it; `--once` waits a bounded time). `worker_states` is (worker,
+/// state) where known. A failure is logged, never fatal: the export is a
+/// view, not part of the cycle. None when off, or while an earlier export
+/// is still stuck.
+pub fn export(
     settings: &Settings,
     engine: &Engine,
     state: HostState,
     workers: WorkerCounts,
     worker_states: Vec<(String, String)>,
-) {
-    let Some(prom) = &settings.prometheus else { return };
-    let paths = settings.disk.paths.clone();
-    let disk_used_percent = tokio::task::spawn_blocking(move || {
-        paths.iter().filter_map(|p| disk::used_percent(p).map(|pct| (p.display().to_string(), pct))).collect()
-    })
-    .await
-    .unwrap_or_default();
-    let disk_full_in_seconds = full_in_seconds(settings, engine).await;
-    let unresolved = engine.store().call(|s| s.unresolved()).await.unwrap_or_default();
-    let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
-    let snapshot = Snapshot {
-        state,
-        workers_healthy: workers.healthy,
-        workers_total: workers.total,
-        workers_given_up: workers.given_up,
-        worker_states,
-        disk_used_percent,
-        disk_full_in_seconds,
-        unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
-        counters: engine.counters().clone(),
-        last_check: engine.last_check().map(unix_seconds).unwrap_or(0),
-    };
-    let path = prom.textfile.clone();
-    let text = render(&snapshot);
-    let written = tokio::task::spawn_blocking(move || write_atomic(&path, &text)).await;
-    match written {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => log::warn!("prometheus export: {err}"),
-        Err(err) => log::warn!("prometheus export task failed: {err}"),
+) -> Option<JoinHandle<()>> {
+    let prom = settings.prometheus.as_ref()?;
+    if EXPORT_IN_FLIGHT.swap(true, Ordering::AcqRel) {
+        log::warn!("prometheus export: the previous export is still stuck (a hung filesystem?); skipping this one");
+        return None;
     }
+    let paths = settings.disk.paths.clone();
+    let store = engine.store().clone();
+    let (counters, last_check) = (engine.counters().clone(), engine.last_check().map(unix_seconds).unwrap_or(0));
+    let path = prom.textfile.clone();
+    Some(tokio::spawn(async move {
+        let disk_full_in_seconds = full_in_seconds(&paths, &store).await;
+        let disk_used_percent = tokio::task::spawn_blocking(move || {
+            paths.iter().filter_map(|p| disk::used_percent(p).map(|pct| (p.display().to_string(), pct))).collect()
+        })
+        .await
+        .unwrap_or_default();
+        let unresolved = store.call(|s| s.unresolved()).await.unwrap_or_default();
+        let count = |sev: Severity| unresolved.iter().filter(|a| a.severity == sev).count() as u32;
+        let snapshot = Snapshot {
+            state,
+            workers_healthy: workers.healthy,
+            workers_total: workers.total,
+            workers_given_up: workers.given_up,
+            worker_states,
+            disk_used_percent,
+            disk_full_in_seconds,
+            unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
+            counters,
+            last_check,
+        };
+        let text = render(&snapshot);
+        match tokio::task::spawn_blocking(move || write_atomic(&path, &text)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::warn!("prometheus export: {err}"),
+            Err(err) => log::warn!("prometheus export task failed: {err}"),
+        }
+        EXPORT_IN_FLIGHT.store(false, Ordering::Release);
+    }))
 }
 
 /// The latest forecast of each disk path, from the `disk_forecast` rows' values.
-async fn full_in_seconds(settings: &Settings, engine: &Engine) -> Vec<(String, f64)> {
-    let paths: Vec<String> = settings.disk.paths.iter().map(|p| p.display().to_string()).collect();
+async fn full_in_seconds(paths: &[PathBuf], store: &StoreHandle) -> Vec<(String, f64)> {
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     let components: Vec<String> = paths.iter().map(|p| format!("disk:{p}")).collect();
-    let latest = engine.store().call(move |s| s.latest_values(&components, FORECAST)).await;
+    let latest = store.call(move |s| s.latest_values(&components, FORECAST)).await;
     let latest = latest.unwrap_or_else(|err| {
         log::warn!("prometheus export: cannot read the disk forecasts: {err}");
         Vec::new()

@@ -44,11 +44,27 @@ impl SocketAddress {
         }
     }
 
-    /// Sends one datagram from a fresh unbound socket. A fresh socket per
-    /// message means a restarted journald (new socket inode) just works.
+    /// Sends one datagram from a fresh unbound socket, waiting at most
+    /// [`SEND_TIMEOUT`] for room. A fresh socket per message means a
+    /// restarted journald (new socket inode) just works.
     pub(crate) fn send(&self, payload: &[u8]) -> io::Result<()> {
+        self.send_with(payload, Some(SEND_TIMEOUT))
+    }
+
+    /// Sends one datagram or fails at once (`WouldBlock`) when the
+    /// receiver's queue is full: for what the loop sends often (watchdog
+    /// pings, `STATUS=`, journal entries), so a stalled receiver never
+    /// holds the loop.
+    pub(crate) fn send_now(&self, payload: &[u8]) -> io::Result<()> {
+        self.send_with(payload, None)
+    }
+
+    fn send_with(&self, payload: &[u8], wait: Option<Duration>) -> io::Result<()> {
         let socket = UnixDatagram::unbound()?;
-        socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+        match wait {
+            Some(limit) => socket.set_write_timeout(Some(limit))?,
+            None => socket.set_nonblocking(true)?,
+        }
         let sent = match self {
             SocketAddress::Path(path) => socket.send_to(payload, path)?,
             SocketAddress::Abstract(name) => socket.send_to_addr(payload, &SocketAddr::from_abstract_name(name)?)?,
@@ -117,12 +133,12 @@ impl Notifier {
     /// would end the field early, so they become spaces.
     pub fn status(&self, summary: &str) {
         let line = one_line(summary);
-        self.send(&[NotifyState::Status(&line)]);
+        self.send_now(&[NotifyState::Status(&line)]);
     }
 
     /// `WATCHDOG=1`: the loop is alive.
     pub fn watchdog(&self) {
-        self.send(&[NotifyState::Watchdog]);
+        self.send_now(&[NotifyState::Watchdog]);
     }
 
     /// `STOPPING=1`: a graceful stop has begun.
@@ -148,10 +164,22 @@ impl Notifier {
         self.watchdog
     }
 
+    /// Lifecycle messages (READY, RELOADING, STOPPING): rare, so worth
+    /// waiting up to a second for a busy service manager.
     fn send(&self, states: &[NotifyState]) {
+        self.deliver(states, SocketAddress::send);
+    }
+
+    /// Frequent messages: dropped rather than waited for when the service
+    /// manager's queue is full.
+    fn send_now(&self, states: &[NotifyState]) {
+        self.deliver(states, SocketAddress::send_now);
+    }
+
+    fn deliver(&self, states: &[NotifyState], how: fn(&SocketAddress, &[u8]) -> io::Result<()>) {
         let Some(socket) = &self.socket else { return };
         let message: String = states.iter().map(|state| format!("{state}\n")).collect();
-        if let Err(err) = socket.send(message.as_bytes()) {
+        if let Err(err) = how(socket, message.as_bytes()) {
             log::debug!("sd_notify to {socket} failed ({}): {err}", message.trim_end().replace('\n', " "));
         }
     }

@@ -89,7 +89,8 @@ async fn counters_grow_across_cycles() {
     let mut seen = Vec::new();
     for _ in 0..2 {
         let summary = engine.run_cycle(Vec::new()).await;
-        healthmon::prometheus::export(&settings, &engine, summary.state, Default::default(), Vec::new()).await;
+        let export = healthmon::prometheus::export(&settings, &engine, summary.state, Default::default(), Vec::new());
+        export.expect("the export starts").await.expect("the export task ends");
         let (ok, output) = promtool_check(&textfile);
         assert!(ok && output.trim().is_empty(), "promtool complained:\n{output}");
         let text = std::fs::read_to_string(&textfile).unwrap();

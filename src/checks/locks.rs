@@ -18,6 +18,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -84,6 +85,8 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
 pub struct LocksCheck {
     databases: Vec<DatabaseSettings>,
     memory: LocksMemory,
+    /// Until the first run: the memory still needs pruning (see `prune`).
+    fresh: AtomicBool,
 }
 
 /// What the check remembers per database (configured path) between
@@ -132,16 +135,22 @@ impl LocksCheck {
     /// databases still configured (since when a lock is held), so a reload
     /// does not restart the stale clock. An integrity freeze ends.
     pub fn remembering(databases: Vec<DatabaseSettings>, memory: LocksMemory) -> LocksCheck {
-        {
-            let mut state = memory.0.lock().unwrap_or_else(PoisonError::into_inner);
-            state.retain(|path, _| databases.iter().any(|db| &db.path == path));
+        // The memory is not touched here: a reload builds checks on the
+        // loop's thread, and an abandoned run may hold the lock for ever.
+        // The first run of this check prunes it instead.
+        LocksCheck { databases, memory, fresh: AtomicBool::new(true) }
+    }
+
+    /// Forgets databases no longer configured and ends an integrity
+    /// freeze, once per check (i.e. per reload), under the run's lock.
+    fn prune(&self, state: &mut HashMap<PathBuf, DbState>) {
+        if self.fresh.swap(false, Ordering::AcqRel) {
+            state.retain(|path, _| self.databases.iter().any(|db| &db.path == path));
             for db in state.values_mut() {
                 db.integrity_failure = None;
             }
         }
-        LocksCheck { databases, memory }
-    }
-}
+    }}
 
 impl Check for LocksCheck {
     fn name(&self) -> &'static str {
@@ -152,6 +161,7 @@ impl Check for LocksCheck {
         // Held for the whole run, so a run that outlived its timeout
         // finishes before the next one starts.
         let mut state = self.memory.0.lock().unwrap_or_else(PoisonError::into_inner);
+        self.prune(&mut state);
         let mut findings = Vec::new();
         for db in &self.databases {
             let run = DbRun { db, component: format!("sqlite:{}", db.path.display()), dry_run: ctx.dry_run };

@@ -16,6 +16,7 @@ use zbus::object_server::InterfaceRef;
 use crate::config::{ConfigError, Settings};
 use crate::dbus::{self, Bus, CycleDict, Monitor, MonitorError, MonitorSignals, Request, SharedSnapshot, Snapshot};
 use crate::engine::{CycleSummary, Engine, Section};
+use crate::inflight::LateReceiver;
 use crate::journal::{self, Journal};
 use crate::model::{Finding, HostState};
 use crate::notifier::Dispatch;
@@ -94,7 +95,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         .expect("opening the database panicked");
     let store = StoreHandle::new(store);
     let journal = Arc::new(Journal::detect());
-    let engine = Engine::new(&settings, store.clone(), Arc::clone(&journal), opts.dry_run);
+    let mut engine = Engine::new(&settings, store.clone(), Arc::clone(&journal), opts.dry_run);
+    let late_runs = engine.take_late_runs().expect("a new engine has its late-run receiver");
     let snapshot: SharedSnapshot = Arc::new(RwLock::new(Snapshot::new(engine.dry_run())));
 
     let (requests_tx, requests) = mpsc::channel(REQUEST_QUEUE);
@@ -128,7 +130,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     daemon.notifier.ready();
     log::info!("healthmon {} serving {} on the {} bus", env!("CARGO_PKG_VERSION"), dbus::NAME, daemon.opts.bus.as_str());
 
-    let reason = daemon.run_loop(&mut signals, requests, events, notify_failures, shutdown).await;
+    let channels = Channels { requests, events, notify_failures, late_runs, deferred: Vec::new() };
+    let reason = daemon.run_loop(&mut signals, channels, shutdown).await;
     log::info!("stopping: {reason}");
     daemon.notifier.stopping();
     daemon.notifier.status("stopping");
@@ -172,6 +175,16 @@ enum Wake {
     Wedge,
 }
 
+/// What the loop receives besides timers and signals.
+struct Channels {
+    requests: mpsc::Receiver<Request>,
+    events: mpsc::UnboundedReceiver<Vec<Finding>>,
+    notify_failures: mpsc::UnboundedReceiver<Vec<Finding>>,
+    late_runs: LateReceiver,
+    /// Requests that arrived during a cycle, handled after it.
+    deferred: Vec<Request>,
+}
+
 /// Everything the loop owns.
 struct Daemon {
     opts: Options,
@@ -192,16 +205,15 @@ impl Daemon {
     async fn run_loop(
         &mut self,
         signals: &mut Signals,
-        mut requests: mpsc::Receiver<Request>,
-        mut events: mpsc::UnboundedReceiver<Vec<Finding>>,
-        mut notify_failures: mpsc::UnboundedReceiver<Vec<Finding>>,
+        mut ch: Channels,
         shutdown: impl Future<Output = ()>,
     ) -> &'static str {
         tokio::pin!(shutdown);
         let mut ticker = check_timer(self.settings.monitor.check_interval, true);
         let mut heartbeat = heartbeat_timer(&self.notifier);
         loop {
-            let wake = tokio::select! {
+            let deferred = (!ch.deferred.is_empty()).then(|| ch.deferred.remove(0));
+            let wake = if let Some(request) = deferred { Wake::Request(request) } else { tokio::select! {
                 biased;
                 () = &mut shutdown => Wake::Stop("shutdown requested"),
                 _ = signals.term.recv() => Wake::Stop("SIGTERM"),
@@ -209,12 +221,13 @@ impl Daemon {
                 _ = signals.hup.recv() => Wake::Reload,
                 () = signals.hooks.wedge_requested() => Wake::Wedge,
                 _ = heartbeat.tick() => Wake::Heartbeat,
-                Some(request) = requests.recv() => Wake::Request(request),
-                Some(findings) = events.recv() => Wake::Event(workers::SECTION, findings),
-                Some(findings) = notify_failures.recv() => Wake::Event("notify", findings),
+                Some(request) = ch.requests.recv() => Wake::Request(request),
+                Some(findings) = ch.events.recv() => Wake::Event(workers::SECTION, findings),
+                Some(findings) = ch.notify_failures.recv() => Wake::Event("notify", findings),
+                Some(late) = ch.late_runs.recv() => Wake::Event(late.check, late.findings),
                 wake = self.control.next() => Wake::Control(wake),
                 _ = ticker.tick() => Wake::Cycle,
-            };
+            }};
             match wake {
                 Wake::Stop(reason) => return reason,
                 Wake::Reload => {
@@ -225,7 +238,9 @@ impl Daemon {
                     }
                 }
                 Wake::Cycle => {
-                    self.cycle(&mut heartbeat).await;
+                    if let Err(stop) = self.cycle(&mut heartbeat, signals, &mut ch).await {
+                        return stop;
+                    }
                 }
                 Wake::Heartbeat => {
                     self.notifier.watchdog();
@@ -235,7 +250,9 @@ impl Daemon {
                 Wake::Request(Request::Stop) => return "Stop() called over D-Bus",
                 Wake::Request(request) => {
                     let old_interval = self.settings.monitor.check_interval;
-                    self.handle(request, &mut heartbeat).await;
+                    if let Err(stop) = self.handle(request, &mut heartbeat, signals, &mut ch).await {
+                        return stop;
+                    }
                     if self.settings.monitor.check_interval != old_interval {
                         ticker = check_timer(self.settings.monitor.check_interval, false);
                     }
@@ -255,10 +272,18 @@ impl Daemon {
         }
     }
 
-    async fn handle(&mut self, request: Request, heartbeat: &mut Interval) {
+    /// Handles one request; `Err` carries why the monitor must stop now
+    /// (a stop seen during a `RunOnce()` cycle).
+    async fn handle(
+        &mut self,
+        request: Request,
+        heartbeat: &mut Interval,
+        signals: &mut Signals,
+        ch: &mut Channels,
+    ) -> Result<(), &'static str> {
         match request {
             Request::RunOnce(reply) => {
-                let summary = self.cycle(heartbeat).await;
+                let summary = self.cycle(heartbeat, signals, ch).await?;
                 let _ = reply.send(CycleDict::from(&summary));
             }
             Request::Reload(reply) => {
@@ -276,12 +301,20 @@ impl Daemon {
             }
             Request::Stop => unreachable!("Stop is handled by the loop itself"),
         }
+        Ok(())
     }
 
     /// One full cycle: the supervisor's findings, then every check. The
     /// loop keeps pinging the watchdog while the cycle makes progress, but
-    /// only within the time a cycle can legitimately take.
-    async fn cycle(&mut self, heartbeat: &mut Interval) -> CycleSummary {
+    /// only within the time a cycle can legitimately take. SIGTERM, SIGINT
+    /// and `Stop()` end it at once (`Err` with the reason); other requests
+    /// wait for its end.
+    async fn cycle(
+        &mut self,
+        heartbeat: &mut Interval,
+        signals: &mut Signals,
+        ch: &mut Channels,
+    ) -> Result<CycleSummary, &'static str> {
         let budget = self.settings.monitor.check_timeout * CYCLE_STAGES + CYCLE_SLACK;
         let deadline = Instant::now() + budget;
         let summary = {
@@ -300,6 +333,12 @@ impl Daemon {
             loop {
                 tokio::select! {
                     summary = &mut work => break summary,
+                    _ = signals.term.recv() => return Err("SIGTERM (during a check cycle)"),
+                    _ = signals.int.recv() => return Err("SIGINT (during a check cycle)"),
+                    Some(request) = ch.requests.recv() => match request {
+                        Request::Stop => return Err("Stop() called over D-Bus (during a check cycle)"),
+                        other => ch.deferred.push(other),
+                    },
                     _ = heartbeat.tick() => {
                         if Instant::now() < deadline {
                             self.notifier.watchdog();
@@ -311,7 +350,7 @@ impl Daemon {
             }
         };
         self.publish(&summary, true).await;
-        summary
+        Ok(summary)
     }
 
     /// Tells the bus (and systemd) what a cycle or event changed.
@@ -393,7 +432,8 @@ impl Daemon {
             given_up: count(|w| w.state == "given-up"),
         };
         let states = snap.workers.iter().map(|w| (w.name.clone(), w.state.clone())).collect();
-        prometheus::export(&self.settings, &self.engine, snap.state, workers, states).await;
+        // Not awaited: a hung filesystem must not hold the loop.
+        let _ = prometheus::export(&self.settings, &self.engine, snap.state, workers, states);
         if self.notifications.wants_open_alerts() {
             // Silenced alerts are neither reminded of nor posted to Alertmanager.
             match self.store.call(|s| s.counted_unresolved(SystemTime::now())).await {

@@ -111,6 +111,13 @@ impl Handle {
         let _ = self.tx.send(control);
     }
 
+    /// Asks the task to stop the worker and hands back the task, which
+    /// ends once the process is gone and reaped: the caller need not wait.
+    pub fn retire(self) -> JoinHandle<()> {
+        self.send(Control::Stop);
+        self.task
+    }
+
     /// Stops the worker and waits until its process is gone and reaped.
     pub async fn stop(self) {
         self.send(Control::Stop);

@@ -124,6 +124,10 @@ pub struct Supervisor {
     /// Workers an administrator stopped (desired `stopped`, kept in the
     /// state database by the daemon): not started until started again.
     held: HashSet<String>,
+    /// Workers a reload removed or replaced, still stopping (each gets its
+    /// whole stop_timeout, all at once, while the loop goes on pinging the
+    /// watchdog); a shutdown waits for them too.
+    retiring: Vec<tokio::task::JoinHandle<()>>,
     /// The system bus, connected on first need and dropped after a failure
     /// so the next cycle reconnects.
     bus: Option<zbus::Connection>,
@@ -140,7 +144,8 @@ impl Supervisor {
     /// by an administrator) are neither started nor adopted.
     pub async fn start_holding(workers: &[WorkerSettings], held: HashSet<String>, dry_run: bool, events: EventSender) -> Supervisor {
         let claimed = Arc::new(Mutex::new(HashSet::new()));
-        let mut supervisor = Supervisor { dry_run, events, claimed, entries: Vec::new(), held, bus: None };
+        let mut supervisor =
+            Supervisor { dry_run, events, claimed, entries: Vec::new(), held, retiring: Vec::new(), bus: None };
         for w in workers {
             let entry = supervisor.entry(w);
             supervisor.entries.push(entry);
@@ -231,9 +236,11 @@ impl Supervisor {
     /// Applies new worker settings after a reload (restart budgets reset).
     /// A worker whose command (argv, directory, environment, user, match)
     /// or unit is unchanged keeps running; a changed one is stopped and
-    /// started anew; a removed one is stopped.
+    /// started anew; a removed one is stopped. Stops run in the background:
+    /// the reload does not wait for them.
     pub async fn reconfigure(&mut self, workers: &[WorkerSettings], dry_run: bool) {
         self.dry_run = dry_run;
+        self.retiring.retain(|task| !task.is_finished());
         let mut old: HashMap<String, Entry> = self.entries.drain(..).map(|e| (e.name().to_string(), e)).collect();
         for w in workers {
             let kept = match (old.remove(&w.name), &w.kind) {
@@ -248,7 +255,7 @@ impl Supervisor {
                     Some(Entry::Unit(u))
                 }
                 (Some(replaced), _) => {
-                    stop_entry(replaced).await;
+                    self.retire(replaced);
                     None
                 }
                 (None, _) => None,
@@ -257,7 +264,14 @@ impl Supervisor {
             self.entries.push(entry);
         }
         for (_, removed) in old {
-            stop_entry(removed).await;
+            self.retire(removed);
+        }
+    }
+
+    /// Starts stopping a command worker without waiting for it.
+    fn retire(&mut self, entry: Entry) {
+        if let Entry::Command(c) = entry {
+            self.retiring.push(c.handle.retire());
         }
     }
 
@@ -289,6 +303,9 @@ impl Supervisor {
         for handle in handles {
             handle.stop().await;
         }
+        for task in self.retiring {
+            let _ = task.await;
+        }
     }
 }
 
@@ -296,11 +313,6 @@ fn same_command(old: &WorkerSettings, spec: &CommandWorker) -> bool {
     matches!(&old.kind, WorkerKind::Command(current) if current == spec)
 }
 
-async fn stop_entry(entry: Entry) {
-    if let Entry::Command(c) = entry {
-        c.handle.stop().await;
-    }
-}
 
 impl CommandEntry {
     /// This cycle's `worker_status` finding; a probe failing

@@ -205,7 +205,16 @@ impl TestDaemon {
     /// Like `start_configured`, with the database at `db` (default: in the
     /// daemon's own temp dir).
     pub fn start_on(bus: &TestBus, env: &[(&str, &str)], extra: &str, db: Option<&Path>) -> TestDaemon {
-        let mut daemon = TestDaemon::spawn_on(bus, env, extra, db);
+        TestDaemon::wait_ready(TestDaemon::spawn_full(bus, env, &format!("{TEST_CONFIG}\n{extra}"), db))
+    }
+
+    /// Like `start_with`, with `config` as the whole config file.
+    pub fn start_with_config(bus: &TestBus, env: &[(&str, &str)], config: &str) -> TestDaemon {
+        TestDaemon::wait_ready(TestDaemon::spawn_full(bus, env, config, None))
+    }
+
+    /// Waits for READY=1 and the end of the first cycle.
+    fn wait_ready(mut daemon: TestDaemon) -> TestDaemon {
         if daemon.notify.wait_for(TIMEOUT, |m| m.lines().any(|l| l == "READY=1")).is_none() {
             panic!("healthmon did not send READY=1 within {TIMEOUT:?}; stderr:\n{}", daemon.stderr());
         }
@@ -221,14 +230,16 @@ impl TestDaemon {
     }
 
     fn spawn_configured(bus: &TestBus, env: &[(&str, &str)], extra: &str) -> TestDaemon {
-        TestDaemon::spawn_on(bus, env, extra, None)
+        TestDaemon::spawn_full(bus, env, &format!("{TEST_CONFIG}\n{extra}"), None)
     }
 
-    fn spawn_on(bus: &TestBus, env: &[(&str, &str)], extra: &str, db: Option<&Path>) -> TestDaemon {
+    /// Starts healthmon on `config_text` as its whole config file, with the
+    /// database at `db` (default: in the daemon's own temp dir).
+    fn spawn_full(bus: &TestBus, env: &[(&str, &str)], config_text: &str, db: Option<&Path>) -> TestDaemon {
         let dir = tempfile::Builder::new().prefix("healthmon-daemon").tempdir().expect("tempdir");
         let db = db.map_or_else(|| dir.path().join("state").join("health.db"), Path::to_path_buf);
         let config = dir.path().join("healthmon.toml");
-        std::fs::write(&config, format!("{TEST_CONFIG}\n{extra}")).expect("write config");
+        std::fs::write(&config, config_text).expect("write config");
         let notify = NotifySocket::bind(dir.path());
         let child = launch(bus, dir.path(), &config, &db, &notify.path, env);
         TestDaemon { child, dir, db, config, notify }
