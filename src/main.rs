@@ -123,6 +123,10 @@ fn run(args: Args) -> Result<u8, Fatal> {
 
 /// The service (no mode flag, or `--daemon`): runs until stopped.
 fn serve(args: Args) -> Result<u8, Fatal> {
+    // Fork mode holds a pidfd and a pipe per worker; 1024 is the unit's soft limit.
+    if let Err(err) = healthmon::process::limits::raise_nofile() {
+        log::warn!("cannot raise the open-file limit to its hard limit: {err}");
+    }
     let opts = daemon::Options { config: args.config, database: args.database, bus: args.bus, dry_run: args.dry_run };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

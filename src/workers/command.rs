@@ -15,8 +15,12 @@ use crate::model::Status;
 
 use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
+use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
 use super::{adopt, probe, spawn, EventSender, WorkerError};
+
+/// How long an ambiguous `match` waits before looking again.
+const AMBIGUOUS_RETRY: Duration = Duration::from_secs(30);
 
 /// Pids held by some worker, so two `match` patterns never adopt the same
 /// process.
@@ -44,6 +48,8 @@ pub enum Phase {
     /// Waiting `restart_delay` before the next start; `error`: the last start failed.
     Waiting { until: Instant, message: String, error: bool },
     GivenUp { restarts: u32, last: String },
+    /// Several processes match `match`; none adopted, none started.
+    Ambiguous { message: String },
     /// Dry run and not running.
     Down { message: String },
     Stopped,
@@ -72,7 +78,21 @@ impl Handle {
         let view = Arc::new(Mutex::new(Snapshot { phase: Phase::Starting, restarts: 0, used: 0, last_exit: None }));
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
-        let task = Task { w: settings.clone(), spec, dry_run, events, view: view.clone(), rx, budget, claimed, restarts: 0, last_exit: None };
+        let output = Output::new(&settings.name);
+        let task = Task {
+            w: settings.clone(),
+            spec,
+            dry_run,
+            events,
+            view: view.clone(),
+            rx,
+            budget,
+            claimed,
+            restarts: 0,
+            last_exit: None,
+            output,
+            reader: None,
+        };
         Handle { settings, view, tx, task: tokio::spawn(task.run()) }
     }
 
@@ -100,6 +120,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 enum State {
     Up(Proc, Run),
     Waiting { until: Instant, cause: String, nth: u32, message: String, error: bool },
+    /// Several processes match `match`: wait, then look again.
+    Ambiguous { until: Instant, message: String },
     Idle(Phase),
     Quit,
 }
@@ -123,6 +145,9 @@ struct Task {
     claimed: Claimed,
     restarts: u64,
     last_exit: Option<String>,
+    output: Output,
+    /// The pipe of the process started last (none for an adopted one).
+    reader: Option<Arc<Reader>>,
 }
 
 impl Task {
@@ -133,6 +158,7 @@ impl Task {
             state = match state {
                 State::Up(proc, run) => self.on_up(proc, run).await,
                 State::Waiting { until, cause, nth, .. } => self.on_waiting(until, cause, nth).await,
+                State::Ambiguous { until, .. } => self.on_ambiguous(until).await,
                 State::Idle(phase) => self.on_idle(phase).await,
                 State::Quit => break,
             };
@@ -155,6 +181,7 @@ impl Task {
                 restart: run.restart.as_ref().map(|(cause, _)| cause.clone()),
             },
             State::Waiting { until, message, error, .. } => Phase::Waiting { until: *until, message: message.clone(), error: *error },
+            State::Ambiguous { message, .. } => Phase::Ambiguous { message: message.clone() },
             State::Idle(phase) => phase.clone(),
             State::Quit => Phase::Stopped,
         };
@@ -176,25 +203,55 @@ impl Task {
         self.launch(None).await
     }
 
-    /// Adopts the oldest process matching `pattern`, if any.
+    /// Adopts the one process matching `pattern`, if exactly one does.
+    /// Several are ambiguous: none is adopted and none started.
     async fn adopt(&mut self, pattern: &str) -> Option<State> {
         let exclude = lock(&self.claimed).clone();
         let owned = pattern.to_string();
-        let found = tokio::task::spawn_blocking(move || {
-            let candidates = adopt::find(&owned, &exclude);
-            let total = candidates.len();
-            candidates.into_iter().find_map(|c| adopt::take(c.pid, &owned).map(|fd| (c, fd, total)))
+        let found = tokio::task::spawn_blocking(move || match adopt::find(&owned, &exclude).as_slice() {
+            [] => Ok(None),
+            [one] => Ok(adopt::take(one.pid, &owned).map(|fd| (one.clone(), fd))),
+            many => Err(many.iter().map(|c| c.pid).collect::<Vec<_>>()),
         })
         .await
-        .ok()??;
-        let (candidate, fd, total) = found;
+        .ok()?;
+        let (candidate, fd) = match found {
+            Ok(one) => one?,
+            Err(pids) => return Some(self.ambiguous(pattern, &pids)),
+        };
         if !lock(&self.claimed).insert(candidate.pid) {
             return None;
         }
         let proc = Proc::adopted(fd).ok()?;
-        let details = format!("adopted running process pid {} matching {pattern:?} ({total} matched): {}", candidate.pid, candidate.cmdline);
+        let details = format!("adopted running process pid {} matching {pattern:?}: {}", candidate.pid, candidate.cmdline);
         self.emit(vec![f::healthy(&self.w, details)]);
         Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
+    }
+
+    /// A WARNING naming the pids; adoption is tried again after a while.
+    fn ambiguous(&mut self, pattern: &str, pids: &[i32]) -> State {
+        let list: Vec<String> = pids.iter().map(i32::to_string).collect();
+        let message = format!(
+            "match {pattern:?} fits {} processes (pids {}): adopting none and starting none; \
+             make match more specific or stop the extra copies",
+            pids.len(),
+            list.join(", ")
+        );
+        self.emit(vec![f::warning(&self.w, Status::Error, &message, "ambiguous match")]);
+        State::Ambiguous { until: Instant::now() + AMBIGUOUS_RETRY, message }
+    }
+
+    /// Waits, then looks for a process to adopt (or starts one) afresh.
+    async fn on_ambiguous(&mut self, until: Instant) -> State {
+        tokio::select! {
+            _ = tokio::time::sleep_until(until.into()) => {}
+            control = self.rx.recv() => match control {
+                None | Some(Control::Stop) => return State::Quit,
+                Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
+                Some(Control::Reset) | Some(Control::Restart(_)) => {}
+            },
+        }
+        self.initial().await
     }
 
     /// Starts the command; `restart` = (cause, nth) when it replaces a dead one.
@@ -214,17 +271,23 @@ impl Task {
                 let message = format!("cannot start: {err}");
                 self.last_exit = Some(message.clone());
                 let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
-                self.decide(Instant::now(), true, message, finding, true)
+                self.decide(Instant::now(), true, message, finding, true, None)
             }
         }
     }
 
-    async fn spawn_process(&self) -> Result<Proc, WorkerError> {
+    async fn spawn_process(&mut self) -> Result<Proc, WorkerError> {
         let identity = spawn::identity(&self.spec).await?;
         let program = self.spec.command[0].clone();
+        let failed = |source| WorkerError::Spawn { program: program.clone(), source };
+        let (reader, write) = self.output.pipe().map_err(failed)?;
         let child = spawn::build(&self.spec.command, &self.spec, identity.as_ref())
+            .stdout(write.try_clone().map_err(failed)?)
+            .stderr(write)
             .spawn()
-            .map_err(|source| WorkerError::Spawn { program: program.clone(), source })?;
+            .map_err(failed)?;
+        tokio::spawn(reader.clone().run());
+        self.reader = Some(reader);
         // std's Child neither waits nor kills on drop: the pidfd takes over.
         let pid = child.id();
         Proc::child(pid).map_err(|source| {
@@ -239,7 +302,7 @@ impl Task {
             biased;
             _ = proc.exited() => {
                 let pid = proc.pid();
-                let exit = proc.finish();
+                let exit = proc.finish(self.w.stop_timeout).await;
                 self.on_exit(pid, exit, run, None)
             }
             control = self.rx.recv() => match control {
@@ -308,6 +371,7 @@ impl Task {
     fn on_exit(&mut self, pid: u32, exit: ExitInfo, run: Run, requested: Option<String>) -> State {
         lock(&self.claimed).remove(&(pid as i32));
         let now = Instant::now();
+        let crashed = requested.is_none();
         let cause = requested.unwrap_or_else(|| exit.to_string());
         let details = format!("pid {pid}, {exit}, restarts {}", self.restarts);
         self.last_exit = Some(cause.clone());
@@ -322,19 +386,39 @@ impl Task {
             return State::Idle(Phase::Down { message });
         }
         let finding = f::problem(&self.w, Status::Unhealthy, &message, details);
-        self.decide(now, !run.verified, cause, finding, false)
+        let last_words = if crashed { self.last_output() } else { None };
+        self.decide(now, !run.verified, cause, finding, false, last_words)
+    }
+
+    /// `last output: a | b` from the pipe of the process that just exited,
+    /// read to its end first so its very last line is there.
+    fn last_output(&self) -> Option<String> {
+        let reader = self.reader.as_ref()?;
+        reader.drain();
+        let lines = self.output.last();
+        (!lines.is_empty()).then(|| format!("last output: {}", lines.join(" | ")))
     }
 
     /// Asks the budget about an exit (or failed start) and reports the verdict
-    /// with `finding`, whose message gets the plan appended.
-    fn decide(&mut self, now: Instant, quick: bool, cause: String, mut finding: crate::model::Finding, error: bool) -> State {
+    /// with `finding`, whose message gets the plan appended, and then
+    /// `last_words` (the worker's last output, which ends a crash alert).
+    fn decide(
+        &mut self,
+        now: Instant,
+        quick: bool,
+        cause: String,
+        mut finding: crate::model::Finding,
+        error: bool,
+        last_words: Option<String>,
+    ) -> State {
+        let words = last_words.map(|w| format!("; {w}")).unwrap_or_default();
         match self.budget.on_exit(now, quick) {
             Verdict::Restart { delay, nth } => {
                 let when = if delay.is_zero() { "now".to_string() } else { format!("in {}", human(delay)) };
                 let plan = format!("restarting {when} (restart {nth} of {} in {})", self.w.max_restarts, human(self.w.restart_window));
                 let message = match finding.problem.as_mut() {
                     Some(problem) => {
-                        problem.message = format!("{}; {plan}", problem.message);
+                        problem.message = format!("{}; {plan}{words}", problem.message);
                         problem.message.clone()
                     }
                     None => plan,
@@ -343,7 +427,11 @@ impl Task {
                 State::Waiting { until: now + delay, cause, nth, message, error }
             }
             Verdict::GiveUp { restarts } => {
-                self.emit(vec![f::given_up(&self.w, restarts, &cause)]);
+                let mut finding = f::given_up(&self.w, restarts, &cause);
+                if let Some(problem) = finding.problem.as_mut() {
+                    problem.message.push_str(&words);
+                }
+                self.emit(vec![finding]);
                 State::Idle(Phase::GivenUp { restarts, last: cause })
             }
         }

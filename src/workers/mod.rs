@@ -19,6 +19,7 @@ mod adopt;
 mod budget;
 mod command;
 mod findings;
+mod output;
 mod proc;
 mod probe;
 mod spawn;
@@ -309,6 +310,7 @@ impl CommandEntry {
                 findings::problem(w, status, message, details)
             }
             Phase::GivenUp { restarts, last } => findings::given_up(w, *restarts, last),
+            Phase::Ambiguous { message } => findings::warning(w, Status::Error, message, "ambiguous match"),
             Phase::Down { message } => findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start"),
             Phase::Stopped => findings::problem(w, Status::Unhealthy, "stopped", "healthmon is stopping"),
         }
@@ -325,6 +327,7 @@ impl CommandEntry {
             Phase::Waiting { error: true, .. } => ("error", 0, false),
             Phase::Waiting { .. } => ("restarting", 0, false),
             Phase::GivenUp { .. } => ("given-up", 0, false),
+            Phase::Ambiguous { .. } => ("error", 0, false),
             Phase::Down { .. } | Phase::Stopped => ("stopped", 0, false),
         };
         let name = self.handle.settings.name.clone();
@@ -340,7 +343,9 @@ impl CommandEntry {
                 let how = if *adopted { ", adopted" } else { "" };
                 parts.push(format!("pid {pid}, up {}{how}", human_secs(since.elapsed())));
             }
-            Phase::Waiting { message, .. } | Phase::Down { message } => parts.push(message.clone()),
+            Phase::Waiting { message, .. } | Phase::Down { message } | Phase::Ambiguous { message } => {
+                parts.push(message.clone())
+            }
             Phase::GivenUp { restarts, last } => {
                 parts.push(format!("gave up after {restarts} restarts in {} (last: {last})", human(w.restart_window)))
             }
@@ -388,7 +393,13 @@ async fn report_command(w: &WorkerSettings, spec: &CommandWorker) -> Finding {
     let exact = joined.clone();
     let found = tokio::task::spawn_blocking(move || match &pattern {
         Some(pattern) => adopt::find(pattern, &HashSet::new()),
-        None => adopt::scan(|cmdline| cmdline == exact || cmdline.ends_with(&format!(" {exact}")), &HashSet::new()),
+        None => adopt::scan(
+            |argv| {
+                let cmdline = argv.join(" ");
+                cmdline == exact || cmdline.ends_with(&format!(" {exact}"))
+            },
+            &HashSet::new(),
+        ),
     })
     .await
     .unwrap_or_default();
