@@ -60,6 +60,10 @@ struct Args {
     /// Compatibility: what `healthctl stop` does.
     #[arg(long)]
     stop: bool,
+    /// For the unit's ExecStopPost=: stop every worker unit when
+    /// healthmon.service is being stopped (a stop job), else nothing.
+    #[arg(long, conflicts_with_all = ["once", "check_config", "daemon", "status", "stop"])]
+    stop_workers: bool,
 }
 
 /// Why the program stopped, mapped to an exit code in one place.
@@ -114,11 +118,27 @@ fn run(args: Args) -> Result<u8, Fatal> {
     if args.stop {
         return Ok(client::run(args.bus, Command::Stop));
     }
+    if args.stop_workers {
+        return stop_workers();
+    }
     if args.once {
         let settings = load_settings(&args)?;
         return once(&args, settings);
     }
     serve(args)
+}
+
+/// `--stop-workers` (see [`workers::launch::transient::stop_workers_if_stopping`]).
+fn stop_workers() -> Result<u8, Fatal> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
+    let done = runtime
+        .block_on(workers::launch::transient::stop_workers_if_stopping())
+        .map_err(|err| Fatal::Other(format!("cannot stop the workers: {err}")))?;
+    eprintln!("healthmon: {done}");
+    Ok(0)
 }
 
 /// The service (no mode flag, or `--daemon`): runs until stopped.

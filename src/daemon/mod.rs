@@ -54,6 +54,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a stop waits for queued notifications.
 const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
 
+/// The stop reason for SIGTERM: only it may leave workers' units running.
+const SIGTERM: &str = "SIGTERM";
+
 /// What `healthmon` was started with.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -105,7 +108,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     // Workers start only once the name is ours: a second healthmon that
     // lost the race must not start a second set of workers.
     let (events_tx, events) = mpsc::unbounded_channel();
-    let supervisor = Supervisor::start(&settings.workers, engine.dry_run(), events_tx).await;
+    let mode = workers::Mode::detect(opts.bus == Bus::System);
+    if mode == workers::Mode::Fork {
+        log::info!("workers run as children of healthmon (fork mode: systemd is not PID 1 or the bus is not the system bus)");
+    }
+    let supervisor = Supervisor::start_in(mode, &settings.workers, engine.dry_run(), events_tx).await;
 
     let (failures_tx, notify_failures) = mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
@@ -121,7 +128,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     daemon.notifier.stopping();
     daemon.notifier.status("stopping");
     let Daemon { supervisor, iface, notifications, .. } = daemon;
-    supervisor.shutdown().await;
+    if reason == SIGTERM {
+        supervisor.on_sigterm().await;
+    } else {
+        supervisor.shutdown().await;
+    }
     notifications.finish(NOTIFY_DRAIN).await;
     // Our references go first; the graceful close then waits for the
     // method calls still in flight (Stop's own reply among them).
@@ -190,7 +201,7 @@ impl Daemon {
             let wake = tokio::select! {
                 biased;
                 () = &mut shutdown => Wake::Stop("shutdown requested"),
-                _ = signals.term.recv() => Wake::Stop("SIGTERM"),
+                _ = signals.term.recv() => Wake::Stop(SIGTERM),
                 _ = signals.int.recv() => Wake::Stop("SIGINT"),
                 _ = signals.hup.recv() => Wake::Reload,
                 () = signals.hooks.wedge_requested() => Wake::Wedge,

@@ -15,9 +15,10 @@ use crate::model::Status;
 
 use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
+use super::launch::{Launcher, Started};
 use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
-use super::{adopt, probe, spawn, EventSender, WorkerError};
+use super::{adopt, probe, EventSender};
 
 /// How long an ambiguous `match` waits before looking again.
 const AMBIGUOUS_RETRY: Duration = Duration::from_secs(30);
@@ -29,6 +30,9 @@ pub type Claimed = Arc<Mutex<HashSet<i32>>>;
 pub enum Control {
     /// Stop the process (SIGTERM, grace, SIGKILL) and end the task.
     Stop,
+    /// End the task and leave the process running (its unit outlives
+    /// healthmon; the next healthmon adopts it).
+    Leave,
     /// Stop and restart it (the probe failed too often), for this reason.
     Restart(String),
     /// A fresh budget; a given-up worker starts again.
@@ -44,7 +48,7 @@ pub enum Phase {
     /// Before the first start or adoption.
     Starting,
     /// Running; `restart` holds the cause while a restart awaits verification.
-    Up { pid: u32, since: Instant, adopted: bool, verified: bool, restart: Option<String> },
+    Up { pid: u32, unit: Option<String>, since: Instant, adopted: bool, verified: bool, restart: Option<String> },
     /// Waiting `restart_delay` before the next start; `error`: the last start failed.
     Waiting { until: Instant, message: String, error: bool },
     GivenUp { restarts: u32, last: String },
@@ -74,7 +78,7 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed) -> Handle {
+    pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed, launcher: Launcher) -> Handle {
         let view = Arc::new(Mutex::new(Snapshot { phase: Phase::Starting, restarts: 0, used: 0, last_exit: None }));
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
@@ -92,6 +96,7 @@ impl Handle {
             last_exit: None,
             output,
             reader: None,
+            launcher,
         };
         Handle { settings, view, tx, task: tokio::spawn(task.run()) }
     }
@@ -107,7 +112,12 @@ impl Handle {
 
     /// Stops the worker and waits until its process is gone and reaped.
     pub async fn stop(self) {
-        self.send(Control::Stop);
+        self.end(Control::Stop).await;
+    }
+
+    /// Ends the task with `how` (Stop or Leave) and waits for it.
+    pub async fn end(self, how: Control) {
+        self.send(how);
         let _ = self.task.await;
     }
 }
@@ -148,6 +158,7 @@ struct Task {
     output: Output,
     /// The pipe of the process started last (none for an adopted one).
     reader: Option<Arc<Reader>>,
+    launcher: Launcher,
 }
 
 impl Task {
@@ -175,6 +186,7 @@ impl Task {
         let phase = match state {
             State::Up(proc, run) => Phase::Up {
                 pid: proc.pid(),
+                unit: proc.unit_name().map(String::from),
                 since: proc.started(),
                 adopted: run.adopted,
                 verified: run.verified,
@@ -190,6 +202,9 @@ impl Task {
     }
 
     async fn initial(&mut self) -> State {
+        if let Some(state) = self.find_left_running().await {
+            return state;
+        }
         if let Some(pattern) = self.spec.match_cmdline.clone() {
             if let Some(state) = self.adopt(&pattern).await {
                 return state;
@@ -201,6 +216,24 @@ impl Task {
             return State::Idle(Phase::Down { message });
         }
         self.launch(None).await
+    }
+
+    /// The worker's unit as the previous healthmon left it: taken over as
+    /// it is, no restart counted, no alert.
+    async fn find_left_running(&mut self) -> Option<State> {
+        match self.launcher.find(&self.w, &self.spec).await {
+            Ok(Some(proc)) => {
+                let unit = proc.unit_name().unwrap_or_default().to_string();
+                lock(&self.claimed).insert(proc.pid() as i32);
+                self.emit(vec![f::healthy(&self.w, format!("adopted {unit} (pid {}), left running by the previous healthmon", proc.pid()))]);
+                Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
+            }
+            Ok(None) => None,
+            Err(err) => {
+                log::warn!("{}: cannot look for its unit: {err}", self.w.name);
+                None
+            }
+        }
     }
 
     /// Adopts the one process matching `pattern`, if exactly one does.
@@ -246,7 +279,7 @@ impl Task {
         tokio::select! {
             _ = tokio::time::sleep_until(until.into()) => {}
             control = self.rx.recv() => match control {
-                None | Some(Control::Stop) => return State::Quit,
+                None | Some(Control::Stop) | Some(Control::Leave) => return State::Quit,
                 Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
                 Some(Control::Reset) | Some(Control::Restart(_)) => {}
             },
@@ -256,8 +289,9 @@ impl Task {
 
     /// Starts the command; `restart` = (cause, nth) when it replaces a dead one.
     async fn launch(&mut self, restart: Option<(String, u32)>) -> State {
-        match self.spawn_process().await {
-            Ok(proc) => {
+        match self.launcher.start(&self.w, &self.spec, &self.output).await {
+            Ok(Started { proc, reader }) => {
+                self.reader = reader;
                 lock(&self.claimed).insert(proc.pid() as i32);
                 if restart.is_some() {
                     self.restarts += 1;
@@ -276,26 +310,6 @@ impl Task {
         }
     }
 
-    async fn spawn_process(&mut self) -> Result<Proc, WorkerError> {
-        let identity = spawn::identity(&self.spec).await?;
-        let program = self.spec.command[0].clone();
-        let failed = |source| WorkerError::Spawn { program: program.clone(), source };
-        let (reader, write) = self.output.pipe().map_err(failed)?;
-        let child = spawn::build(&self.spec.command, &self.spec, identity.as_ref())
-            .stdout(write.try_clone().map_err(failed)?)
-            .stderr(write)
-            .spawn()
-            .map_err(failed)?;
-        tokio::spawn(reader.clone().run());
-        self.reader = Some(reader);
-        // std's Child neither waits nor kills on drop: the pidfd takes over.
-        let pid = child.id();
-        Proc::child(pid).map_err(|source| {
-            kill_unwatchable(pid);
-            WorkerError::Pidfd { pid, source }
-        })
-    }
-
     async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
         let verify_at = proc.started() + self.w.verify_after;
         tokio::select! {
@@ -303,7 +317,7 @@ impl Task {
             _ = proc.exited() => {
                 let pid = proc.pid();
                 let exit = proc.finish(self.w.stop_timeout).await;
-                self.on_exit(pid, exit, run, None)
+                self.on_exit(pid, exit, run, None).await
             }
             control = self.rx.recv() => match control {
                 None | Some(Control::Stop) => {
@@ -312,10 +326,11 @@ impl Task {
                     lock(&self.claimed).remove(&(pid as i32));
                     State::Quit
                 }
+                Some(Control::Leave) => State::Quit,
                 Some(Control::Restart(reason)) => {
                     let pid = proc.pid();
                     let exit = proc.stop(self.w.stop_timeout).await;
-                    self.on_exit(pid, exit, run, Some(reason))
+                    self.on_exit(pid, exit, run, Some(reason)).await
                 }
                 Some(Control::Reset) => {
                     self.budget.reset();
@@ -368,7 +383,7 @@ impl Task {
 
     /// The process is gone (crashed, or stopped for `requested`): report it
     /// and let the budget decide.
-    fn on_exit(&mut self, pid: u32, exit: ExitInfo, run: Run, requested: Option<String>) -> State {
+    async fn on_exit(&mut self, pid: u32, exit: ExitInfo, run: Run, requested: Option<String>) -> State {
         lock(&self.claimed).remove(&(pid as i32));
         let now = Instant::now();
         let crashed = requested.is_none();
@@ -386,16 +401,21 @@ impl Task {
             return State::Idle(Phase::Down { message });
         }
         let finding = f::problem(&self.w, Status::Unhealthy, &message, details);
-        let last_words = if crashed { self.last_output() } else { None };
+        let last_words = if crashed { self.last_output().await } else { None };
         self.decide(now, !run.verified, cause, finding, false, last_words)
     }
 
-    /// `last output: a | b` from the pipe of the process that just exited,
-    /// read to its end first so its very last line is there.
-    fn last_output(&self) -> Option<String> {
-        let reader = self.reader.as_ref()?;
-        reader.drain();
-        let lines = self.output.last();
+    /// `last output: a | b`: in fork mode from the pipe of the process that
+    /// just exited, read to its end first so its very last line is there;
+    /// under systemd from the journal.
+    async fn last_output(&self) -> Option<String> {
+        let lines = match &self.reader {
+            Some(reader) => {
+                reader.drain();
+                self.output.last()
+            }
+            None => self.launcher.last_lines(&self.w.name).await,
+        };
         (!lines.is_empty()).then(|| format!("last output: {}", lines.join(" | ")))
     }
 
@@ -442,7 +462,7 @@ impl Task {
             tokio::select! {
                 _ = tokio::time::sleep_until(until.into()) => {}
                 control = self.rx.recv() => match control {
-                    None | Some(Control::Stop) => return State::Quit,
+                    None | Some(Control::Stop) | Some(Control::Leave) => return State::Quit,
                     Some(Control::Reset) => self.budget.reset(),
                     Some(Control::Restart(_)) => {}
                     Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
@@ -456,7 +476,7 @@ impl Task {
     /// to adoption or a fresh start as at startup.
     async fn on_idle(&mut self, phase: Phase) -> State {
         match self.rx.recv().await {
-            None | Some(Control::Stop) => return State::Quit,
+            None | Some(Control::Stop) | Some(Control::Leave) => return State::Quit,
             Some(Control::Reset) | Some(Control::Restart(_)) if self.dry_run => return State::Idle(phase),
             Some(Control::Reset) | Some(Control::Restart(_)) => self.budget.reset(),
             Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
@@ -470,15 +490,6 @@ impl Task {
         self.w = settings;
         self.dry_run = dry_run;
     }
-}
-
-/// A child we cannot watch (pidfd_open failed) is not left running blind.
-fn kill_unwatchable(pid: u32) {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let pid = Pid::from_raw(pid as i32);
-    let _ = kill(pid, Signal::SIGKILL);
-    let _ = nix::sys::wait::waitpid(pid, None);
 }
 
 /// Time left until `until`, for "restarting in 3s".

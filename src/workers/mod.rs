@@ -19,6 +19,7 @@ mod adopt;
 mod budget;
 mod command;
 mod findings;
+pub mod launch;
 mod output;
 mod proc;
 mod probe;
@@ -34,7 +35,12 @@ use tokio::task::JoinSet;
 use crate::config::{CommandWorker, WorkerKind, WorkerSettings};
 use crate::model::{Finding, Status};
 
+use crate::systemd::manager::Manager;
+
 use command::{Claimed, Control, Handle, Phase};
+use launch::{Launcher, ManagerSlot};
+
+pub use launch::Mode;
 use findings::human;
 use probe::ProbeFailure;
 use unit::UnitWorker;
@@ -73,6 +79,9 @@ pub enum WorkerError {
     Spawn { program: String, source: std::io::Error },
     #[error("cannot watch pid {pid} through a pidfd: {source}")]
     Pidfd { pid: u32, source: std::io::Error },
+    /// systemd refused or failed the worker's unit: never a reason to fork it instead.
+    #[error("{unit}: {reason}")]
+    Unit { unit: String, reason: String },
 }
 
 /// A command worker's task plus what the cycle keeps about its probe.
@@ -101,17 +110,25 @@ pub struct Supervisor {
     events: EventSender,
     claimed: Claimed,
     entries: Vec<Entry>,
-    /// The system bus, connected on first need and dropped after a failure
-    /// so the next cycle reconnects.
-    bus: Option<zbus::Connection>,
+    /// systemd's manager, for unit workers and transient workers alike.
+    systemd: ManagerSlot,
+    launcher: Launcher,
 }
 
 impl Supervisor {
-    /// Starts (or adopts through `match`) every command worker and begins
-    /// watching units. In dry run nothing is started.
+    /// [`Supervisor::start_in`] fork mode.
     pub async fn start(workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
-        let mut supervisor =
-            Supervisor { dry_run, events, claimed: Arc::new(Mutex::new(HashSet::new())), entries: Vec::new(), bus: None };
+        Supervisor::start_in(Mode::Fork, workers, dry_run, events).await
+    }
+
+    /// Starts (or adopts: its unit left running, or through `match`) every
+    /// command worker, run the `mode` way, and begins watching units. In
+    /// dry run nothing is started.
+    pub async fn start_in(mode: Mode, workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
+        let systemd = ManagerSlot::default();
+        let launcher = Launcher::new(mode, &systemd);
+        let claimed = Arc::new(Mutex::new(HashSet::new()));
+        let mut supervisor = Supervisor { dry_run, events, claimed, entries: Vec::new(), systemd, launcher };
         for w in workers {
             let entry = supervisor.entry(w);
             supervisor.entries.push(entry);
@@ -122,7 +139,14 @@ impl Supervisor {
     fn entry(&self, w: &WorkerSettings) -> Entry {
         match &w.kind {
             WorkerKind::Command(spec) => Entry::Command(CommandEntry {
-                handle: Handle::spawn(w.clone(), spec.clone(), self.dry_run, self.events.clone(), self.claimed.clone()),
+                handle: Handle::spawn(
+                    w.clone(),
+                    spec.clone(),
+                    self.dry_run,
+                    self.events.clone(),
+                    self.claimed.clone(),
+                    self.launcher.clone(),
+                ),
                 failures: 0,
             }),
             WorkerKind::Unit(name) => Entry::Unit(UnitWorker::new(w.clone(), name.clone())),
@@ -146,7 +170,7 @@ impl Supervisor {
             }
         }
         if bus_failed {
-            self.bus = None;
+            self.systemd.forget().await;
         }
         out
     }
@@ -173,18 +197,12 @@ impl Supervisor {
         results
     }
 
-    /// The system bus when some worker is a unit: the cached connection or
-    /// a new one, or why there is none.
-    async fn bus_for_cycle(&mut self) -> Result<zbus::Connection, String> {
+    /// systemd's manager when some worker is a unit, or why there is none.
+    async fn bus_for_cycle(&mut self) -> Result<Manager, String> {
         if !self.entries.iter().any(|e| matches!(e, Entry::Unit(_))) {
             return Err("no unit workers".into());
         }
-        if let Some(conn) = &self.bus {
-            return Ok(conn.clone());
-        }
-        let conn = unit::connect().await?;
-        self.bus = Some(conn.clone());
-        Ok(conn)
+        self.systemd.get().await
     }
 
     /// `ListWorkers()`.
@@ -245,6 +263,43 @@ impl Supervisor {
     /// Stops command workers (SIGTERM, then SIGKILL after their stop_timeout),
     /// all at once, and returns when every one is gone and reaped.
     pub async fn shutdown(self) {
+        self.end_all(|| Control::Stop).await;
+    }
+
+    /// healthmon is stopping on SIGTERM: workers in their own units are
+    /// stopped only when systemd is stopping healthmon (a `stop` job on its
+    /// unit: `systemctl stop`, shutdown). A restart job (restart, package
+    /// upgrade) or no job (a crash, a watchdog kill, a bare kill) leaves
+    /// them running for the next healthmon to adopt. Fork mode stops them.
+    pub async fn on_sigterm(self) {
+        if !matches!(self.launcher, Launcher::Transient(_)) {
+            return self.shutdown().await;
+        }
+        let job = match self.systemd.get().await {
+            Ok(manager) => manager.job_of_unit_holding(std::process::id()).await.map_err(|err| err.to_string()),
+            Err(err) => Err(err),
+        };
+        match job {
+            Ok(Some(job)) if job == "stop" => {
+                log::info!("healthmon.service is being stopped: stopping the workers");
+                self.shutdown().await
+            }
+            Ok(job) => {
+                let why = job.map(|j| format!("a {j} job")).unwrap_or_else(|| "no job (not systemctl stop)".into());
+                log::info!("SIGTERM with {why}: leaving the workers' units running for the next healthmon");
+                self.end_all(|| Control::Leave).await
+            }
+            Err(err) => {
+                // Without systemd's answer, keeping workers up is the safe side:
+                // ExecStopPost= still stops them when this was a stop.
+                log::warn!("cannot read healthmon's own job ({err}): leaving the workers running");
+                self.end_all(|| Control::Leave).await
+            }
+        }
+    }
+
+    /// Ends every command worker's task with `how`, all at once.
+    async fn end_all(self, how: impl Fn() -> Control) {
         let handles: Vec<Handle> = self
             .entries
             .into_iter()
@@ -254,10 +309,10 @@ impl Supervisor {
             })
             .collect();
         for handle in &handles {
-            handle.send(Control::Stop);
+            handle.send(how());
         }
         for handle in handles {
-            handle.stop().await;
+            handle.end(how()).await;
         }
     }
 }
@@ -372,7 +427,7 @@ fn human_secs(d: std::time::Duration) -> String {
 /// ends with it, for scripts run through their interpreter).
 pub async fn once(workers: &[WorkerSettings], _dry_run: bool) -> Vec<Finding> {
     let bus = if workers.iter().any(|w| matches!(w.kind, WorkerKind::Unit(_))) {
-        unit::connect().await
+        Manager::connect().await.map_err(|err| err.to_string())
     } else {
         Err("no unit workers".into())
     };

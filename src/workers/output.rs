@@ -57,24 +57,29 @@ impl Tail {
     /// at most [`TAIL_LINES`] and [`TAIL_CHARS`] in all (older lines go first).
     pub fn last(&self) -> Vec<String> {
         let pending = (!self.partial.is_empty()).then(|| String::from_utf8_lossy(&self.partial).to_string());
-        let all: Vec<String> = self.lines.iter().cloned().chain(pending).collect();
-        let mut kept = Vec::new();
-        let mut chars = 0;
-        for line in all.into_iter().rev().take(TAIL_LINES) {
-            let len = line.chars().count();
-            if chars + len > TAIL_CHARS {
-                let room = TAIL_CHARS - chars;
-                if room > 0 {
-                    kept.push(line.chars().skip(len - room).collect());
-                }
-                break;
-            }
-            chars += len;
-            kept.push(line);
-        }
-        kept.reverse();
-        kept
+        bounded(self.lines.iter().cloned().chain(pending).collect())
     }
+}
+
+/// The last of `lines` (newest last) within [`TAIL_LINES`] and
+/// [`TAIL_CHARS`]; the oldest line kept is cut from its start to fit.
+pub fn bounded(lines: Vec<String>) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut chars = 0;
+    for line in lines.into_iter().rev().take(TAIL_LINES) {
+        let len = line.chars().count();
+        if chars + len > TAIL_CHARS {
+            let room = TAIL_CHARS - chars;
+            if room > 0 {
+                kept.push(line.chars().skip(len - room).collect());
+            }
+            break;
+        }
+        chars += len;
+        kept.push(line);
+    }
+    kept.reverse();
+    kept
 }
 
 /// One worker's output: its name for the prefix and its tail.

@@ -18,6 +18,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::process::group;
+
+use super::launch::transient::UnitRef;
 use crate::process::pidfd::{signal_group, PidFd, SignalError};
 
 /// How often a stop looks for what is left of a group once its leader is
@@ -48,9 +50,18 @@ impl fmt::Display for ExitInfo {
 pub struct Proc {
     pid: i32,
     fd: AsyncFd<PidFd>,
-    /// Our child (spawned by us, in its own session) or an adopted process.
-    ours: bool,
+    held: Held,
     started: Instant,
+}
+
+/// Whose process it is, which decides how it is stopped.
+enum Held {
+    /// Our child, leading its own process group.
+    Child,
+    /// Someone else's, adopted through `match`: only this process is ours to signal.
+    Adopted,
+    /// The main process of a worker's systemd unit: systemd stops it.
+    Unit(UnitRef),
 }
 
 impl Proc {
@@ -58,12 +69,26 @@ impl Proc {
     /// still ours).
     pub fn child(pid: u32) -> io::Result<Proc> {
         let pid = pid as i32;
-        Ok(Proc { pid, fd: watch(PidFd::open(pid)?)?, ours: true, started: Instant::now() })
+        Ok(Proc { pid, fd: watch(PidFd::open(pid)?)?, held: Held::Child, started: Instant::now() })
     }
 
     /// Takes hold of a process someone else started, through its pidfd.
     pub fn adopted(fd: PidFd) -> io::Result<Proc> {
-        Ok(Proc { pid: fd.pid(), fd: watch(fd)?, ours: false, started: Instant::now() })
+        Ok(Proc { pid: fd.pid(), fd: watch(fd)?, held: Held::Adopted, started: Instant::now() })
+    }
+
+    /// Takes hold of the main process of a worker's unit.
+    pub fn unit(pid: u32, unit: UnitRef) -> io::Result<Proc> {
+        let fd = PidFd::open(pid as i32).map_err(io::Error::from)?;
+        Ok(Proc { pid: pid as i32, fd: watch(fd)?, held: Held::Unit(unit), started: Instant::now() })
+    }
+
+    /// The systemd unit it runs in, if any.
+    pub fn unit_name(&self) -> Option<&str> {
+        match &self.held {
+            Held::Unit(unit) => Some(&unit.name),
+            Held::Child | Held::Adopted => None,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -87,11 +112,11 @@ impl Proc {
     }
 
     /// Sends `sig`: to the whole group for our children (so a worker's own
-    /// children get it too), through the pidfd for adopted processes (whose
-    /// group is not ours to signal).
+    /// children get it too), through the pidfd for others (whose group is
+    /// not ours to signal).
     pub fn signal(&self, sig: Signal) -> Result<(), SignalError> {
         let pidfd = self.fd.get_ref();
-        if self.ours {
+        if matches!(self.held, Held::Child) {
             return signal_group(self.pid, sig).or_else(|_| pidfd.signal(sig));
         }
         pidfd.signal(sig)
@@ -101,9 +126,13 @@ impl Proc {
     /// (a crashed worker's leftovers would otherwise run beside its
     /// replacement) is stopped as in [`Proc::stop`], then the child is
     /// reaped and how it ended reported.
+    /// A unit's end is systemd's: it stops the rest of the control group
+    /// the same way; healthmon waits for it and reads the status.
     pub async fn finish(self, grace: Duration) -> ExitInfo {
-        if !self.ours {
-            return ExitInfo::Unknown;
+        match &self.held {
+            Held::Adopted => return ExitInfo::Unknown,
+            Held::Unit(unit) => return unit.settle().await,
+            Held::Child => {}
         }
         if !self.group_gone_by(Instant::now()).await {
             return self.stop_group(grace).await;
@@ -115,8 +144,13 @@ impl Proc {
     /// SIGTERM pending), `grace` to exit, then SIGKILL; then reaps it. For
     /// our children this is the whole process group.
     pub async fn stop(self, grace: Duration) -> ExitInfo {
-        if self.ours {
-            return self.stop_group(grace).await;
+        match &self.held {
+            Held::Child => return self.stop_group(grace).await,
+            Held::Unit(unit) => {
+                unit.request_stop().await;
+                return unit.settle().await;
+            }
+            Held::Adopted => {}
         }
         if !self.has_exited() {
             let _ = self.signal(Signal::SIGTERM);
