@@ -172,7 +172,7 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
     if engine.dry_run() {
         return summary;
     }
-    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary)).await;
+    prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary), Vec::new()).await;
     let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
     notifications.alerts(&summary.raised, &summary.resolved);

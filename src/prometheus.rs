@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub counters: Counters,
     /// Unix time of the last finished cycle.
     pub last_check: i64,
+    /// Per running worker: (name, resident memory bytes, CPU µs).
+    pub worker_usage: Vec<(String, u64, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,17 @@ pub fn render(s: &Snapshot) -> String {
         s.unresolved.iter().map(|(sev, n)| (format!("{{severity=\"{}\"}}", sev.as_str()), *n as f64)).collect();
     gauge(&mut out, "healthmon_alerts_unresolved", "Unresolved alerts by severity.", &alerts);
     gauge(&mut out, "healthmon_last_check_timestamp_seconds", "Unix time of the last finished check cycle.", &[(String::new(), s.last_check as f64)]);
+    let memory: Vec<(String, f64)> =
+        s.worker_usage.iter().map(|(w, bytes, _)| (format!("{{worker=\"{}\"}}", escape(w)), *bytes as f64)).collect();
+    gauge(&mut out, "healthmon_worker_memory_bytes", "Resident memory of each worker's processes.", &memory);
+    let _ = writeln!(
+        out,
+        "# HELP healthmon_worker_cpu_seconds_total CPU time used by each worker's processes.\n\
+         # TYPE healthmon_worker_cpu_seconds_total counter"
+    );
+    for (w, _, usec) in &s.worker_usage {
+        let _ = writeln!(out, "healthmon_worker_cpu_seconds_total{{worker=\"{}\"}} {}", escape(w), *usec as f64 / 1e6);
+    }
     let c = &s.counters;
     counter(&mut out, "healthmon_checks_run_total", "Check cycles run since start.", c.checks_run);
     counter(&mut out, "healthmon_workers_restarted_total", "Worker restarts since start.", c.workers_restarted);
@@ -95,9 +108,16 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ExportError> {
 }
 
 /// Gathers a snapshot after a cycle and writes it, if `[prometheus]` is
-/// configured. `workers` is (healthy, total). A failure is logged, never
-/// fatal: the export is a view, not part of the cycle.
-pub async fn export(settings: &Settings, engine: &Engine, state: HostState, workers: (u32, u32)) {
+/// configured. `workers` is (healthy, total), `worker_usage` per running
+/// worker (name, memory bytes, CPU µs). A failure is logged, never fatal:
+/// the export is a view, not part of the cycle.
+pub async fn export(
+    settings: &Settings,
+    engine: &Engine,
+    state: HostState,
+    workers: (u32, u32),
+    worker_usage: Vec<(String, u64, u64)>,
+) {
     let Some(prom) = &settings.prometheus else { return };
     let paths = settings.disk.paths.clone();
     let disk_used_percent = tokio::task::spawn_blocking(move || {
@@ -115,6 +135,7 @@ pub async fn export(settings: &Settings, engine: &Engine, state: HostState, work
         unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
         counters: engine.counters().clone(),
         last_check: engine.last_check().map(unix_seconds).unwrap_or(0),
+        worker_usage,
     };
     let path = prom.textfile.clone();
     let text = render(&snapshot);

@@ -15,6 +15,7 @@ fn snapshot(checks_run: u64) -> Snapshot {
         unresolved: vec![(Severity::Critical, 1), (Severity::Warning, 2), (Severity::Info, 0)],
         counters: Counters { checks_run, workers_restarted: 4, sessions_cleared: 1, locks_cleared: 0, disk_cleanups: 2, alerts_sent: 5 },
         last_check: 1_700_000_000,
+        worker_usage: vec![("api".into(), 52_428_800, 1_500_000)],
     }
 }
 
@@ -40,6 +41,8 @@ fn promtool_accepts_the_file() {
     assert!(text.contains("healthmon_disk_used_percent{path=\"/srv/with \\\"quote\\\"\"} 96\n"));
     assert!(text.contains("healthmon_alerts_unresolved{severity=\"CRITICAL\"} 1\n"));
     assert!(text.contains("healthmon_state 1\n"));
+    assert!(text.contains("healthmon_worker_memory_bytes{worker=\"api\"} 52428800\n"), "{text}");
+    assert!(text.contains("healthmon_worker_cpu_seconds_total{worker=\"api\"} 1.5\n"), "{text}");
 }
 
 /// The write replaces the file by rename and leaves no temp file behind.
@@ -84,7 +87,7 @@ async fn counters_grow_across_cycles() {
     let mut seen = Vec::new();
     for _ in 0..2 {
         let summary = engine.run_cycle(Vec::new()).await;
-        healthmon::prometheus::export(&settings, &engine, summary.state, (0, 0)).await;
+        healthmon::prometheus::export(&settings, &engine, summary.state, (0, 0), Vec::new()).await;
         let (ok, output) = promtool_check(&textfile);
         assert!(ok && output.trim().is_empty(), "promtool complained:\n{output}");
         let text = std::fs::read_to_string(&textfile).unwrap();

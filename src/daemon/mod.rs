@@ -361,7 +361,8 @@ impl Daemon {
     async fn after_cycle(&mut self) {
         let snap = self.snapshot_copy();
         let healthy = snap.workers.iter().filter(|w| w.healthy).count() as u32;
-        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32)).await;
+        let usage = snap.workers.iter().filter(|w| w.pid != 0).map(|w| (w.name.clone(), w.memory_bytes, w.cpu_usec)).collect();
+        prometheus::export(&self.settings, &self.engine, snap.state, (healthy, snap.workers.len() as u32), usage).await;
         if self.notifications.wants_reminders() {
             match self.store.call(|s| s.unresolved()).await {
                 Ok(unresolved) => self.notifications.remind(&unresolved),

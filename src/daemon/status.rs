@@ -36,6 +36,7 @@ mod tests {
                 restarts: 0,
                 detail: String::new(),
                 healthy: i > 0,
+                ..Default::default()
             })
             .collect();
         s

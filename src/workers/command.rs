@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -18,7 +18,7 @@ use super::findings::{self as f, human};
 use super::launch::{Launcher, Started};
 use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
-use super::{adopt, probe, EventSender};
+use super::{adopt, probe, EventSender, WorkerError};
 
 /// How long an ambiguous `match` waits before looking again.
 const AMBIGUOUS_RETRY: Duration = Duration::from_secs(30);
@@ -67,6 +67,8 @@ pub struct Snapshot {
     /// Restarts counted in the current window, for "2 of 5 in 10m".
     pub used: u32,
     pub last_exit: Option<String>,
+    /// When the current phase began (a new pid or verification counts as new).
+    pub since: SystemTime,
 }
 
 /// The supervisor's end of one worker task.
@@ -79,7 +81,13 @@ pub struct Handle {
 
 impl Handle {
     pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed, launcher: Launcher) -> Handle {
-        let view = Arc::new(Mutex::new(Snapshot { phase: Phase::Starting, restarts: 0, used: 0, last_exit: None }));
+        let view = Arc::new(Mutex::new(Snapshot {
+            phase: Phase::Starting,
+            restarts: 0,
+            used: 0,
+            last_exit: None,
+            since: SystemTime::now(),
+        }));
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
         let output = Output::new(&settings.name);
@@ -198,7 +206,8 @@ impl Task {
             State::Quit => Phase::Stopped,
         };
         let mut view = lock(&self.view);
-        *view = Snapshot { phase, restarts: self.restarts, used: self.budget.used(Instant::now()), last_exit: self.last_exit.clone() };
+        let since = if same_phase(&view.phase, &phase) { view.since } else { SystemTime::now() };
+        *view = Snapshot { phase, restarts: self.restarts, used: self.budget.used(Instant::now()), last_exit: self.last_exit.clone(), since };
     }
 
     async fn initial(&mut self) -> State {
@@ -300,6 +309,13 @@ impl Task {
                     self.emit(vec![started.with_action(crate::model::ActionKind::Other, format!("started (pid {})", proc.pid()))]);
                 }
                 State::Up(proc, Run { adopted: false, verified: false, restart })
+            }
+            Err(WorkerError::ExitedAtOnce { exit, .. }) => {
+                // It ran and ended before healthmon saw its pid: a crash like any other.
+                if restart.is_some() {
+                    self.restarts += 1;
+                }
+                self.on_exit(0, exit, Run { adopted: false, verified: false, restart }, None).await
             }
             Err(err) => {
                 let message = format!("cannot start: {err}");
@@ -490,6 +506,15 @@ impl Task {
         self.w = settings;
         self.dry_run = dry_run;
     }
+}
+
+/// The same state as far as `since` goes: same kind, pid and verification.
+fn same_phase(a: &Phase, b: &Phase) -> bool {
+    let key = |p: &Phase| match p {
+        Phase::Up { pid, verified, .. } => (std::mem::discriminant(p), *pid, *verified),
+        other => (std::mem::discriminant(other), 0, false),
+    };
+    key(a) == key(b)
 }
 
 /// Time left until `until`, for "restarting in 3s".

@@ -23,6 +23,7 @@ pub mod launch;
 mod output;
 mod proc;
 mod probe;
+mod resources;
 mod spawn;
 mod unit;
 
@@ -39,6 +40,7 @@ use crate::systemd::manager::Manager;
 
 use command::{Claimed, Control, Handle, Phase};
 use launch::{Launcher, ManagerSlot};
+use resources::{Usage, Whose};
 
 pub use launch::Mode;
 use findings::human;
@@ -53,7 +55,7 @@ pub const SECTION: &str = "workers";
 pub use findings::{RESTART as RESTART_METRIC, STATUS as STATUS_METRIC};
 
 /// One row of `ListWorkers()`: `(ssuts)` name, state, pid, restarts, detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerInfo {
     pub name: String,
     /// `running`, `starting`, `restarting`, `unhealthy`, `stopped`,
@@ -64,6 +66,18 @@ pub struct WorkerInfo {
     pub restarts: u64,
     pub detail: String,
     pub healthy: bool,
+    /// The systemd unit running it, `""` when none (fork mode).
+    pub unit: String,
+    /// Unix time the current state began (0 = not known).
+    pub since: i64,
+    /// How the last run ended, `""` when none has yet.
+    pub last_exit: String,
+    /// Resident memory of all its processes, as of the last cycle (0 = not known).
+    pub memory_bytes: u64,
+    /// CPU time of all its processes, µs, as of the last cycle.
+    pub cpu_usec: u64,
+    /// Its tasks (threads), as of the last cycle.
+    pub tasks: u32,
 }
 
 /// Findings the supervisor produces between cycles (a crash noticed and a
@@ -82,6 +96,10 @@ pub enum WorkerError {
     /// systemd refused or failed the worker's unit: never a reason to fork it instead.
     #[error("{unit}: {reason}")]
     Unit { unit: String, reason: String },
+    /// The program ran but ended before healthmon saw its main pid (a
+    /// crash, not a refused start).
+    #[error("{unit}: exited at once ({exit})")]
+    ExitedAtOnce { unit: String, exit: proc::ExitInfo },
 }
 
 /// A command worker's task plus what the cycle keeps about its probe.
@@ -89,6 +107,8 @@ struct CommandEntry {
     handle: Handle,
     /// Probe failures in a row against the current pid.
     failures: u32,
+    /// Its resource usage as of the last cycle.
+    usage: Usage,
 }
 
 enum Entry {
@@ -148,6 +168,7 @@ impl Supervisor {
                     self.launcher.clone(),
                 ),
                 failures: 0,
+                usage: Usage::default(),
             }),
             WorkerKind::Unit(name) => Entry::Unit(UnitWorker::new(w.clone(), name.clone())),
         }
@@ -172,7 +193,41 @@ impl Supervisor {
         if bus_failed {
             self.systemd.forget().await;
         }
+        self.read_usage().await;
         out
+    }
+
+    /// Each running worker's memory, CPU time and tasks, read at once.
+    async fn read_usage(&mut self) {
+        let manager = match self.launcher {
+            Launcher::Transient(_) => self.systemd.get().await.ok(),
+            Launcher::Fork if self.entries.iter().any(|e| matches!(e, Entry::Unit(_))) => self.systemd.get().await.ok(),
+            Launcher::Fork => None,
+        };
+        let mut reads = JoinSet::new();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let whose = match entry {
+                Entry::Command(c) => match c.handle.snapshot().phase {
+                    Phase::Up { unit: Some(unit), .. } => Whose::Unit(unit),
+                    Phase::Up { pid, adopted: true, .. } => Whose::Process(pid as i32),
+                    Phase::Up { pid, .. } => Whose::Group(pid as i32),
+                    _ => continue,
+                },
+                Entry::Unit(u) => Whose::Unit(u.unit().to_string()),
+            };
+            let manager = manager.clone();
+            reads.spawn(async move { (index, resources::read(whose, manager.as_ref()).await) });
+        }
+        let mut usages = vec![Usage::default(); self.entries.len()];
+        while let Some(Ok((index, usage))) = reads.join_next().await {
+            usages[index] = usage;
+        }
+        for (entry, usage) in self.entries.iter_mut().zip(usages) {
+            match entry {
+                Entry::Command(c) => c.usage = usage,
+                Entry::Unit(u) => u.usage = usage,
+            }
+        }
     }
 
     /// Runs the probes of all verified, running command workers at once.
@@ -385,8 +440,25 @@ impl CommandEntry {
             Phase::Ambiguous { .. } => ("error", 0, false),
             Phase::Down { .. } | Phase::Stopped => ("stopped", 0, false),
         };
-        let name = self.handle.settings.name.clone();
-        WorkerInfo { name, state: state.into(), pid, restarts: snap.restarts, detail: self.describe(&snap), healthy }
+        let unit = match &snap.phase {
+            Phase::Up { unit: Some(unit), .. } => unit.clone(),
+            _ => String::new(),
+        };
+        let since = snap.since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        WorkerInfo {
+            name: self.handle.settings.name.clone(),
+            state: state.into(),
+            pid,
+            restarts: snap.restarts,
+            detail: self.describe(&snap),
+            healthy,
+            unit,
+            since,
+            last_exit: snap.last_exit.clone().unwrap_or_default(),
+            memory_bytes: self.usage.memory_bytes,
+            cpu_usec: self.usage.cpu_usec,
+            tasks: self.usage.tasks,
+        }
     }
 
     /// `pid 123, up 5m, adopted; restarts 2 of 5 in 10m; last exit: exit code 1`.

@@ -16,6 +16,7 @@ use crate::systemd::manager::{Manager, UnitState};
 
 use super::budget::{RestartBudget, Verdict};
 use super::findings as f;
+use super::resources::Usage;
 use super::WorkerInfo;
 
 /// What the last cycle saw.
@@ -28,6 +29,8 @@ enum Seen {
 
 pub struct UnitWorker {
     pub settings: WorkerSettings,
+    /// Its resource usage as of the last cycle.
+    pub usage: Usage,
     unit: String,
     budget: RestartBudget,
     restarts: u64,
@@ -37,7 +40,7 @@ pub struct UnitWorker {
 impl UnitWorker {
     pub fn new(settings: WorkerSettings, unit: String) -> UnitWorker {
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, Duration::ZERO);
-        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never }
+        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never, usage: Usage::default() }
     }
 
     pub fn unit(&self) -> &str {
@@ -130,7 +133,20 @@ impl UnitWorker {
                 (ours.to_string(), state.main_pid, format!("{}: {}", self.unit, state.describe()), state.active == "active")
             }
         };
-        WorkerInfo { name, state, pid, restarts: self.restarts, detail, healthy }
+        let usage = self.usage;
+        WorkerInfo {
+            name,
+            state,
+            pid,
+            restarts: self.restarts,
+            detail,
+            healthy,
+            unit: self.unit.clone(),
+            memory_bytes: usage.memory_bytes,
+            cpu_usec: usage.cpu_usec,
+            tasks: usage.tasks,
+            ..WorkerInfo::default()
+        }
     }
 }
 

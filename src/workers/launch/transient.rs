@@ -95,6 +95,12 @@ fn exit_info(state: Option<&UnitState>) -> ExitInfo {
     }
 }
 
+/// Did the program itself run? systemd's own failures to set a process up
+/// (no such program, user or directory, ...) end it with 200..=243.
+fn ran(exit: ExitInfo) -> bool {
+    !matches!(exit, ExitInfo::Code(200..=243) | ExitInfo::Unknown)
+}
+
 /// Reads the unit until `done` holds for it, or it is not loaded (`None`),
 /// or `deadline` passes (the last state read).
 async fn wait_for(
@@ -131,8 +137,11 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
         Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
         other => {
             let exit = unit.settle().await;
+            if ran(exit) {
+                return Err(WorkerError::ExitedAtOnce { unit: name, exit });
+            }
             let seen = other.map(|s| s.describe()).unwrap_or_else(|| "collected".into());
-            Err(refused(format!("did not start ({exit}; {seen})")))
+            Err(refused(format!("did not start ({exit}; {seen}; see journalctl -u {name})")))
         }
     }
 }
@@ -327,5 +336,7 @@ mod tests {
         assert_eq!(exit_info(None), ExitInfo::Code(0));
         assert_eq!(exit_info(Some(&failed(1, 4))), ExitInfo::Code(4));
         assert_eq!(exit_info(Some(&failed(2, 9))), ExitInfo::Signal(Signal::SIGKILL));
+        assert!(ran(ExitInfo::Code(3)) && ran(ExitInfo::Code(0)) && ran(ExitInfo::Signal(Signal::SIGSEGV)));
+        assert!(!ran(ExitInfo::Code(203)), "203/EXEC: the program never ran");
     }
 }
