@@ -166,3 +166,35 @@ async fn crash_alert_ends_with_the_last_output() {
     })
     .await;
 }
+
+/// The restart budget survives a restart of healthmon: a given-up worker stays given up, nothing is started.
+#[tokio::test]
+async fn given_up_budget_survives_a_new_supervisor() {
+    bounded(Duration::from_secs(30), async {
+        let dir = tempdir();
+        let store = healthmon::store::StoreHandle::new(healthmon::store::Store::open(&dir.path().join("health.db")).expect("open store"));
+        let starts = dir.path().join("starts");
+        let worker = script(dir.path(), "crash.sh", &format!("echo $$ >> {}; exit 1", starts.display()));
+        let mut w = command_worker("persisted", vec![worker.display().to_string()]);
+        w.max_restarts = 2;
+        let (tx, _events) = Events::channel();
+        let sup = Supervisor::start_in(healthmon::workers::Mode::Fork, Some(store.clone()), &[w.clone()], false, tx).await;
+        wait_until("given up", Duration::from_secs(10), || sup.list()[0].state == "given-up").await;
+        sup.shutdown().await;
+        let saved = store.call(|s| s.load_budget("persisted")).await.expect("read").expect("a saved budget");
+        assert!(saved.given_up_at.is_some(), "{saved:?}");
+        assert_eq!(saved.restart_times.len(), 2);
+        let started = lines(&starts).len();
+
+        let (tx, mut events) = Events::channel();
+        let sup = Supervisor::start_in(healthmon::workers::Mode::Fork, Some(store.clone()), &[w], false, tx).await;
+        let gave_up = events
+            .wait_for("the give-up", Duration::from_secs(10), |f| f.problem.as_ref().is_some_and(|p| p.message.starts_with("gave up")))
+            .await;
+        assert!(gave_up.problem.unwrap().message.starts_with("gave up after 2 restarts"));
+        assert_eq!(sup.list()[0].state, "given-up");
+        assert_eq!(lines(&starts).len(), started, "nothing started");
+        sup.shutdown().await;
+    })
+    .await;
+}

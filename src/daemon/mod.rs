@@ -112,7 +112,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     if mode == workers::Mode::Fork {
         log::info!("workers run as children of healthmon (fork mode: systemd is not PID 1 or the bus is not the system bus)");
     }
-    let supervisor = Supervisor::start_in(mode, &settings.workers, engine.dry_run(), events_tx).await;
+    let supervisor = Supervisor::start_in(mode, Some(store.clone()), &settings.workers, engine.dry_run(), events_tx).await;
 
     let (failures_tx, notify_failures) = mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);

@@ -3,6 +3,7 @@
 //! async code goes through [`StoreHandle`], which runs every call on the
 //! blocking pool.
 
+mod budget;
 mod queries;
 mod schema;
 
@@ -17,6 +18,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::alerts;
 use crate::model::{Finding, Severity};
 
+pub use budget::SavedBudget;
 pub use schema::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock (e.g. someone
@@ -131,6 +133,16 @@ impl Store {
     /// Unresolved alerts, newest first (for Status and the state).
     pub fn unresolved(&self) -> Result<Vec<AlertRow>, StoreError> {
         self.list_alerts(true, u32::MAX)
+    }
+
+    /// A worker's saved restart budget, if one was saved.
+    pub fn load_budget(&self, worker: &str) -> Result<Option<SavedBudget>, StoreError> {
+        Ok(budget::load(&self.conn, worker)?)
+    }
+
+    /// Saves a worker's restart budget (its `desired` state is kept).
+    pub fn save_budget(&mut self, worker: &str, saved: &SavedBudget) -> Result<(), StoreError> {
+        Ok(budget::save(&self.conn, worker, saved)?)
     }
 
     /// Deletes metric rows older than `before`; returns how many. Alerts are

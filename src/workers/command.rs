@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{CommandWorker, WorkerSettings};
 use crate::model::Status;
+use crate::store::{SavedBudget, StoreHandle};
 
 use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
@@ -80,7 +81,15 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed, launcher: Launcher) -> Handle {
+    pub fn spawn(
+        settings: WorkerSettings,
+        spec: CommandWorker,
+        dry_run: bool,
+        events: EventSender,
+        claimed: Claimed,
+        launcher: Launcher,
+        store: Option<StoreHandle>,
+    ) -> Handle {
         let view = Arc::new(Mutex::new(Snapshot {
             phase: Phase::Starting,
             restarts: 0,
@@ -105,6 +114,8 @@ impl Handle {
             output,
             reader: None,
             launcher,
+            store,
+            saved: None,
         };
         Handle { settings, view, tx, task: tokio::spawn(task.run()) }
     }
@@ -167,10 +178,15 @@ struct Task {
     /// The pipe of the process started last (none for an adopted one).
     reader: Option<Arc<Reader>>,
     launcher: Launcher,
+    /// Where the budget is kept across restarts of healthmon (none in tests).
+    store: Option<StoreHandle>,
+    /// The budget as last saved.
+    saved: Option<SavedBudget>,
 }
 
 impl Task {
     async fn run(mut self) {
+        self.restore_budget().await;
         let mut state = self.initial().await;
         loop {
             self.publish(&state);
@@ -185,12 +201,44 @@ impl Task {
         lock(&self.view).phase = Phase::Stopped;
     }
 
+    /// Takes over the budget an earlier healthmon saved for this worker.
+    async fn restore_budget(&mut self) {
+        let Some(store) = self.store.clone() else { return };
+        let name = self.w.name.clone();
+        match store.call(move |s| s.load_budget(&name)).await {
+            Ok(Some(saved)) => {
+                self.budget.restore(&saved, Instant::now(), unix_ms());
+                self.saved = Some(saved);
+            }
+            Ok(None) => {}
+            Err(err) => log::warn!("{}: cannot read its saved restart budget: {err}", self.w.name),
+        }
+    }
+
+    /// Saves the budget when it changed (in the background: a slow disk
+    /// must not hold up a restart).
+    fn save_budget(&mut self) {
+        let Some(store) = self.store.clone() else { return };
+        let saved = self.budget.saved(Instant::now(), unix_ms());
+        if self.saved.as_ref() == Some(&saved) || self.dry_run {
+            return;
+        }
+        self.saved = Some(saved.clone());
+        let name = self.w.name.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.call(move |s| s.save_budget(&name, &saved)).await {
+                log::warn!("cannot save the restart budget: {err}");
+            }
+        });
+    }
+
     fn emit(&self, findings: Vec<crate::model::Finding>) {
         // The receiver is gone only while the daemon shuts down.
         let _ = self.events.send(findings);
     }
 
-    fn publish(&self, state: &State) {
+    fn publish(&mut self, state: &State) {
+        self.save_budget();
         let phase = match state {
             State::Up(proc, run) => Phase::Up {
                 pid: proc.pid(),
@@ -218,6 +266,12 @@ impl Task {
             if let Some(state) = self.adopt(&pattern).await {
                 return state;
             }
+        }
+        if self.budget.is_given_up() {
+            // Given up before healthmon restarted: it stays down until a person acts.
+            let (restarts, last) = (self.budget.used(Instant::now()), "given up before healthmon restarted".to_string());
+            self.emit(vec![f::given_up(&self.w, restarts, &last)]);
+            return State::Idle(Phase::GivenUp { restarts, last });
         }
         if self.dry_run {
             let message = "not running".to_string();
@@ -515,6 +569,10 @@ fn same_phase(a: &Phase, b: &Phase) -> bool {
         other => (std::mem::discriminant(other), 0, false),
     };
     key(a) == key(b)
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Time left until `until`, for "restarting in 3s".

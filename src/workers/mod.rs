@@ -36,6 +36,7 @@ use tokio::task::JoinSet;
 use crate::config::{CommandWorker, WorkerKind, WorkerSettings};
 use crate::model::{Finding, Status};
 
+use crate::store::StoreHandle;
 use crate::systemd::manager::Manager;
 
 use command::{Claimed, Control, Handle, Phase};
@@ -133,22 +134,32 @@ pub struct Supervisor {
     /// systemd's manager, for unit workers and transient workers alike.
     systemd: ManagerSlot,
     launcher: Launcher,
+    /// Keeps restart budgets across restarts of healthmon.
+    store: Option<StoreHandle>,
 }
 
 impl Supervisor {
     /// [`Supervisor::start_in`] fork mode.
     pub async fn start(workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
-        Supervisor::start_in(Mode::Fork, workers, dry_run, events).await
+        Supervisor::start_in(Mode::Fork, None, workers, dry_run, events).await
     }
 
     /// Starts (or adopts: its unit left running, or through `match`) every
     /// command worker, run the `mode` way, and begins watching units. In
-    /// dry run nothing is started.
-    pub async fn start_in(mode: Mode, workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
+    /// dry run nothing is started. With `store`, each worker's restart
+    /// budget and backoff are kept there, so a restart of healthmon resets
+    /// neither.
+    pub async fn start_in(
+        mode: Mode,
+        store: Option<StoreHandle>,
+        workers: &[WorkerSettings],
+        dry_run: bool,
+        events: EventSender,
+    ) -> Supervisor {
         let systemd = ManagerSlot::default();
         let launcher = Launcher::new(mode, &systemd);
         let claimed = Arc::new(Mutex::new(HashSet::new()));
-        let mut supervisor = Supervisor { dry_run, events, claimed, entries: Vec::new(), systemd, launcher };
+        let mut supervisor = Supervisor { dry_run, events, claimed, entries: Vec::new(), systemd, launcher, store };
         for w in workers {
             let entry = supervisor.entry(w);
             supervisor.entries.push(entry);
@@ -166,6 +177,7 @@ impl Supervisor {
                     self.events.clone(),
                     self.claimed.clone(),
                     self.launcher.clone(),
+                    self.store.clone(),
                 ),
                 failures: 0,
                 usage: Usage::default(),
