@@ -13,22 +13,6 @@ use nix::sys::signal::Signal;
 
 use common::*;
 
-const PY: &str = "/usr/bin/python3";
-
-async fn bounded<F: std::future::Future<Output = ()>>(limit: Duration, body: F) {
-    tokio::time::timeout(limit, body).await.expect("test timed out");
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("hm-procs-").tempdir().expect("tempdir")
-}
-
-/// A string no other process on the machine carries in its command line.
-fn marker(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("hm-{tag}-{}-{nanos}", std::process::id())
-}
-
 /// `sh -c "python3 worker.py; echo exited"`: sh exits at once on SIGTERM,
 /// python needs 1.5 s; python still gets them and writes its marker.
 #[tokio::test]

@@ -18,8 +18,10 @@
 mod adopt;
 mod budget;
 mod command;
+mod entry;
 mod findings;
 pub mod launch;
+mod once;
 mod output;
 mod proc;
 mod probe;
@@ -40,11 +42,12 @@ use crate::store::StoreHandle;
 use crate::systemd::manager::Manager;
 
 use command::{Claimed, Control, Handle, Phase};
+use entry::CommandEntry;
 use launch::{Launcher, ManagerSlot};
 use resources::{Usage, Whose};
 
 pub use launch::Mode;
-use findings::human;
+pub use once::once;
 use probe::ProbeFailure;
 use unit::UnitWorker;
 
@@ -103,14 +106,6 @@ pub enum WorkerError {
     ExitedAtOnce { unit: String, exit: proc::ExitInfo },
 }
 
-/// A command worker's task plus what the cycle keeps about its probe.
-struct CommandEntry {
-    handle: Handle,
-    /// Probe failures in a row against the current pid.
-    failures: u32,
-    /// Its resource usage as of the last cycle.
-    usage: Usage,
-}
 
 enum Entry {
     Command(CommandEntry),
@@ -394,160 +389,3 @@ async fn stop_entry(entry: Entry) {
     }
 }
 
-impl CommandEntry {
-    /// This cycle's `worker_status` finding; a probe failing
-    /// `health_failures` times in a row asks the task for a restart.
-    fn cycle(&mut self, probe: Option<(u32, Result<(), ProbeFailure>)>, dry_run: bool) -> Finding {
-        let snap = self.handle.snapshot();
-        let w = &self.handle.settings;
-        match &snap.phase {
-            Phase::Up { pid, verified: true, .. } => {
-                let details = self.describe(&snap);
-                // A probe of an earlier pid says nothing about this one.
-                let Some((_, Err(failure))) = probe.filter(|(probed, _)| probed == pid) else {
-                    self.failures = 0;
-                    return findings::healthy(w, details);
-                };
-                self.failures += 1;
-                if self.failures < w.health_failures {
-                    let message = format!("health check failed ({} of {}): {}", self.failures, w.health_failures, failure.0);
-                    return findings::problem(w, Status::Unhealthy, message, details);
-                }
-                self.failures = 0;
-                let reason = format!("health check failed {} times in a row, last: {}", w.health_failures, failure.0);
-                let finding = findings::problem(w, Status::Unhealthy, format!("{reason}; restarting"), details);
-                if dry_run {
-                    return findings::would(finding, "would restart");
-                }
-                self.handle.send(Control::Restart(reason));
-                finding
-            }
-            Phase::Up { restart: Some(cause), .. } => {
-                findings::problem(w, Status::Unhealthy, format!("restarted after {cause}; verifying"), self.describe(&snap))
-            }
-            Phase::Up { .. } | Phase::Starting => findings::healthy(w, format!("starting; {}", self.describe(&snap))),
-            Phase::Waiting { until, message, error } => {
-                let status = if *error { Status::Error } else { Status::Unhealthy };
-                let details = format!("next start in {}; restarts {}", human(command::remaining(*until)), snap.restarts);
-                findings::problem(w, status, message, details)
-            }
-            Phase::GivenUp { restarts, last } => findings::given_up(w, *restarts, last),
-            Phase::Ambiguous { message } => findings::warning(w, Status::Error, message, "ambiguous match"),
-            Phase::Down { message } => findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start"),
-            Phase::Stopped => findings::problem(w, Status::Unhealthy, "stopped", "healthmon is stopping"),
-        }
-    }
-
-    fn info(&self) -> WorkerInfo {
-        let snap = self.handle.snapshot();
-        let (state, pid, healthy) = match &snap.phase {
-            Phase::Up { pid, verified: true, .. } if self.failures > 0 => ("unhealthy", *pid, false),
-            Phase::Up { pid, verified: true, .. } => ("running", *pid, true),
-            Phase::Up { pid, restart: Some(_), .. } => ("restarting", *pid, false),
-            Phase::Up { pid, .. } => ("starting", *pid, false),
-            Phase::Starting => ("starting", 0, false),
-            Phase::Waiting { error: true, .. } => ("error", 0, false),
-            Phase::Waiting { .. } => ("restarting", 0, false),
-            Phase::GivenUp { .. } => ("given-up", 0, false),
-            Phase::Ambiguous { .. } => ("error", 0, false),
-            Phase::Down { .. } | Phase::Stopped => ("stopped", 0, false),
-        };
-        let unit = match &snap.phase {
-            Phase::Up { unit: Some(unit), .. } => unit.clone(),
-            _ => String::new(),
-        };
-        let since = snap.since.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        WorkerInfo {
-            name: self.handle.settings.name.clone(),
-            state: state.into(),
-            pid,
-            restarts: snap.restarts,
-            detail: self.describe(&snap),
-            healthy,
-            unit,
-            since,
-            last_exit: snap.last_exit.clone().unwrap_or_default(),
-            memory_bytes: self.usage.memory_bytes,
-            cpu_usec: self.usage.cpu_usec,
-            tasks: self.usage.tasks,
-        }
-    }
-
-    /// `pid 123, up 5m, adopted; restarts 2 of 5 in 10m; last exit: exit code 1`.
-    fn describe(&self, snap: &command::Snapshot) -> String {
-        let w = &self.handle.settings;
-        let mut parts = Vec::new();
-        match &snap.phase {
-            Phase::Up { pid, since, adopted, .. } => {
-                let how = if *adopted { ", adopted" } else { "" };
-                parts.push(format!("pid {pid}, up {}{how}", human_secs(since.elapsed())));
-            }
-            Phase::Waiting { message, .. } | Phase::Down { message } | Phase::Ambiguous { message } => {
-                parts.push(message.clone())
-            }
-            Phase::GivenUp { restarts, last } => {
-                parts.push(format!("gave up after {restarts} restarts in {} (last: {last})", human(w.restart_window)))
-            }
-            Phase::Starting | Phase::Stopped => {}
-        }
-        parts.push(format!("restarts {} of {} in {}", snap.used, w.max_restarts, human(w.restart_window)));
-        if let Some(last) = &snap.last_exit {
-            parts.push(format!("last exit: {last}"));
-        }
-        parts.join("; ")
-    }
-}
-
-/// An uptime rounded to whole seconds.
-fn human_secs(d: std::time::Duration) -> String {
-    human(std::time::Duration::from_secs(d.as_secs().max(1)))
-}
-
-/// `healthmon --once`: each worker reported as running or down, nothing
-/// started or restarted (the daemon supervises; a one-shot run must not
-/// leave unsupervised children behind), so `dry_run` changes nothing here.
-/// A command worker counts as running when a process matches `match`, or
-/// without `match` when a process's command line is exactly `command` (or
-/// ends with it, for scripts run through their interpreter).
-pub async fn once(workers: &[WorkerSettings], _dry_run: bool) -> Vec<Finding> {
-    let bus = if workers.iter().any(|w| matches!(w.kind, WorkerKind::Unit(_))) {
-        Manager::connect().await.map_err(|err| err.to_string())
-    } else {
-        Err("no unit workers".into())
-    };
-    let mut out = Vec::new();
-    for w in workers {
-        let finding = match &w.kind {
-            WorkerKind::Command(spec) => report_command(w, spec).await,
-            WorkerKind::Unit(name) => unit::report(w, name, bus.as_ref().map_err(String::as_str)).await,
-        };
-        out.push(finding);
-    }
-    out
-}
-
-async fn report_command(w: &WorkerSettings, spec: &CommandWorker) -> Finding {
-    let pattern = spec.match_cmdline.clone();
-    let joined = spec.command.join(" ");
-    let exact = joined.clone();
-    let found = tokio::task::spawn_blocking(move || match &pattern {
-        Some(pattern) => adopt::find(pattern, &HashSet::new()),
-        None => adopt::scan(
-            |argv| {
-                let cmdline = argv.join(" ");
-                cmdline == exact || cmdline.ends_with(&format!(" {exact}"))
-            },
-            &HashSet::new(),
-        ),
-    })
-    .await
-    .unwrap_or_default();
-    let how = match &spec.match_cmdline {
-        Some(pattern) => format!("matched {pattern:?}"),
-        None => "matched its command".to_string(),
-    };
-    match found.first() {
-        Some(c) => findings::healthy(w, format!("running (pid {}, {how}): {}", c.pid, c.cmdline)),
-        None => findings::problem(w, Status::Unhealthy, "not running (start the daemon to supervise it)", joined),
-    }
-}
