@@ -2,7 +2,7 @@
 //! the system bus), shared by unit workers, transient worker services and
 //! the job lookup at stop.
 //!
-//! Every call is bounded ([`CALL_TIMEOUT`]) and at most [`IN_FLIGHT`] are
+//! Every call is bounded (`CALL_TIMEOUT`) and at most `IN_FLIGHT` are
 //! pending at once: the system bus allows a connection 128 pending
 //! replies, and 100 workers restarting together must not hit that. No
 //! signal is subscribed (a match rule per unit would hit the bus's 512):

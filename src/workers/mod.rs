@@ -8,12 +8,13 @@
 //! (`probe`), unit states (`unit`), and one `worker_status` finding per
 //! worker, so every alert resolves once the worker is healthy again.
 //!
-//! Lifetime (documented for admins): workers run in their own session, so
-//! they outlive a crash of healthmon unless its service manager kills the
-//! whole cgroup; a new healthmon adopts a survivor only through `match`
-//! (`adopt`), otherwise it starts a fresh copy. On a clean stop healthmon
-//! stops every command worker it holds (SIGTERM, `stop_timeout`, SIGKILL),
-//! adopted ones included, and leaves no zombie.
+//! How a worker runs is `launch`'s: a transient systemd unit where
+//! systemd is PID 1 (it outlives healthmon and is adopted by the next one,
+//! see [`Supervisor::on_sigterm`]), else a forked process group. A new
+//! healthmon also adopts a process through `match` (`adopt`). A stop gives
+//! every process of the worker SIGTERM and the whole `stop_timeout`, then
+//! SIGKILL to what is left, and leaves no zombie. Each cycle also reads
+//! every worker's memory, CPU time and tasks (`resources`).
 
 mod adopt;
 mod budget;

@@ -1,9 +1,9 @@
 //! How a command worker is run, chosen once at start: as a transient
 //! systemd service ([`transient`]) where systemd is PID 1 and healthmon
 //! serves the system bus, else forked in a process group of its own
-//! ([`fork`], the fallback, logged as such). The supervisor and the
+//! (`fork`, the fallback, logged as such). The supervisor and the
 //! worker tasks never ask which: they start, adopt and stop through a
-//! [`Launcher`], and a running worker is a [`Proc`] either way.
+//! [`Launcher`], and a running worker is a `Proc` either way.
 //!
 //! A unit systemd refuses is an error finding for that worker (and the
 //! restart budget retries it), never a fallback to forking.
