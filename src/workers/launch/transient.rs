@@ -125,14 +125,21 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
     let name = unit_name(&w.name);
     let refused = |reason: String| WorkerError::Unit { unit: name.clone(), reason };
     let properties = properties(w, spec)?;
+    let unit = UnitRef { name: name.clone(), manager: manager.clone(), stop_timeout: w.stop_timeout };
     if let Err(first) = manager.start_transient(&name, &properties).await {
         // A failed unit of that name blocks a new one until it is reset.
         manager.reset_failed(&name).await.map_err(|err| refused(err.to_string()))?;
-        manager.start_transient(&name, &properties).await.map_err(|_| refused(first.to_string()))?;
+        if manager.start_transient(&name, &properties).await.is_err() {
+            // The name is taken by a running unit (started by a healthmon
+            // that was stopping meanwhile): that unit is the worker.
+            return match manager.loaded(&name).await.map_err(|err| refused(err.to_string()))? {
+                Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
+                _ => Err(refused(first.to_string())),
+            };
+        }
     }
     let started = |s: &UnitState| (s.main_pid != 0 && s.active == "active") || s.is_down();
     let state = wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
-    let unit = UnitRef { name: name.clone(), manager: manager.clone(), stop_timeout: w.stop_timeout };
     match state {
         Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
         other => {
@@ -240,7 +247,7 @@ fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static 
     let environment: Vec<String> = spec.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut properties = vec![
         ("Description", Variant::from(description(w, spec))),
-        ("ExecStart", Variant::from(vec![(program, spec.command.clone(), false)])),
+        ("ExecStart", Variant::from(vec![(program, literal_argv(&spec.command), false)])),
         ("Type", Variant::from("exec")),
         ("Slice", Variant::from(SLICE)),
         ("WorkingDirectory", Variant::from(dir.to_string_lossy().into_owned())),
@@ -256,6 +263,13 @@ fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static 
         properties.push(("User", Variant::from(user.clone())));
     }
     Ok(properties)
+}
+
+/// systemd expands `$VAR` and turns `$$` into `$` in ExecStart's argv
+/// (252 has no ExecStartEx flag to turn that off): doubling every `$`
+/// hands the worker its argv exactly as configured.
+fn literal_argv(argv: &[String]) -> Vec<String> {
+    argv.iter().map(|arg| arg.replace('$', "$$")).collect()
 }
 
 /// The absolute path systemd needs: a bare name is looked up in systemd's
@@ -317,6 +331,13 @@ mod tests {
         assert!(program("sh", Path::new("/")).unwrap().ends_with("/sh"));
         assert_eq!(program("./run.sh", Path::new("/opt/app")).unwrap(), "/opt/app/./run.sh");
         assert!(program("no-such-program-healthmon", Path::new("/")).unwrap_err().to_string().contains("not found"));
+    }
+
+    /// Every `$` reaches the worker as written.
+    #[test]
+    fn dollars_are_kept_literal() {
+        let argv = vec!["sh".to_string(), "-c".to_string(), "echo $$ $HOME".to_string()];
+        assert_eq!(literal_argv(&argv), ["sh", "-c", "echo $$$$ $$HOME"]);
     }
 
     /// A collected unit ended well; a failed one says its code or signal.
