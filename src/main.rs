@@ -66,6 +66,10 @@ struct Args {
     /// Compatibility: what `healthctl shutdown` does.
     #[arg(long)]
     stop: bool,
+    /// For the unit's ExecStopPost=: stop every worker unit when
+    /// healthmon.service is being stopped (a stop job), else nothing.
+    #[arg(long, conflicts_with_all = ["once", "check_config", "daemon", "status", "stop"])]
+    stop_workers: bool,
 }
 
 /// Why the program stopped, mapped to an exit code in one place.
@@ -120,6 +124,9 @@ fn run(args: Args) -> Result<u8, Fatal> {
     if args.stop {
         return Ok(client::run(args.bus, Command::Shutdown, ViewFlags::default()));
     }
+    if args.stop_workers {
+        return stop_workers();
+    }
     if args.once {
         let settings = load_settings(&args)?;
         return once(&args, settings);
@@ -127,8 +134,25 @@ fn run(args: Args) -> Result<u8, Fatal> {
     serve(args)
 }
 
+/// `--stop-workers` (see [`workers::launch::transient::stop_workers_if_stopping`]).
+fn stop_workers() -> Result<u8, Fatal> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Fatal::Other(format!("cannot start the async runtime: {err}")))?;
+    let done = runtime
+        .block_on(workers::launch::transient::stop_workers_if_stopping())
+        .map_err(|err| Fatal::Other(format!("cannot stop the workers: {err}")))?;
+    eprintln!("healthmon: {done}");
+    Ok(0)
+}
+
 /// The service (no mode flag, or `--daemon`): runs until stopped.
 fn serve(args: Args) -> Result<u8, Fatal> {
+    // Fork mode holds a pidfd and a pipe per worker; 1024 is the unit's soft limit.
+    if let Err(err) = healthmon::process::limits::raise_nofile() {
+        log::warn!("cannot raise the open-file limit to its hard limit: {err}");
+    }
     let opts = daemon::Options { config: args.config, database: args.database, bus: args.bus, dry_run: args.dry_run };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -184,7 +208,7 @@ fn worker_counts(settings: &Settings, summary: &CycleSummary) -> prometheus::Wor
         .flat_map(|s| &s.findings)
         .filter(|f| f.metric_type == workers::STATUS_METRIC && f.status == Status::Healthy)
         .count();
-    prometheus::WorkerCounts { healthy: healthy as u32, total: settings.workers.len() as u32, given_up: 0 }
+    prometheus::WorkerCounts { healthy: healthy as u32, total: settings.workers.len() as u32, given_up: 0, usage: Vec::new() }
 }
 
 fn load_settings(args: &Args) -> Result<Settings, Fatal> {

@@ -37,6 +37,8 @@ pub struct Snapshot {
     pub counters: Counters,
     /// Unix time of the last finished cycle.
     pub last_check: i64,
+    /// Per running worker: (name, resident memory bytes, CPU µs).
+    pub worker_usage: Vec<(String, u64, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,17 @@ pub fn render(s: &Snapshot) -> String {
         s.unresolved.iter().map(|(sev, n)| (format!("{{severity=\"{}\"}}", sev.as_str()), *n as f64)).collect();
     gauge(&mut out, "healthmon_alerts_unresolved", "Unresolved alerts by severity.", &alerts);
     gauge(&mut out, "healthmon_last_check_timestamp_seconds", "Unix time of the last finished check cycle.", &[(String::new(), s.last_check as f64)]);
+    let memory: Vec<(String, f64)> =
+        s.worker_usage.iter().map(|(w, bytes, _)| (format!("{{worker=\"{}\"}}", escape(w)), *bytes as f64)).collect();
+    gauge(&mut out, "healthmon_worker_memory_bytes", "Resident memory of each worker's processes.", &memory);
+    let _ = writeln!(
+        out,
+        "# HELP healthmon_worker_cpu_seconds_total CPU time used by each worker's processes.\n\
+         # TYPE healthmon_worker_cpu_seconds_total counter"
+    );
+    for (w, _, usec) in &s.worker_usage {
+        let _ = writeln!(out, "healthmon_worker_cpu_seconds_total{{worker=\"{}\"}} {}", escape(w), *usec as f64 / 1e6);
+    }
     let c = &s.counters;
     counter(&mut out, "healthmon_checks_run_total", "Check cycles run since start.", c.checks_run);
     counter(&mut out, "healthmon_workers_restarted_total", "Worker restarts since start.", c.workers_restarted);
@@ -123,11 +136,13 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ExportError> {
 }
 
 /// How the workers stand after a cycle, for the export.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerCounts {
     pub healthy: u32,
     pub total: u32,
     pub given_up: u32,
+    /// Per running worker: name, memory bytes, CPU µs.
+    pub usage: Vec<(String, u64, u64)>,
 }
 
 /// Set while an export runs: a statvfs or write stuck on a hung filesystem
@@ -171,6 +186,7 @@ pub fn export(
             workers_healthy: workers.healthy,
             workers_total: workers.total,
             workers_given_up: workers.given_up,
+            worker_usage: workers.usage,
             worker_states,
             disk_used_percent,
             disk_full_in_seconds,

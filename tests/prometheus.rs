@@ -18,6 +18,7 @@ fn snapshot(checks_run: u64) -> Snapshot {
         unresolved: vec![(Severity::Critical, 1), (Severity::Warning, 2), (Severity::Info, 0)],
         counters: Counters { checks_run, workers_restarted: 4, sessions_cleared: 1, locks_cleared: 0, disk_cleanups: 2, alerts_sent: 5 },
         last_check: 1_700_000_000,
+        worker_usage: vec![("api".into(), 52_428_800, 1_500_000)],
     }
 }
 
@@ -45,6 +46,8 @@ fn promtool_accepts_the_file() {
     assert!(text.contains("healthmon_alerts_unresolved{severity=\"CRITICAL\"} 1\n"));
     assert!(text.contains("healthmon_state 1\n"));
     assert!(text.contains("healthmon_disk_full_in_seconds{path=\"/\"} 25200\n"), "{text}");
+    assert!(text.contains("healthmon_worker_memory_bytes{worker=\"api\"} 52428800\n"), "{text}");
+    assert!(text.contains("healthmon_worker_cpu_seconds_total{worker=\"api\"} 1.5\n"), "{text}");
 }
 
 /// The write replaces the file by rename and leaves no temp file behind.

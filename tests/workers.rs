@@ -15,23 +15,6 @@ use nix::sys::signal::Signal;
 
 use common::*;
 
-const PY: &str = "/usr/bin/python3";
-
-/// Runs a test body under a hard time limit.
-async fn bounded<F: std::future::Future<Output = ()>>(limit: Duration, body: F) {
-    tokio::time::timeout(limit, body).await.expect("test timed out");
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("hm-workers-").tempdir().expect("tempdir")
-}
-
-/// A string no other process on the machine carries in its command line.
-fn marker(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("hm-{tag}-{}-{nanos}", std::process::id())
-}
-
 /// A script that logs one line per start to `$HM_LOG` and then sleeps.
 fn logging_sleeper(dir: &std::path::Path) -> PathBuf {
     script(dir, "worker.sh", r#"echo "$$" >> "$HM_LOG"; exec sleep 1000"#)

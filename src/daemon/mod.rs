@@ -59,6 +59,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a stop waits for queued notifications.
 const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
 
+/// The stop reason for SIGTERM: only it may leave workers' units running.
+const SIGTERM: &str = "SIGTERM";
+
 /// What `healthmon` was started with.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -116,7 +119,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
         Default::default()
     });
     let (events_tx, events) = mpsc::unbounded_channel();
-    let supervisor = Supervisor::start_holding(&settings.workers, held, engine.dry_run(), events_tx).await;
+    let mode = workers::Mode::detect(opts.bus == Bus::System);
+    if mode == workers::Mode::Fork {
+        log::info!("workers run as children of healthmon (fork mode: systemd is not PID 1 or the bus is not the system bus)");
+    }
+    let supervisor = Supervisor::start_in(mode, Some(store.clone()), &settings.workers, held, engine.dry_run(), events_tx).await;
 
     let (failures_tx, notify_failures) = mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
@@ -136,7 +143,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     daemon.notifier.stopping();
     daemon.notifier.status("stopping");
     let Daemon { supervisor, iface, notifications, .. } = daemon;
-    supervisor.shutdown().await;
+    if reason == SIGTERM {
+        supervisor.on_sigterm().await;
+    } else {
+        supervisor.shutdown().await;
+    }
     notifications.finish(NOTIFY_DRAIN).await;
     // Our references go first; the graceful close then waits for the
     // method calls still in flight (Stop's own reply among them).
@@ -216,7 +227,7 @@ impl Daemon {
             let wake = if let Some(request) = deferred { Wake::Request(request) } else { tokio::select! {
                 biased;
                 () = &mut shutdown => Wake::Stop("shutdown requested"),
-                _ = signals.term.recv() => Wake::Stop("SIGTERM"),
+                _ = signals.term.recv() => Wake::Stop(SIGTERM),
                 _ = signals.int.recv() => Wake::Stop("SIGINT"),
                 _ = signals.hup.recv() => Wake::Reload,
                 () = signals.hooks.wedge_requested() => Wake::Wedge,
@@ -430,6 +441,7 @@ impl Daemon {
             healthy: count(|w| w.healthy),
             total: snap.workers.len() as u32,
             given_up: count(|w| w.state == "given-up"),
+            usage: snap.workers.iter().filter(|w| w.pid != 0).map(|w| (w.name.clone(), w.memory_bytes, w.cpu_usec)).collect(),
         };
         let states = snap.workers.iter().map(|w| (w.name.clone(), w.state.clone())).collect();
         // Not awaited: a hung filesystem must not hold the loop.

@@ -36,11 +36,7 @@ mod tests {
                 restarts: 0,
                 detail: String::new(),
                 healthy: i > 0,
-                since: 0,
-                last_exit: String::new(),
-                held: false,
-                unit: String::new(),
-                kind: crate::workers::KIND_COMMAND,
+                ..Default::default()
             })
             .collect();
         s

@@ -6,6 +6,7 @@
 
 mod control;
 mod held;
+mod budget;
 mod queries;
 mod reader;
 mod schema;
@@ -28,6 +29,7 @@ pub use queries::unix_seconds;
 use held::Held;
 pub use held::{STATE_COMPONENT, WRITE_KIND};
 pub use queries::MAX_LIMIT;
+pub use budget::SavedBudget;
 pub use schema::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock (e.g. someone
@@ -306,6 +308,16 @@ impl Store {
     pub fn latest_values(&self, components: &[String], metric: &str) -> Result<Vec<(String, Option<i64>)>, StoreError> {
         let latest = |c: &String| series::latest_value(&self.conn, c, metric).map(|v| (c.clone(), v));
         Ok(components.iter().map(latest).collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A worker's saved restart budget, if one was saved.
+    pub fn load_budget(&self, worker: &str) -> Result<Option<SavedBudget>, StoreError> {
+        Ok(budget::load(&self.conn, worker)?)
+    }
+
+    /// Saves a worker's restart budget (its `desired` state is kept).
+    pub fn save_budget(&mut self, worker: &str, saved: &SavedBudget) -> Result<(), StoreError> {
+        Ok(budget::save(&self.conn, worker, saved)?)
     }
 
     /// Deletes metric rows older than `before`; returns how many. Alerts are

@@ -16,6 +16,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+pub use crate::store::SavedBudget;
+
 /// The longest delay the doubling reaches (unless `restart_delay` is longer).
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
 
@@ -24,8 +26,8 @@ pub enum BudgetState {
     /// Restarting is allowed. `recent`: restart times inside the window,
     /// oldest first; `quick`: crashes in a row before verification.
     Open { recent: VecDeque<Instant>, quick: u32 },
-    /// Restarting stopped after `restarts` restarts within the window.
-    GivenUp { restarts: u32 },
+    /// Restarting stopped at `at` after `restarts` restarts within the window.
+    GivenUp { restarts: u32, at: Instant },
 }
 
 /// What to do about one exit.
@@ -59,13 +61,13 @@ impl RestartBudget {
     pub fn on_exit(&mut self, now: Instant, quick: bool) -> Verdict {
         let window = self.window;
         let (recent, streak) = match &mut self.state {
-            BudgetState::GivenUp { restarts } => return Verdict::GiveUp { restarts: *restarts },
+            BudgetState::GivenUp { restarts, .. } => return Verdict::GiveUp { restarts: *restarts },
             BudgetState::Open { recent, quick } => (recent, quick),
         };
         prune(recent, now, window);
         let done = recent.len() as u32;
         if done >= self.max {
-            self.state = BudgetState::GivenUp { restarts: done };
+            self.state = BudgetState::GivenUp { restarts: done, at: now };
             return Verdict::GiveUp { restarts: done };
         }
         *streak = if quick { *streak + 1 } else { 0 };
@@ -97,9 +99,46 @@ impl RestartBudget {
     pub fn used(&self, now: Instant) -> u32 {
         match &self.state {
             BudgetState::Open { recent, .. } => recent.iter().filter(|t| now.duration_since(**t) < self.window).count() as u32,
-            BudgetState::GivenUp { restarts } => *restarts,
+            BudgetState::GivenUp { restarts, .. } => *restarts,
         }
     }
+
+    /// The budget as the state database keeps it; `now` and `now_ms` (unix
+    /// milliseconds) are the same moment.
+    pub fn saved(&self, now: Instant, now_ms: i64) -> SavedBudget {
+        let ms = |t: &Instant| now_ms - i64::try_from(now.saturating_duration_since(*t).as_millis()).unwrap_or(i64::MAX);
+        match &self.state {
+            BudgetState::Open { recent, quick } => SavedBudget {
+                restart_times: recent.iter().map(ms).collect(),
+                backoff_ms: if *quick == 0 { 0 } else { millis(backoff(self.base_delay, *quick)) },
+                given_up_at: None,
+            },
+            BudgetState::GivenUp { restarts, at } => SavedBudget {
+                restart_times: vec![ms(at); *restarts as usize],
+                backoff_ms: 0,
+                given_up_at: Some(ms(at) / 1000),
+            },
+        }
+    }
+
+    /// Takes over a budget an earlier healthmon saved (see [`Self::saved`]):
+    /// its restarts inside the window, its backoff, its giving up.
+    pub fn restore(&mut self, saved: &SavedBudget, now: Instant, now_ms: i64) {
+        let at = |ms: i64| now.checked_sub(Duration::from_millis(u64::try_from(now_ms - ms).unwrap_or(0))).unwrap_or(now);
+        if let Some(given_up) = saved.given_up_at {
+            let restarts = u32::try_from(saved.restart_times.len()).unwrap_or(u32::MAX);
+            self.state = BudgetState::GivenUp { restarts, at: at(given_up * 1000) };
+            return;
+        }
+        let mut recent: VecDeque<Instant> = saved.restart_times.iter().map(|ms| at(*ms)).collect();
+        prune(&mut recent, now, self.window);
+        let quick = (1..=17).find(|q| millis(backoff(self.base_delay, *q)) >= saved.backoff_ms).filter(|_| saved.backoff_ms > 0);
+        self.state = BudgetState::Open { recent, quick: quick.unwrap_or(0) };
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Drops restart times that left the sliding window.
@@ -190,6 +229,30 @@ mod tests {
         b.reset();
         assert_eq!(b.used(t0), 0);
         assert_eq!(b.on_exit(t0, false), Verdict::Restart { delay: Duration::ZERO, nth: 1 });
+    }
+
+    /// A saved budget comes back with its restarts in the window, its backoff and its giving up.
+    #[test]
+    fn saved_and_restored() {
+        let t0 = Instant::now();
+        let base = Duration::from_secs(5);
+        let mut b = RestartBudget::new(3, WINDOW, base);
+        b.on_exit(secs(t0, 0), true);
+        b.on_exit(secs(t0, 1), true);
+        let now = secs(t0, 2);
+        let saved = b.saved(now, 1_000_000_000);
+        assert_eq!(saved, SavedBudget { restart_times: vec![999_998_000, 999_999_000], backoff_ms: 10_000, given_up_at: None });
+        let mut again = RestartBudget::new(3, WINDOW, base);
+        again.restore(&saved, now, 1_000_000_000);
+        assert_eq!(again.used(now), 2);
+        assert_eq!(again.on_exit(secs(t0, 3), true), Verdict::Restart { delay: Duration::from_secs(20), nth: 3 }, "backoff goes on");
+        assert_eq!(again.on_exit(secs(t0, 4), true), Verdict::GiveUp { restarts: 3 });
+        let gone = again.saved(secs(t0, 5), 1_000_003_000);
+        assert_eq!(gone.given_up_at, Some(1_000_002));
+        let mut third = RestartBudget::new(3, WINDOW, base);
+        third.restore(&gone, secs(t0, 5), 1_000_003_000);
+        assert!(third.is_given_up());
+        assert_eq!(third.saved(secs(t0, 5), 1_000_003_000), gone, "saving again changes nothing");
     }
 
     /// max_restarts = 0 means: never restart, give up at the first exit.

@@ -111,9 +111,8 @@ impl Supervisor {
                     Admin::Bounce => (Job::Restart, "restart"),
                 };
                 let refused = |message| ControlError::Systemd { name: name.to_string(), verb, unit: u.unit().to_string(), message };
-                let conn = unit::connect().await.map_err(refused)?;
-                let job = unit::enqueue(&conn, u.unit(), job).await.map_err(refused)?;
-                log::info!("worker {name}: {verb} of {} queued as systemd job {}", u.unit(), job.as_str());
+                unit::enqueue(u.unit(), job).await.map_err(refused)?;
+                log::info!("worker {name}: {verb} of {} queued as a systemd job", u.unit());
                 u.set_held(admin == Admin::Hold);
                 Pending::ready(Ok(Change::Done))
             }

@@ -32,6 +32,12 @@ pub fn problem(w: &WorkerSettings, status: Status, message: impl Into<String>, d
     Finding::problem(&w.name, STATUS, status, severity(w), message, details)
 }
 
+/// A problem that is a WARNING whatever `critical` says (nothing is down
+/// because of it yet, e.g. an ambiguous `match`).
+pub fn warning(w: &WorkerSettings, status: Status, message: impl Into<String>, details: impl Into<String>) -> Finding {
+    Finding::problem(&w.name, STATUS, status, Severity::Warning, message, details)
+}
+
 /// The budget ran out: always CRITICAL, whatever `critical` says, since
 /// nothing will bring the worker back without a person.
 pub fn given_up(w: &WorkerSettings, restarts: u32, last: &str) -> Finding {

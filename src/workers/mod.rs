@@ -8,20 +8,26 @@
 //! (`probe`), unit states (`unit`), and one `worker_status` finding per
 //! worker, so every alert resolves once the worker is healthy again.
 //!
-//! Lifetime (documented for admins): workers run in their own session, so
-//! they outlive a crash of healthmon unless its service manager kills the
-//! whole cgroup; a new healthmon adopts a survivor only through `match`
-//! (`adopt`), otherwise it starts a fresh copy. On a clean stop healthmon
-//! stops every command worker it holds (SIGTERM, `stop_timeout`, SIGKILL),
-//! adopted ones included, and leaves no zombie.
+//! How a worker runs is `launch`'s: a transient systemd unit where
+//! systemd is PID 1 (it outlives healthmon and is adopted by the next one,
+//! see [`Supervisor::on_sigterm`]), else a forked process group. A new
+//! healthmon also adopts a process through `match` (`adopt`). A stop gives
+//! every process of the worker SIGTERM and the whole `stop_timeout`, then
+//! SIGKILL to what is left, and leaves no zombie. Each cycle also reads
+//! every worker's memory, CPU time and tasks (`resources`).
 
 mod adopt;
 mod budget;
 mod command;
 mod control;
+mod entry;
 mod findings;
+pub mod launch;
+mod once;
+mod output;
 mod proc;
 mod probe;
+mod resources;
 mod spawn;
 mod unit;
 
@@ -34,8 +40,16 @@ use tokio::task::JoinSet;
 use crate::config::{CommandWorker, WorkerKind, WorkerSettings};
 use crate::model::{Finding, Status};
 
+use crate::store::StoreHandle;
+use crate::systemd::manager::Manager;
+
 use command::{Claimed, Control, Handle, Phase};
-use findings::human;
+use entry::CommandEntry;
+use launch::{Launcher, ManagerSlot};
+use resources::{Usage, Whose};
+
+pub use launch::Mode;
+pub use once::once;
 use probe::ProbeFailure;
 use unit::UnitWorker;
 
@@ -48,7 +62,7 @@ pub const SECTION: &str = "workers";
 pub use findings::{RESTART as RESTART_METRIC, STATUS as STATUS_METRIC};
 
 /// One row of `ListWorkers()`: `(ssuts)` name, state, pid, restarts, detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WorkerInfo {
     pub name: String,
     /// `running`, `starting`, `restarting`, `unhealthy`, `stopped` (by an
@@ -63,14 +77,20 @@ pub struct WorkerInfo {
     /// A worker stopped by an administrator counts as healthy: it is
     /// where it should be.
     pub healthy: bool,
+    /// The systemd unit running it, `""` when none (fork mode).
+    pub unit: String,
     /// Unix time the current state began (0 = not known).
     pub since: i64,
-    /// How the last process ended, `""` when none has.
+    /// How the last run ended, `""` when none has yet.
     pub last_exit: String,
+    /// Resident memory of all its processes, as of the last cycle (0 = not known).
+    pub memory_bytes: u64,
+    /// CPU time of all its processes, µs, as of the last cycle.
+    pub cpu_usec: u64,
+    /// Its tasks (threads), as of the last cycle.
+    pub tasks: u32,
     /// Stopped by an administrator (desired `stopped`), else desired `running`.
     pub held: bool,
-    /// The systemd unit running it, `""` when none.
-    pub unit: String,
     /// `command` or `unit` (a `unit = ...` worker), for `healthctl logs`.
     pub kind: &'static str,
 }
@@ -93,14 +113,15 @@ pub enum WorkerError {
     Spawn { program: String, source: std::io::Error },
     #[error("cannot watch pid {pid} through a pidfd: {source}")]
     Pidfd { pid: u32, source: std::io::Error },
+    /// systemd refused or failed the worker's unit: never a reason to fork it instead.
+    #[error("{unit}: {reason}")]
+    Unit { unit: String, reason: String },
+    /// The program ran but ended before healthmon saw its main pid (a
+    /// crash, not a refused start).
+    #[error("{unit}: exited at once ({exit})")]
+    ExitedAtOnce { unit: String, exit: proc::ExitInfo },
 }
 
-/// A command worker's task plus what the cycle keeps about its probe.
-struct CommandEntry {
-    handle: Handle,
-    /// Probe failures in a row against the current pid.
-    failures: u32,
-}
 
 enum Entry {
     Command(CommandEntry),
@@ -128,24 +149,46 @@ pub struct Supervisor {
     /// whole stop_timeout, all at once, while the loop goes on pinging the
     /// watchdog); a shutdown waits for them too.
     retiring: Vec<tokio::task::JoinHandle<()>>,
-    /// The system bus, connected on first need and dropped after a failure
-    /// so the next cycle reconnects.
-    bus: Option<zbus::Connection>,
+    /// systemd's manager, for unit workers and transient workers alike.
+    systemd: ManagerSlot,
+    launcher: Launcher,
+    /// Keeps restart budgets across restarts of healthmon.
+    store: Option<StoreHandle>,
 }
 
 impl Supervisor {
-    /// Starts (or adopts through `match`) every command worker and begins
-    /// watching units. In dry run nothing is started.
+    /// [`Supervisor::start_in`] fork mode.
     pub async fn start(workers: &[WorkerSettings], dry_run: bool, events: EventSender) -> Supervisor {
-        Supervisor::start_holding(workers, HashSet::new(), dry_run, events).await
+        Supervisor::start_in(Mode::Fork, None, workers, HashSet::new(), dry_run, events).await
     }
 
-    /// As [`Supervisor::start`], but the workers named in `held` (stopped
-    /// by an administrator) are neither started nor adopted.
-    pub async fn start_holding(workers: &[WorkerSettings], held: HashSet<String>, dry_run: bool, events: EventSender) -> Supervisor {
+    /// Starts (or adopts: its unit left running, or through `match`) every
+    /// command worker but those in `held` (stopped by an administrator), run the `mode` way, and begins watching units. In
+    /// dry run nothing is started. With `store`, each worker's restart
+    /// budget and backoff are kept there, so a restart of healthmon resets
+    /// neither.
+    pub async fn start_in(
+        mode: Mode,
+        store: Option<StoreHandle>,
+        workers: &[WorkerSettings],
+        held: HashSet<String>,
+        dry_run: bool,
+        events: EventSender,
+    ) -> Supervisor {
+        let systemd = ManagerSlot::default();
+        let launcher = Launcher::new(mode, &systemd);
         let claimed = Arc::new(Mutex::new(HashSet::new()));
-        let mut supervisor =
-            Supervisor { dry_run, events, claimed, entries: Vec::new(), held, retiring: Vec::new(), bus: None };
+        let mut supervisor = Supervisor {
+            dry_run,
+            events,
+            claimed,
+            entries: Vec::new(),
+            held,
+            retiring: Vec::new(),
+            systemd,
+            launcher,
+            store,
+        };
         for w in workers {
             let entry = supervisor.entry(w);
             supervisor.entries.push(entry);
@@ -157,8 +200,18 @@ impl Supervisor {
         let held = self.held.contains(&w.name);
         match &w.kind {
             WorkerKind::Command(spec) => Entry::Command(CommandEntry {
-                handle: Handle::spawn(w.clone(), spec.clone(), self.dry_run, self.events.clone(), self.claimed.clone(), held),
+                handle: Handle::spawn(
+                    w.clone(),
+                    spec.clone(),
+                    self.dry_run,
+                    self.events.clone(),
+                    self.claimed.clone(),
+                    self.launcher.clone(),
+                    self.store.clone(),
+                    held,
+                ),
                 failures: 0,
+                usage: Usage::default(),
             }),
             WorkerKind::Unit(name) => Entry::Unit(UnitWorker::new(w.clone(), name.clone(), held)),
         }
@@ -181,9 +234,43 @@ impl Supervisor {
             }
         }
         if bus_failed {
-            self.bus = None;
+            self.systemd.forget().await;
         }
+        self.read_usage().await;
         out
+    }
+
+    /// Each running worker's memory, CPU time and tasks, read at once.
+    async fn read_usage(&mut self) {
+        let manager = match self.launcher {
+            Launcher::Transient(_) => self.systemd.get().await.ok(),
+            Launcher::Fork if self.entries.iter().any(|e| matches!(e, Entry::Unit(_))) => self.systemd.get().await.ok(),
+            Launcher::Fork => None,
+        };
+        let mut reads = JoinSet::new();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let whose = match entry {
+                Entry::Command(c) => match c.handle.snapshot().phase {
+                    Phase::Up { unit: Some(unit), .. } => Whose::Unit(unit),
+                    Phase::Up { pid, adopted: true, .. } => Whose::Process(pid as i32),
+                    Phase::Up { pid, .. } => Whose::Group(pid as i32),
+                    _ => continue,
+                },
+                Entry::Unit(u) => Whose::Unit(u.unit().to_string()),
+            };
+            let manager = manager.clone();
+            reads.spawn(async move { (index, resources::read(whose, manager.as_ref()).await) });
+        }
+        let mut usages = vec![Usage::default(); self.entries.len()];
+        while let Some(Ok((index, usage))) = reads.join_next().await {
+            usages[index] = usage;
+        }
+        for (entry, usage) in self.entries.iter_mut().zip(usages) {
+            match entry {
+                Entry::Command(c) => c.usage = usage,
+                Entry::Unit(u) => u.usage = usage,
+            }
+        }
     }
 
     /// Runs the probes of all verified, running command workers at once.
@@ -208,18 +295,12 @@ impl Supervisor {
         results
     }
 
-    /// The system bus when some worker is a unit: the cached connection or
-    /// a new one, or why there is none.
-    async fn bus_for_cycle(&mut self) -> Result<zbus::Connection, String> {
+    /// systemd's manager when some worker is a unit, or why there is none.
+    async fn bus_for_cycle(&mut self) -> Result<Manager, String> {
         if !self.entries.iter().any(|e| matches!(e, Entry::Unit(_))) {
             return Err("no unit workers".into());
         }
-        if let Some(conn) = &self.bus {
-            return Ok(conn.clone());
-        }
-        let conn = unit::connect().await?;
-        self.bus = Some(conn.clone());
-        Ok(conn)
+        self.systemd.get().await
     }
 
     /// `ListWorkers()`.
@@ -289,6 +370,43 @@ impl Supervisor {
     /// Stops command workers (SIGTERM, then SIGKILL after their stop_timeout),
     /// all at once, and returns when every one is gone and reaped.
     pub async fn shutdown(self) {
+        self.end_all(|| Control::Stop).await;
+    }
+
+    /// healthmon is stopping on SIGTERM: workers in their own units are
+    /// stopped only when systemd is stopping healthmon (a `stop` job on its
+    /// unit: `systemctl stop`, shutdown). A restart job (restart, package
+    /// upgrade) or no job (a crash, a watchdog kill, a bare kill) leaves
+    /// them running for the next healthmon to adopt. Fork mode stops them.
+    pub async fn on_sigterm(self) {
+        if !matches!(self.launcher, Launcher::Transient(_)) {
+            return self.shutdown().await;
+        }
+        let job = match self.systemd.get().await {
+            Ok(manager) => manager.job_of_unit_holding(std::process::id()).await.map_err(|err| err.to_string()),
+            Err(err) => Err(err),
+        };
+        match job {
+            Ok(Some(job)) if job == "stop" => {
+                log::info!("healthmon.service is being stopped: stopping the workers");
+                self.shutdown().await
+            }
+            Ok(job) => {
+                let why = job.map(|j| format!("a {j} job")).unwrap_or_else(|| "no job (not systemctl stop)".into());
+                log::info!("SIGTERM with {why}: leaving the workers' units running for the next healthmon");
+                self.end_all(|| Control::Leave).await
+            }
+            Err(err) => {
+                // Without systemd's answer, keeping workers up is the safe side:
+                // ExecStopPost= still stops them when this was a stop.
+                log::warn!("cannot read healthmon's own job ({err}): leaving the workers running");
+                self.end_all(|| Control::Leave).await
+            }
+        }
+    }
+
+    /// Ends every command worker's task with `how`, all at once.
+    async fn end_all(self, how: impl Fn() -> Control) {
         let handles: Vec<Handle> = self
             .entries
             .into_iter()
@@ -298,10 +416,10 @@ impl Supervisor {
             })
             .collect();
         for handle in &handles {
-            handle.send(Control::Stop);
+            handle.send(how());
         }
         for handle in handles {
-            handle.stop().await;
+            handle.end(how()).await;
         }
         for task in self.retiring {
             let _ = task.await;
@@ -314,152 +432,8 @@ fn same_command(old: &WorkerSettings, spec: &CommandWorker) -> bool {
 }
 
 
-impl CommandEntry {
-    /// This cycle's `worker_status` finding; a probe failing
-    /// `health_failures` times in a row asks the task for a restart.
-    fn cycle(&mut self, probe: Option<(u32, Result<(), ProbeFailure>)>, dry_run: bool) -> Finding {
-        let snap = self.handle.snapshot();
-        let w = &self.handle.settings;
-        match &snap.phase {
-            Phase::Up { pid, verified: true, .. } => {
-                let details = self.describe(&snap);
-                // A probe of an earlier pid says nothing about this one.
-                let Some((_, Err(failure))) = probe.filter(|(probed, _)| probed == pid) else {
-                    self.failures = 0;
-                    return findings::healthy(w, details);
-                };
-                self.failures += 1;
-                if self.failures < w.health_failures {
-                    let message = format!("health check failed ({} of {}): {}", self.failures, w.health_failures, failure.0);
-                    return findings::problem(w, Status::Unhealthy, message, details);
-                }
-                self.failures = 0;
-                let reason = format!("health check failed {} times in a row, last: {}", w.health_failures, failure.0);
-                let finding = findings::problem(w, Status::Unhealthy, format!("{reason}; restarting"), details);
-                if dry_run {
-                    return findings::would(finding, "would restart");
-                }
-                self.handle.send(Control::Restart(reason));
-                finding
-            }
-            Phase::Up { restart: Some(cause), .. } => {
-                findings::problem(w, Status::Unhealthy, format!("restarted after {cause}; verifying"), self.describe(&snap))
-            }
-            Phase::Up { .. } | Phase::Starting => findings::healthy(w, format!("starting; {}", self.describe(&snap))),
-            Phase::Waiting { until, message, error } => {
-                let status = if *error { Status::Error } else { Status::Unhealthy };
-                let details = format!("next start in {}; restarts {}", human(command::remaining(*until)), snap.restarts);
-                findings::problem(w, status, message, details)
-            }
-            Phase::GivenUp { restarts, last } => findings::given_up(w, *restarts, last),
-            Phase::Down { message } => findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start"),
-            Phase::Held => findings::healthy(w, self.describe(&snap)),
-            Phase::Stopped => findings::problem(w, Status::Unhealthy, "not running", "healthmon is stopping"),
-        }
-    }
-
-    fn info(&self) -> WorkerInfo {
-        let snap = self.handle.snapshot();
-        let (state, pid, healthy) = match &snap.phase {
-            Phase::Up { pid, verified: true, .. } if self.failures > 0 => ("unhealthy", *pid, false),
-            Phase::Up { pid, verified: true, .. } => ("running", *pid, true),
-            Phase::Up { pid, restart: Some(_), .. } => ("restarting", *pid, false),
-            Phase::Up { pid, .. } => ("starting", *pid, false),
-            Phase::Starting => ("starting", 0, false),
-            Phase::Waiting { error: true, .. } => ("error", 0, false),
-            Phase::Waiting { .. } => ("restarting", 0, false),
-            Phase::GivenUp { .. } => ("given-up", 0, false),
-            Phase::Held => ("stopped", 0, true),
-            Phase::Down { .. } | Phase::Stopped => ("inactive", 0, false),
-        };
-        WorkerInfo {
-            name: self.handle.settings.name.clone(),
-            state: state.into(),
-            pid,
-            restarts: snap.restarts,
-            detail: self.describe(&snap),
-            healthy,
-            since: unix_secs(snap.since),
-            last_exit: snap.last_exit.clone().unwrap_or_default(),
-            held: snap.phase == Phase::Held,
-            unit: String::new(),
-            kind: KIND_COMMAND,
-        }
-    }
-
-    /// `pid 123, up 5m, adopted; restarts 2 of 5 in 10m; last exit: exit code 1`.
-    fn describe(&self, snap: &command::Snapshot) -> String {
-        let w = &self.handle.settings;
-        let mut parts = Vec::new();
-        match &snap.phase {
-            Phase::Up { pid, since, adopted, .. } => {
-                let how = if *adopted { ", adopted" } else { "" };
-                parts.push(format!("pid {pid}, up {}{how}", human_secs(since.elapsed())));
-            }
-            Phase::Waiting { message, .. } | Phase::Down { message } => parts.push(message.clone()),
-            Phase::GivenUp { restarts, last } => {
-                parts.push(format!("gave up after {restarts} restarts in {} (last: {last})", human(w.restart_window)))
-            }
-            Phase::Held => parts.push("stopped by an administrator".to_string()),
-            Phase::Starting | Phase::Stopped => {}
-        }
-        parts.push(format!("restarts {} of {} in {}", snap.used, w.max_restarts, human(w.restart_window)));
-        if let Some(last) = &snap.last_exit {
-            parts.push(format!("last exit: {last}"));
-        }
-        parts.join("; ")
-    }
-}
 
 /// Unix seconds, 0 before the epoch.
 fn unix_secs(t: std::time::SystemTime) -> i64 {
     t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// An uptime rounded to whole seconds.
-fn human_secs(d: std::time::Duration) -> String {
-    crate::human::secs(d.as_secs().max(1))
-}
-
-/// `healthmon --once`: each worker reported as running or down, nothing
-/// started or restarted (the daemon supervises; a one-shot run must not
-/// leave unsupervised children behind), so `dry_run` changes nothing here.
-/// A command worker counts as running when a process matches `match`, or
-/// without `match` when a process's command line is exactly `command` (or
-/// ends with it, for scripts run through their interpreter).
-pub async fn once(workers: &[WorkerSettings], _dry_run: bool) -> Vec<Finding> {
-    let bus = if workers.iter().any(|w| matches!(w.kind, WorkerKind::Unit(_))) {
-        unit::connect().await
-    } else {
-        Err("no unit workers".into())
-    };
-    let mut out = Vec::new();
-    for w in workers {
-        let finding = match &w.kind {
-            WorkerKind::Command(spec) => report_command(w, spec).await,
-            WorkerKind::Unit(name) => unit::report(w, name, bus.as_ref().map_err(String::as_str)).await,
-        };
-        out.push(finding);
-    }
-    out
-}
-
-async fn report_command(w: &WorkerSettings, spec: &CommandWorker) -> Finding {
-    let pattern = spec.match_cmdline.clone();
-    let joined = spec.command.join(" ");
-    let exact = joined.clone();
-    let found = tokio::task::spawn_blocking(move || match &pattern {
-        Some(pattern) => adopt::find(pattern, &HashSet::new()),
-        None => adopt::scan(|cmdline| cmdline == exact || cmdline.ends_with(&format!(" {exact}")), &HashSet::new()),
-    })
-    .await
-    .unwrap_or_default();
-    let how = match &spec.match_cmdline {
-        Some(pattern) => format!("matched {pattern:?}"),
-        None => "matched its command".to_string(),
-    };
-    match found.first() {
-        Some(c) => findings::healthy(w, format!("running (pid {}, {how}): {}", c.pid, c.cmdline)),
-        None => findings::problem(w, Status::Unhealthy, "not running (start the daemon to supervise it)", joined),
-    }
 }

@@ -1,6 +1,7 @@
 //! A supervised process held through a pidfd: exit noticed the moment it
 //! happens (children and adopted processes alike, immune to PID reuse), and
-//! the async "SIGTERM, grace, SIGKILL" stop. Pinning, the guards (never pid
+//! the async "SIGTERM, grace, SIGKILL" stop, of the whole process group for
+//! the workers healthmon started. Pinning, the guards (never pid
 //! 1, healthmon itself or its own group) and signalling are
 //! [`crate::process::pidfd`]'s. Children are reaped here, so no zombie is
 //! left.
@@ -16,7 +17,16 @@ use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use crate::process::group;
+
+use super::launch::transient::UnitRef;
 use crate::process::pidfd::{signal_group, PidFd, SignalError};
+
+/// How often a stop looks for what is left of a group once its leader is
+/// gone (the others have no pidfd to wait on).
+const GROUP_POLL: Duration = Duration::from_millis(20);
+/// How long the kernel gets to finish off a SIGKILLed group.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +50,18 @@ impl fmt::Display for ExitInfo {
 pub struct Proc {
     pid: i32,
     fd: AsyncFd<PidFd>,
-    /// Our child (spawned by us, in its own session) or an adopted process.
-    ours: bool,
+    held: Held,
     started: Instant,
+}
+
+/// Whose process it is, which decides how it is stopped.
+enum Held {
+    /// Our child, leading its own process group.
+    Child,
+    /// Someone else's, adopted through `match`: only this process is ours to signal.
+    Adopted,
+    /// The main process of a worker's systemd unit: systemd stops it.
+    Unit(UnitRef),
 }
 
 impl Proc {
@@ -50,12 +69,26 @@ impl Proc {
     /// still ours).
     pub fn child(pid: u32) -> io::Result<Proc> {
         let pid = pid as i32;
-        Ok(Proc { pid, fd: watch(PidFd::open(pid)?)?, ours: true, started: Instant::now() })
+        Ok(Proc { pid, fd: watch(PidFd::open(pid)?)?, held: Held::Child, started: Instant::now() })
     }
 
     /// Takes hold of a process someone else started, through its pidfd.
     pub fn adopted(fd: PidFd) -> io::Result<Proc> {
-        Ok(Proc { pid: fd.pid(), fd: watch(fd)?, ours: false, started: Instant::now() })
+        Ok(Proc { pid: fd.pid(), fd: watch(fd)?, held: Held::Adopted, started: Instant::now() })
+    }
+
+    /// Takes hold of the main process of a worker's unit.
+    pub fn unit(pid: u32, unit: UnitRef) -> io::Result<Proc> {
+        let fd = PidFd::open(pid as i32).map_err(io::Error::from)?;
+        Ok(Proc { pid: pid as i32, fd: watch(fd)?, held: Held::Unit(unit), started: Instant::now() })
+    }
+
+    /// The systemd unit it runs in, if any.
+    pub fn unit_name(&self) -> Option<&str> {
+        match &self.held {
+            Held::Unit(unit) => Some(&unit.name),
+            Held::Child | Held::Adopted => None,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -79,31 +112,46 @@ impl Proc {
     }
 
     /// Sends `sig`: to the whole group for our children (so a worker's own
-    /// children get it too), through the pidfd for adopted processes (whose
-    /// group is not ours to signal).
+    /// children get it too), through the pidfd for others (whose group is
+    /// not ours to signal).
     pub fn signal(&self, sig: Signal) -> Result<(), SignalError> {
         let pidfd = self.fd.get_ref();
-        if self.ours {
+        if matches!(self.held, Held::Child) {
             return signal_group(self.pid, sig).or_else(|_| pidfd.signal(sig));
         }
         pidfd.signal(sig)
     }
 
-    /// After the process exited: SIGKILLs what is left of a child's group
+    /// After the process exited on its own: what is left of a child's group
     /// (a crashed worker's leftovers would otherwise run beside its
-    /// replacement), then reaps the child and reports how it ended. The
-    /// group is killed before the reap, while its id cannot be reused.
-    pub fn finish(self) -> ExitInfo {
-        if !self.ours {
-            return ExitInfo::Unknown;
+    /// replacement) is stopped as in [`Proc::stop`], then the child is
+    /// reaped and how it ended reported.
+    /// A unit's end is systemd's: it stops the rest of the control group
+    /// the same way; healthmon waits for it and reads the status.
+    pub async fn finish(self, grace: Duration) -> ExitInfo {
+        match &self.held {
+            Held::Adopted => return ExitInfo::Unknown,
+            Held::Unit(unit) => return unit.settle().await,
+            Held::Child => {}
         }
-        let _ = signal_group(self.pid, Signal::SIGKILL);
+        if !self.group_gone_by(Instant::now()).await {
+            return self.stop_group(grace).await;
+        }
         reap(self.pid)
     }
 
     /// Stops the process: SIGTERM and SIGCONT (a stopped process would keep
-    /// SIGTERM pending), `grace` to exit, then SIGKILL; then reaps it.
+    /// SIGTERM pending), `grace` to exit, then SIGKILL; then reaps it. For
+    /// our children this is the whole process group.
     pub async fn stop(self, grace: Duration) -> ExitInfo {
+        match &self.held {
+            Held::Child => return self.stop_group(grace).await,
+            Held::Unit(unit) => {
+                unit.request_stop().await;
+                return unit.settle().await;
+            }
+            Held::Adopted => {}
+        }
         if !self.has_exited() {
             let _ = self.signal(Signal::SIGTERM);
             let _ = self.signal(Signal::SIGCONT);
@@ -112,7 +160,44 @@ impl Proc {
                 self.exited().await;
             }
         }
-        self.finish()
+        ExitInfo::Unknown
+    }
+
+    /// Every process of the group gets SIGTERM and the whole `grace`; only
+    /// if one is still alive after it does the group get SIGKILL. The
+    /// leader is reaped last: while it is an unreaped zombie its pid, which
+    /// is the group's id, cannot be reused, so no signal can reach a
+    /// stranger's group.
+    async fn stop_group(self, grace: Duration) -> ExitInfo {
+        let deadline = Instant::now() + grace;
+        let _ = self.signal(Signal::SIGTERM);
+        let _ = self.signal(Signal::SIGCONT);
+        if !self.group_gone_by(deadline).await {
+            let _ = self.signal(Signal::SIGKILL);
+            self.group_gone_by(Instant::now() + KILL_WAIT).await;
+        }
+        reap(self.pid)
+    }
+
+    /// Waits until the leader has exited and no live process is left in
+    /// its group, or `deadline`; true when the group is gone. The leader is
+    /// waited for on its pidfd; the others, which have none, are looked up.
+    async fn group_gone_by(&self, deadline: Instant) -> bool {
+        if tokio::time::timeout_at(deadline.into(), self.exited()).await.is_err() {
+            return false;
+        }
+        let pgid = self.pid;
+        loop {
+            let members = tokio::task::spawn_blocking(move || group::live_members(pgid)).await.unwrap_or_default();
+            let now = Instant::now();
+            if members.is_empty() {
+                return true;
+            }
+            if now >= deadline {
+                return false;
+            }
+            tokio::time::sleep(GROUP_POLL.min(deadline - now)).await;
+        }
     }
 }
 

@@ -1,12 +1,16 @@
 //! Building a worker's (or its probe's) process: argv, working directory,
 //! environment, its own session, and the drop to `user`.
 //!
-//! Admin-visible rules: the process inherits healthmon's environment plus
-//! `environment` (which wins); with `user`, HOME, USER and LOGNAME are set
+//! Admin-visible rules: the process inherits healthmon's environment minus
+//! what is healthmon's own (`NOTIFY_SOCKET`, `WATCHDOG_*`, `HEALTHMON_*`:
+//! a worker pinging healthmon's watchdog or reading its settings would be a
+//! bug), plus `environment` (which wins); with `user`, HOME, USER and LOGNAME are set
 //! for that user and it runs with the user's uid, primary gid and
 //! supplementary groups (as initgroups would set them). The working
 //! directory is `working_dir`, else `/`. stdin is /dev/null; stdout and
-//! stderr are healthmon's (the journal under systemd). Every worker runs in
+//! stderr are the caller's to set (healthmon's own for probes). The soft
+//! open-file limit is the one healthmon started with (see
+//! [`crate::process::limits`]). Every worker runs in
 //! its own session (setsid), so its whole group can be signalled and a
 //! Ctrl+C or a crash of healthmon does not hit it. A bare command name (no
 //! '/') is looked up in PATH.
@@ -20,6 +24,7 @@ use nix::libc;
 use nix::unistd::{getgrouplist, User};
 
 use crate::config::CommandWorker;
+use crate::process::limits;
 
 use super::WorkerError;
 
@@ -77,14 +82,23 @@ pub fn build(argv: &[String], spec: &CommandWorker, identity: Option<&Identity>)
     if let Some(id) = identity {
         cmd.env("HOME", &id.home).env("USER", &id.name).env("LOGNAME", &id.name);
     }
+    for (key, _) in std::env::vars_os() {
+        if is_healthmons_own(&key.to_string_lossy()) {
+            cmd.env_remove(key);
+        }
+    }
     cmd.envs(&spec.environment);
     let identity = identity.cloned();
+    let nofile = limits::child_nofile();
     // SAFETY: the closure runs between fork and exec and only makes
     // async-signal-safe syscalls on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if let Some(soft) = nofile {
+                limits::set_soft_nofile(soft)?;
             }
             if let Some(id) = &identity {
                 drop_privileges(id)?;
@@ -93,6 +107,11 @@ pub fn build(argv: &[String], spec: &CommandWorker, identity: Option<&Identity>)
         });
     }
     cmd
+}
+
+/// Variables that speak to healthmon, not to the programs it starts.
+fn is_healthmons_own(key: &str) -> bool {
+    key == "NOTIFY_SOCKET" || key.starts_with("WATCHDOG_") || key.starts_with("HEALTHMON_")
 }
 
 /// setgroups, setgid, setuid — in that order, since each needs the
@@ -117,6 +136,17 @@ mod tests {
     fn unknown_user_is_an_error() {
         let err = resolve_user("no-such-user-healthmon").unwrap_err();
         assert!(err.to_string().contains("no-such-user-healthmon"), "{err}");
+    }
+
+    /// healthmon's own variables are recognised, the worker's are not.
+    #[test]
+    fn own_variables() {
+        for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "HEALTHMON_BUS"] {
+            assert!(is_healthmons_own(key), "{key}");
+        }
+        for key in ["PATH", "HOME", "MY_NOTIFY_SOCKET", "PYTHONUNBUFFERED"] {
+            assert!(!is_healthmons_own(key), "{key}");
+        }
     }
 
     /// root resolves to uid 0 with its home directory.

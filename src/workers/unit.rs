@@ -5,110 +5,20 @@
 //! (systemd is busy with it). Without a systemd on the bus the finding is
 //! `error` with a WARNING "cannot reach systemd: ...", and nothing else
 //! is affected. `restart_delay` and `verify_after` do not apply (systemd's
-//! own `RestartSec=` does); the next cycle shows whether it came up.
+//! own `RestartSec=` does); the next cycle shows whether it came up. The
+//! calls go through [`crate::systemd::manager`].
 
 use std::time::{Duration, Instant, SystemTime};
 
-use zbus::proxy::CacheProperties;
-use zbus::{Connection, OwnedObjectPath};
-
 use crate::config::WorkerSettings;
 use crate::model::{Finding, Severity, Status};
+use crate::systemd::manager::{Manager, UnitState};
 
 use super::budget::{RestartBudget, Verdict};
 use super::findings as f;
+use super::resources::Usage;
 use super::WorkerInfo;
 
-
-/// Bound on one unit's D-Bus round trips, so a wedged bus cannot stall a cycle.
-const BUS_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[zbus::proxy(
-    interface = "org.freedesktop.systemd1.Manager",
-    default_service = "org.freedesktop.systemd1",
-    default_path = "/org/freedesktop/systemd1"
-)]
-pub trait Manager {
-    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
-    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
-    fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
-    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
-    fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
-}
-
-#[zbus::proxy(interface = "org.freedesktop.systemd1.Unit", default_service = "org.freedesktop.systemd1")]
-pub trait Unit {
-    #[zbus(property)]
-    fn active_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn sub_state(&self) -> zbus::Result<String>;
-    #[zbus(property)]
-    fn load_state(&self) -> zbus::Result<String>;
-}
-
-#[zbus::proxy(interface = "org.freedesktop.systemd1.Service", default_service = "org.freedesktop.systemd1")]
-pub trait Service {
-    #[zbus(property, name = "MainPID")]
-    fn main_pid(&self) -> zbus::Result<u32>;
-    #[zbus(property, name = "NRestarts")]
-    fn n_restarts(&self) -> zbus::Result<u32>;
-}
-
-/// What systemd says about a unit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnitState {
-    pub load: String,
-    pub active: String,
-    pub sub: String,
-    pub main_pid: u32,
-    /// Only services have it.
-    pub n_restarts: Option<u32>,
-}
-
-impl UnitState {
-    pub fn describe(&self) -> String {
-        let restarts = self.n_restarts.map(|n| format!(" NRestarts={n}")).unwrap_or_default();
-        format!("ActiveState={} SubState={} MainPID={}{restarts}", self.active, self.sub, self.main_pid)
-    }
-}
-
-/// Connects to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured).
-pub async fn connect() -> Result<Connection, String> {
-    match tokio::time::timeout(BUS_TIMEOUT, Connection::system()).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(err)) => Err(err.to_string()),
-        Err(_) => Err(format!("no answer from the system bus within {}", f::human(BUS_TIMEOUT))),
-    }
-}
-
-/// Reads `unit`'s state: GetUnit, or LoadUnit when it is not loaded yet.
-pub async fn query(conn: &Connection, unit: &str) -> Result<UnitState, String> {
-    bounded(async {
-        let manager = ManagerProxy::new(conn).await?;
-        let path = match manager.get_unit(unit).await {
-            Ok(path) => path,
-            Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" => {
-                manager.load_unit(unit).await?
-            }
-            Err(err) => return Err(err),
-        };
-        let props = UnitProxy::builder(conn).path(path.clone()).cache_properties(CacheProperties::No).build().await?;
-        let service = ServiceProxy::builder(conn).path(path).cache_properties(CacheProperties::No).build().await?;
-        Ok(UnitState {
-            load: props.load_state().await?,
-            active: props.active_state().await?,
-            sub: props.sub_state().await?,
-            main_pid: service.main_pid().await.unwrap_or(0),
-            n_restarts: service.n_restarts().await.ok(),
-        })
-    })
-    .await
-}
-
-/// `RestartUnit(unit, "replace")`: the job's object path.
-pub async fn restart(conn: &Connection, unit: &str) -> Result<OwnedObjectPath, String> {
-    bounded(async { ManagerProxy::new(conn).await?.restart_unit(unit, "replace").await }).await
-}
 
 /// An administrator's start, stop or restart of a unit, through systemd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,24 +29,15 @@ pub enum Job {
 }
 
 /// Queues `job` for `unit` (mode `replace`, so a later request replaces a
-/// pending one, as `systemctl` does); the job's object path.
-pub async fn enqueue(conn: &Connection, unit: &str, job: Job) -> Result<OwnedObjectPath, String> {
-    bounded(async {
-        let manager = ManagerProxy::new(conn).await?;
-        match job {
-            Job::Start => manager.start_unit(unit, "replace").await,
-            Job::Stop => manager.stop_unit(unit, "replace").await,
-            Job::Restart => manager.restart_unit(unit, "replace").await,
-        }
-    })
-    .await
-}
-
-async fn bounded<T>(call: impl std::future::Future<Output = zbus::Result<T>>) -> Result<T, String> {
-    match tokio::time::timeout(BUS_TIMEOUT, call).await {
-        Ok(result) => result.map_err(|err| err.to_string()),
-        Err(_) => Err(format!("no answer within {}", f::human(BUS_TIMEOUT))),
-    }
+/// pending one, as `systemctl` does).
+pub async fn enqueue(unit: &str, job: Job) -> Result<(), String> {
+    let manager = Manager::connect().await.map_err(|err| err.to_string())?;
+    let queued = match job {
+        Job::Start => manager.start(unit).await.map(drop),
+        Job::Stop => manager.stop(unit).await,
+        Job::Restart => manager.restart(unit).await.map(drop),
+    };
+    queued.map_err(|err| err.to_string())
 }
 
 /// What the last cycle saw.
@@ -149,6 +50,8 @@ enum Seen {
 
 pub struct UnitWorker {
     pub settings: WorkerSettings,
+    /// Its resource usage as of the last cycle.
+    pub usage: Usage,
     unit: String,
     budget: RestartBudget,
     restarts: u64,
@@ -162,7 +65,7 @@ pub struct UnitWorker {
 impl UnitWorker {
     pub fn new(settings: WorkerSettings, unit: String, held: bool) -> UnitWorker {
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, Duration::ZERO);
-        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never, held, since: SystemTime::now() }
+        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never, held, since: SystemTime::now(), usage: Usage::default() }
     }
 
     pub fn is_held(&self) -> bool {
@@ -198,14 +101,14 @@ impl UnitWorker {
 
     /// One cycle: read the unit, restart it if it is down. `bus` is the
     /// connection or why there is none.
-    pub async fn cycle(&mut self, bus: Result<&Connection, &str>, dry_run: bool) -> Vec<Finding> {
-        let conn = match bus {
-            Ok(conn) => conn,
+    pub async fn cycle(&mut self, bus: Result<&Manager, &str>, dry_run: bool) -> Vec<Finding> {
+        let manager = match bus {
+            Ok(manager) => manager,
             Err(why) => return self.unreachable(why.to_string()),
         };
-        let state = match query(conn, &self.unit).await {
+        let state = match manager.query(&self.unit).await {
             Ok(state) => state,
-            Err(err) => return self.unreachable(err),
+            Err(err) => return self.unreachable(err.to_string()),
         };
         self.see(Seen::State { state: state.clone(), restarted: false });
         let details = format!("{}: {}", self.unit, state.describe());
@@ -221,7 +124,7 @@ impl UnitWorker {
                 vec![f::healthy(&self.settings, details)]
             }
             "activating" | "deactivating" | "reloading" => vec![f::healthy(&self.settings, details)],
-            _ => self.restart(conn, &state, details, dry_run).await,
+            _ => self.restart(manager, &state, details, dry_run).await,
         }
     }
 
@@ -231,7 +134,7 @@ impl UnitWorker {
         vec![Finding::problem(&self.settings.name, f::STATUS, Status::Error, Severity::Warning, message, &self.unit)]
     }
 
-    async fn restart(&mut self, conn: &Connection, state: &UnitState, details: String, dry_run: bool) -> Vec<Finding> {
+    async fn restart(&mut self, manager: &Manager, state: &UnitState, details: String, dry_run: bool) -> Vec<Finding> {
         let w = &self.settings;
         let message = format!("{} is {} ({})", self.unit, state.active, state.sub);
         if dry_run {
@@ -242,7 +145,7 @@ impl UnitWorker {
             Verdict::GiveUp { restarts } => return vec![f::given_up(w, restarts, &cause)],
             Verdict::Restart { nth, .. } => nth,
         };
-        match restart(conn, &self.unit).await {
+        match manager.restart(&self.unit).await {
             Ok(job) => {
                 self.restarts += 1;
                 self.seen = Seen::State { state: state.clone(), restarted: true };
@@ -289,17 +192,30 @@ impl UnitWorker {
                 (ours.to_string(), state.main_pid, format!("{}: {}", self.unit, state.describe()), state.active == "active" || self.held)
             }
         };
-        let since = super::unix_secs(self.since);
-        let (held, unit, last_exit) = (self.held, self.unit.clone(), String::new());
-        let kind = super::KIND_UNIT;
-        WorkerInfo { name, state, pid, restarts: self.restarts, detail, healthy, since, last_exit, held, unit, kind }
+        let usage = self.usage;
+        WorkerInfo {
+            name,
+            state,
+            pid,
+            restarts: self.restarts,
+            detail,
+            healthy,
+            unit: self.unit.clone(),
+            since: super::unix_secs(self.since),
+            memory_bytes: usage.memory_bytes,
+            cpu_usec: usage.cpu_usec,
+            tasks: usage.tasks,
+            held: self.held,
+            kind: super::KIND_UNIT,
+            ..WorkerInfo::default()
+        }
     }
 }
 
 /// `--once`: the unit's state, reported and never changed.
-pub async fn report(w: &WorkerSettings, unit: &str, bus: Result<&Connection, &str>) -> Finding {
+pub async fn report(w: &WorkerSettings, unit: &str, bus: Result<&Manager, &str>) -> Finding {
     let state = match bus {
-        Ok(conn) => query(conn, unit).await,
+        Ok(manager) => manager.query(unit).await.map_err(|err| err.to_string()),
         Err(why) => Err(why.to_string()),
     };
     match state {

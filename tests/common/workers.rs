@@ -11,6 +11,24 @@ use healthmon::config::{CommandWorker, WorkerKind, WorkerSettings};
 use healthmon::model::Finding;
 use tokio::sync::mpsc;
 
+/// The python interpreter the worker tests run.
+pub const PY: &str = "/usr/bin/python3";
+
+/// Runs a test body under a hard time limit.
+pub async fn bounded<F: std::future::Future<Output = ()>>(limit: Duration, body: F) {
+    tokio::time::timeout(limit, body).await.expect("test timed out");
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("hm-workers-").tempdir().expect("tempdir")
+}
+
+/// A string no other process on the machine carries in its command line.
+pub fn marker(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("hm-{tag}-{}-{nanos}", std::process::id())
+}
+
 /// A command worker with test-friendly timings: no restart delay, quick
 /// verification, short stop grace.
 pub fn command_worker(name: &str, command: Vec<String>) -> WorkerSettings {

@@ -12,11 +12,17 @@ use tokio::task::JoinHandle;
 
 use crate::config::{CommandWorker, WorkerSettings};
 use crate::model::Status;
+use crate::store::{SavedBudget, StoreHandle};
 
 use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
+use super::launch::{Launcher, Started};
+use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
-use super::{adopt, probe, spawn, EventSender, WorkerError};
+use super::{probe, EventSender, WorkerError};
+
+/// Finding the worker already running, and its saved budget.
+mod takeover;
 
 /// Pids held by some worker, so two `match` patterns never adopt the same
 /// process.
@@ -25,6 +31,9 @@ pub type Claimed = Arc<Mutex<HashSet<i32>>>;
 pub enum Control {
     /// Stop the process (SIGTERM, grace, SIGKILL) and end the task.
     Stop,
+    /// End the task and leave the process running (its unit outlives
+    /// healthmon; the next healthmon adopts it).
+    Leave,
     /// Stop and restart it (the probe failed too often), for this reason.
     Restart(String),
     /// A fresh budget; a given-up worker starts again.
@@ -59,10 +68,12 @@ pub enum Phase {
     /// Before the first start or adoption.
     Starting,
     /// Running; `restart` holds the cause while a restart awaits verification.
-    Up { pid: u32, since: Instant, adopted: bool, verified: bool, restart: Option<String> },
+    Up { pid: u32, unit: Option<String>, since: Instant, adopted: bool, verified: bool, restart: Option<String> },
     /// Waiting `restart_delay` before the next start; `error`: the last start failed.
     Waiting { until: Instant, message: String, error: bool },
     GivenUp { restarts: u32, last: String },
+    /// Several processes match `match`; none adopted, none started.
+    Ambiguous { message: String },
     /// Dry run and not running.
     Down { message: String },
     /// Stopped by an administrator; stays so until started.
@@ -79,7 +90,7 @@ pub struct Snapshot {
     /// Restarts counted in the current window, for "2 of 5 in 10m".
     pub used: u32,
     pub last_exit: Option<String>,
-    /// When the current phase began.
+    /// When the current phase began (a new pid or verification counts as new).
     pub since: SystemTime,
 }
 
@@ -94,11 +105,45 @@ pub struct Handle {
 impl Handle {
     /// Starts the task; `held`: the worker was stopped by an administrator
     /// and is neither started nor adopted.
-    pub fn spawn(settings: WorkerSettings, spec: CommandWorker, dry_run: bool, events: EventSender, claimed: Claimed, held: bool) -> Handle {
-        let view = Arc::new(Mutex::new(Snapshot { phase: Phase::Starting, restarts: 0, used: 0, last_exit: None, since: SystemTime::now() }));
+    #[allow(clippy::too_many_arguments)]
+    pub fn spawn(
+        settings: WorkerSettings,
+        spec: CommandWorker,
+        dry_run: bool,
+        events: EventSender,
+        claimed: Claimed,
+        launcher: Launcher,
+        store: Option<StoreHandle>,
+        held: bool,
+    ) -> Handle {
+        let view = Arc::new(Mutex::new(Snapshot {
+            phase: Phase::Starting,
+            restarts: 0,
+            used: 0,
+            last_exit: None,
+            since: SystemTime::now(),
+        }));
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
-        let task = Task { w: settings.clone(), spec, dry_run, events, view: view.clone(), rx, budget, claimed, restarts: 0, last_exit: None, held };
+        let output = Output::new(&settings.name);
+        let task = Task {
+            w: settings.clone(),
+            spec,
+            dry_run,
+            events,
+            view: view.clone(),
+            rx,
+            budget,
+            claimed,
+            restarts: 0,
+            last_exit: None,
+            output,
+            reader: None,
+            launcher,
+            store,
+            saved: None,
+            held,
+        };
         Handle { settings, view, tx, task: tokio::spawn(task.run()) }
     }
 
@@ -118,9 +163,9 @@ impl Handle {
         self.task
     }
 
-    /// Stops the worker and waits until its process is gone and reaped.
-    pub async fn stop(self) {
-        self.send(Control::Stop);
+    /// Ends the task with `how` (Stop or Leave) and waits for it.
+    pub async fn end(self, how: Control) {
+        self.send(how);
         let _ = self.task.await;
     }
 }
@@ -133,6 +178,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 enum State {
     Up(Proc, Run),
     Waiting { until: Instant, cause: String, nth: u32, message: String, error: bool },
+    /// Several processes match `match`: wait, then look again.
+    Ambiguous { until: Instant, message: String },
     Idle(Phase),
     Quit,
 }
@@ -158,16 +205,26 @@ struct Task {
     last_exit: Option<String>,
     /// Start held (stopped by an administrator) instead of running.
     held: bool,
+    output: Output,
+    /// The pipe of the process started last (none for an adopted one).
+    reader: Option<Arc<Reader>>,
+    launcher: Launcher,
+    /// Where the budget is kept across restarts of healthmon (none in tests).
+    store: Option<StoreHandle>,
+    /// The budget as last saved.
+    saved: Option<SavedBudget>,
 }
 
 impl Task {
     async fn run(mut self) {
+        self.restore_budget().await;
         let mut state = if self.held { State::Idle(Phase::Held) } else { self.initial().await };
         loop {
             self.publish(&state);
             state = match state {
                 State::Up(proc, run) => self.on_up(proc, run).await,
                 State::Waiting { until, cause, nth, .. } => self.on_waiting(until, cause, nth).await,
+                State::Ambiguous { until, .. } => self.on_ambiguous(until).await,
                 State::Idle(phase) => self.on_idle(phase).await,
                 State::Quit => break,
             };
@@ -180,30 +237,41 @@ impl Task {
         let _ = self.events.send(findings);
     }
 
-    fn publish(&self, state: &State) {
+    fn publish(&mut self, state: &State) {
+        self.save_budget();
         let phase = match state {
             State::Up(proc, run) => Phase::Up {
                 pid: proc.pid(),
+                unit: proc.unit_name().map(String::from),
                 since: proc.started(),
                 adopted: run.adopted,
                 verified: run.verified,
                 restart: run.restart.as_ref().map(|(cause, _)| cause.clone()),
             },
             State::Waiting { until, message, error, .. } => Phase::Waiting { until: *until, message: message.clone(), error: *error },
+            State::Ambiguous { message, .. } => Phase::Ambiguous { message: message.clone() },
             State::Idle(phase) => phase.clone(),
             State::Quit => Phase::Stopped,
         };
         let mut view = lock(&self.view);
-        let same = std::mem::discriminant(&view.phase) == std::mem::discriminant(&phase);
-        let since = if same { view.since } else { SystemTime::now() };
+        let since = if same_phase(&view.phase, &phase) { view.since } else { SystemTime::now() };
         *view = Snapshot { phase, restarts: self.restarts, used: self.budget.used(Instant::now()), last_exit: self.last_exit.clone(), since };
     }
 
     async fn initial(&mut self) -> State {
+        if let Some(state) = self.find_left_running().await {
+            return state;
+        }
         if let Some(pattern) = self.spec.match_cmdline.clone() {
             if let Some(state) = self.adopt(&pattern).await {
                 return state;
             }
+        }
+        if self.budget.is_given_up() {
+            // Given up before healthmon restarted: it stays down until a person acts.
+            let (restarts, last) = (self.budget.used(Instant::now()), "given up before healthmon restarted".to_string());
+            self.emit(vec![f::given_up(&self.w, restarts, &last)]);
+            return State::Idle(Phase::GivenUp { restarts, last });
         }
         if self.dry_run {
             let message = "not running".to_string();
@@ -213,31 +281,11 @@ impl Task {
         self.launch(None).await
     }
 
-    /// Adopts the oldest process matching `pattern`, if any.
-    async fn adopt(&mut self, pattern: &str) -> Option<State> {
-        let exclude = lock(&self.claimed).clone();
-        let owned = pattern.to_string();
-        let found = tokio::task::spawn_blocking(move || {
-            let candidates = adopt::find(&owned, &exclude);
-            let total = candidates.len();
-            candidates.into_iter().find_map(|c| adopt::take(c.pid, &owned).map(|fd| (c, fd, total)))
-        })
-        .await
-        .ok()??;
-        let (candidate, fd, total) = found;
-        if !lock(&self.claimed).insert(candidate.pid) {
-            return None;
-        }
-        let proc = Proc::adopted(fd).ok()?;
-        let details = format!("adopted running process pid {} matching {pattern:?} ({total} matched): {}", candidate.pid, candidate.cmdline);
-        self.emit(vec![f::healthy(&self.w, details)]);
-        Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
-    }
-
     /// Starts the command; `restart` = (cause, nth) when it replaces a dead one.
     async fn launch(&mut self, restart: Option<(String, u32)>) -> State {
-        match self.spawn_process().await {
-            Ok(proc) => {
+        match self.launcher.start(&self.w, &self.spec, &self.output).await {
+            Ok(Started { proc, reader }) => {
+                self.reader = reader;
                 lock(&self.claimed).insert(proc.pid() as i32);
                 if restart.is_some() {
                     self.restarts += 1;
@@ -247,27 +295,20 @@ impl Task {
                 }
                 State::Up(proc, Run { adopted: false, verified: false, restart })
             }
+            Err(WorkerError::ExitedAtOnce { exit, .. }) => {
+                // It ran and ended before healthmon saw its pid: a crash like any other.
+                if restart.is_some() {
+                    self.restarts += 1;
+                }
+                self.on_exit(0, exit, Run { adopted: false, verified: false, restart }, None).await
+            }
             Err(err) => {
                 let message = format!("cannot start: {err}");
                 self.last_exit = Some(message.clone());
                 let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
-                self.decide(Instant::now(), true, message, finding, true)
+                self.decide(Instant::now(), true, message, finding, true, None)
             }
         }
-    }
-
-    async fn spawn_process(&self) -> Result<Proc, WorkerError> {
-        let identity = spawn::identity(&self.spec).await?;
-        let program = self.spec.command[0].clone();
-        let child = spawn::build(&self.spec.command, &self.spec, identity.as_ref())
-            .spawn()
-            .map_err(|source| WorkerError::Spawn { program: program.clone(), source })?;
-        // std's Child neither waits nor kills on drop: the pidfd takes over.
-        let pid = child.id();
-        Proc::child(pid).map_err(|source| {
-            kill_unwatchable(pid);
-            WorkerError::Pidfd { pid, source }
-        })
     }
 
     async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
@@ -276,8 +317,8 @@ impl Task {
             biased;
             _ = proc.exited() => {
                 let pid = proc.pid();
-                let exit = proc.finish();
-                self.on_exit(pid, exit, run, None)
+                let exit = proc.finish(self.w.stop_timeout).await;
+                self.on_exit(pid, exit, run, None).await
             }
             control = self.rx.recv() => match control {
                 None | Some(Control::Stop) => {
@@ -286,10 +327,11 @@ impl Task {
                     lock(&self.claimed).remove(&(pid as i32));
                     State::Quit
                 }
+                Some(Control::Leave) => State::Quit,
                 Some(Control::Restart(reason)) => {
                     let pid = proc.pid();
                     let exit = proc.stop(self.w.stop_timeout).await;
-                    self.on_exit(pid, exit, run, Some(reason))
+                    self.on_exit(pid, exit, run, Some(reason)).await
                 }
                 Some(Control::Reset) => {
                     self.budget.reset();
@@ -353,9 +395,10 @@ impl Task {
 
     /// The process is gone (crashed, or stopped for `requested`): report it
     /// and let the budget decide.
-    fn on_exit(&mut self, pid: u32, exit: ExitInfo, run: Run, requested: Option<String>) -> State {
+    async fn on_exit(&mut self, pid: u32, exit: ExitInfo, run: Run, requested: Option<String>) -> State {
         lock(&self.claimed).remove(&(pid as i32));
         let now = Instant::now();
+        let crashed = requested.is_none();
         let cause = requested.unwrap_or_else(|| exit.to_string());
         let details = format!("pid {pid}, {exit}, restarts {}", self.restarts);
         self.last_exit = Some(cause.clone());
@@ -370,19 +413,44 @@ impl Task {
             return State::Idle(Phase::Down { message });
         }
         let finding = f::problem(&self.w, Status::Unhealthy, &message, details);
-        self.decide(now, !run.verified, cause, finding, false)
+        let last_words = if crashed { self.last_output().await } else { None };
+        self.decide(now, !run.verified, cause, finding, false, last_words)
+    }
+
+    /// `last output: a | b`: in fork mode from the pipe of the process that
+    /// just exited, read to its end first so its very last line is there;
+    /// under systemd from the journal.
+    async fn last_output(&self) -> Option<String> {
+        let lines = match &self.reader {
+            Some(reader) => {
+                reader.drain();
+                self.output.last()
+            }
+            None => self.launcher.last_lines(&self.w.name).await,
+        };
+        (!lines.is_empty()).then(|| format!("last output: {}", lines.join(" | ")))
     }
 
     /// Asks the budget about an exit (or failed start) and reports the verdict
-    /// with `finding`, whose message gets the plan appended.
-    fn decide(&mut self, now: Instant, quick: bool, cause: String, mut finding: crate::model::Finding, error: bool) -> State {
+    /// with `finding`, whose message gets the plan appended, and then
+    /// `last_words` (the worker's last output, which ends a crash alert).
+    fn decide(
+        &mut self,
+        now: Instant,
+        quick: bool,
+        cause: String,
+        mut finding: crate::model::Finding,
+        error: bool,
+        last_words: Option<String>,
+    ) -> State {
+        let words = last_words.map(|w| format!("; {w}")).unwrap_or_default();
         match self.budget.on_exit(now, quick) {
             Verdict::Restart { delay, nth } => {
                 let when = if delay.is_zero() { "now".to_string() } else { format!("in {}", human(delay)) };
                 let plan = format!("restarting {when} (restart {nth} of {} in {})", self.w.max_restarts, human(self.w.restart_window));
                 let message = match finding.problem.as_mut() {
                     Some(problem) => {
-                        problem.message = format!("{}; {plan}", problem.message);
+                        problem.message = format!("{}; {plan}{words}", problem.message);
                         problem.message.clone()
                     }
                     None => plan,
@@ -391,7 +459,11 @@ impl Task {
                 State::Waiting { until: now + delay, cause, nth, message, error }
             }
             Verdict::GiveUp { restarts } => {
-                self.emit(vec![f::given_up(&self.w, restarts, &cause)]);
+                let mut finding = f::given_up(&self.w, restarts, &cause);
+                if let Some(problem) = finding.problem.as_mut() {
+                    problem.message.push_str(&words);
+                }
+                self.emit(vec![finding]);
                 State::Idle(Phase::GivenUp { restarts, last: cause })
             }
         }
@@ -402,7 +474,7 @@ impl Task {
             tokio::select! {
                 _ = tokio::time::sleep_until(until.into()) => {}
                 control = self.rx.recv() => match control {
-                    None | Some(Control::Stop) => return State::Quit,
+                    None | Some(Control::Stop) | Some(Control::Leave) => return State::Quit,
                     Some(Control::Reset) => self.budget.reset(),
                     Some(Control::Restart(_)) => {}
                     Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
@@ -438,7 +510,7 @@ impl Task {
     /// to adoption or a fresh start as at startup.
     async fn on_idle(&mut self, phase: Phase) -> State {
         match self.rx.recv().await {
-            None | Some(Control::Stop) => return State::Quit,
+            None | Some(Control::Stop) | Some(Control::Leave) => return State::Quit,
             Some(Control::Admin(Admin::Hold, ack)) if phase == Phase::Held => {
                 let _ = ack.send(false);
                 return State::Idle(phase);
@@ -465,14 +537,15 @@ impl Task {
     }
 }
 
-/// A child we cannot watch (pidfd_open failed) is not left running blind.
-fn kill_unwatchable(pid: u32) {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let pid = Pid::from_raw(pid as i32);
-    let _ = kill(pid, Signal::SIGKILL);
-    let _ = nix::sys::wait::waitpid(pid, None);
+/// The same state as far as `since` goes: same kind, pid and verification.
+fn same_phase(a: &Phase, b: &Phase) -> bool {
+    let key = |p: &Phase| match p {
+        Phase::Up { pid, verified, .. } => (std::mem::discriminant(p), *pid, *verified),
+        other => (std::mem::discriminant(other), 0, false),
+    };
+    key(a) == key(b)
 }
+
 
 /// Time left until `until`, for "restarting in 3s".
 pub fn remaining(until: Instant) -> Duration {

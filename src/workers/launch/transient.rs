@@ -1,0 +1,363 @@
+//! systemd mode: each command worker is a transient service of its own,
+//! `healthmon-<name>.service` in `healthmon-workers.slice`, made with
+//! `StartTransientUnit` and outside healthmon's cgroup and sandbox, so it
+//! outlives healthmon's restarts and is found again by name.
+//!
+//! The unit: `ExecStart` = the worker's argv (a bare program name is looked
+//! up in systemd's default PATH), `User`, `WorkingDirectory` (default `/`),
+//! `Environment` (systemd's clean environment plus the worker's, nothing
+//! of healthmon's), output to the journal with `SyslogIdentifier=<name>`,
+//! `Type=exec`, `KillMode=control-group` with `TimeoutStopUSec` =
+//! `stop_timeout` (SIGTERM to every process, SIGKILL to what is left
+//! after it), `CollectMode=inactive`: a unit that exits 0 is collected at
+//! once, a failed one stays until `ResetFailedUnit`, which healthmon calls
+//! after reading its exit status. Its `Description` carries a fingerprint
+//! of the worker's command, so a worker whose config changed while
+//! healthmon was away is restarted instead of adopted.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use zbus::Variant;
+
+use crate::config::{CommandWorker, WorkerSettings};
+use crate::systemd::manager::{Manager, ManagerError, UnitState};
+
+use super::super::output;
+use super::super::proc::{ExitInfo, Proc};
+use super::super::WorkerError;
+
+/// The slice every worker unit is in (under `healthmon.slice`).
+pub const SLICE: &str = "healthmon-workers.slice";
+/// systemd's default PATH for system services: where a bare program name is looked up.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// How long a start may take until the main process runs (Type=exec: past exec).
+const START_WAIT: Duration = Duration::from_secs(30);
+/// How often a unit's state is read while waiting for it to start or end.
+const POLL: Duration = Duration::from_millis(2);
+/// The longest pause between two reads of a unit that is slow to change.
+const POLL_MAX: Duration = Duration::from_millis(50);
+/// How long systemd gets beyond `stop_timeout` to finish off what it SIGKILLed.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// `healthmon-<name>.service`.
+pub fn unit_name(worker: &str) -> String {
+    format!("healthmon-{worker}.service")
+}
+
+/// A worker's unit, held while it runs.
+#[derive(Debug, Clone)]
+pub struct UnitRef {
+    pub name: String,
+    manager: Manager,
+    stop_timeout: Duration,
+}
+
+impl UnitRef {
+    /// Asks systemd to stop the unit (its own stop: SIGTERM to the whole
+    /// control group, `stop_timeout`, SIGKILL to what is left).
+    pub async fn request_stop(&self) {
+        if let Err(err) = self.manager.stop(&self.name).await {
+            log::warn!("cannot stop {}: {err}", self.name);
+        }
+    }
+
+    /// Waits until the unit has ended (inactive, failed or collected), then
+    /// reads how its main process ended and resets a failed unit so that
+    /// its name can be started again.
+    pub async fn settle(&self) -> ExitInfo {
+        let deadline = Instant::now() + self.stop_timeout + KILL_WAIT;
+        let state = match wait_for(&self.manager, &self.name, deadline, UnitState::is_down).await {
+            Ok(state) => state,
+            Err(err) => {
+                log::warn!("cannot read how {} ended: {err}", self.name);
+                return ExitInfo::Unknown;
+            }
+        };
+        if state.as_ref().is_some_and(|s| s.active == "failed") {
+            if let Err(err) = self.manager.reset_failed(&self.name).await {
+                log::warn!("cannot reset the failed {}: {err}", self.name);
+            }
+        }
+        exit_info(state.as_ref())
+    }
+}
+
+/// How the main process of an ended unit ended; a unit already collected
+/// ended well (a failed one stays loaded).
+fn exit_info(state: Option<&UnitState>) -> ExitInfo {
+    match state.and_then(|s| s.exec_main) {
+        None if state.is_none() => ExitInfo::Code(0),
+        Some((1, code)) => ExitInfo::Code(code),
+        Some((2 | 3, signal)) => Signal::try_from(signal).map(ExitInfo::Signal).unwrap_or(ExitInfo::Unknown),
+        _ => ExitInfo::Unknown,
+    }
+}
+
+/// Did the program itself run? systemd's own failures to set a process up
+/// (no such program, user or directory, ...) end it with 200..=243.
+fn ran(exit: ExitInfo) -> bool {
+    !matches!(exit, ExitInfo::Code(200..=243) | ExitInfo::Unknown)
+}
+
+/// Reads the unit until `done` holds for it, or it is not loaded (`None`),
+/// or `deadline` passes (the last state read).
+async fn wait_for(
+    manager: &Manager,
+    name: &str,
+    deadline: Instant,
+    done: impl Fn(&UnitState) -> bool,
+) -> Result<Option<UnitState>, ManagerError> {
+    let mut pause = POLL;
+    loop {
+        let state = manager.loaded(name).await?;
+        if state.as_ref().is_none_or(&done) || Instant::now() >= deadline {
+            return Ok(state);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(POLL_MAX);
+    }
+}
+
+/// Starts the worker's unit and takes hold of its main process.
+pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) -> Result<Proc, WorkerError> {
+    let name = unit_name(&w.name);
+    let refused = |reason: String| WorkerError::Unit { unit: name.clone(), reason };
+    let properties = properties(w, spec)?;
+    let unit = UnitRef { name: name.clone(), manager: manager.clone(), stop_timeout: w.stop_timeout };
+    if let Err(first) = manager.start_transient(&name, &properties).await {
+        // A failed unit of that name blocks a new one until it is reset.
+        manager.reset_failed(&name).await.map_err(|err| refused(err.to_string()))?;
+        if manager.start_transient(&name, &properties).await.is_err() {
+            // The name is taken by a running unit (started by a healthmon
+            // that was stopping meanwhile): that unit is the worker.
+            return match manager.loaded(&name).await.map_err(|err| refused(err.to_string()))? {
+                Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
+                _ => Err(refused(first.to_string())),
+            };
+        }
+    }
+    let started = |s: &UnitState| (s.main_pid != 0 && s.active == "active") || s.is_down();
+    let state = wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
+    match state {
+        Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
+        other => {
+            let exit = unit.settle().await;
+            if ran(exit) {
+                return Err(WorkerError::ExitedAtOnce { unit: name, exit });
+            }
+            let seen = other.map(|s| s.describe()).unwrap_or_else(|| "collected".into());
+            Err(refused(format!("did not start ({exit}; {seen}; see journalctl -u {name})")))
+        }
+    }
+}
+
+/// The worker's unit left running by an earlier healthmon, if it runs the
+/// same command: same process, nothing restarted. A unit with another
+/// command is stopped (it is started anew), a failed one reset.
+pub async fn adopt(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) -> Result<Option<Proc>, WorkerError> {
+    let name = unit_name(&w.name);
+    let refused = |err: ManagerError| WorkerError::Unit { unit: name.clone(), reason: err.to_string() };
+    let Some(state) = manager.loaded(&name).await.map_err(refused)? else { return Ok(None) };
+    let unit = UnitRef { name: name.clone(), manager: manager.clone(), stop_timeout: w.stop_timeout };
+    if state.description != description(w, spec) && !state.is_down() {
+        log::info!("{name} runs another command than the configuration says: stopping it to start it anew");
+        unit.request_stop().await;
+    }
+    if state.description != description(w, spec) || state.is_down() || state.main_pid == 0 {
+        unit.settle().await;
+        return Ok(None);
+    }
+    hold(state.main_pid, unit).map(Some)
+}
+
+fn hold(pid: u32, unit: UnitRef) -> Result<Proc, WorkerError> {
+    Proc::unit(pid, unit).map_err(|source| WorkerError::Pidfd { pid, source })
+}
+
+/// `healthmon --stop-workers`, run by the shipped unit's `ExecStopPost=`:
+/// when healthmon.service is being stopped (a `stop` job) every worker
+/// unit is stopped (the slice, so all at once, each with its own
+/// `stop_timeout`), which covers `systemctl stop` while healthmon is dead
+/// or waiting to be restarted. Any other job (a restart, an upgrade) or
+/// none leaves them running. Returns what was done, for the journal.
+pub async fn stop_workers_if_stopping() -> Result<String, ManagerError> {
+    let manager = Manager::connect().await?;
+    match manager.job_of_unit_holding(std::process::id()).await? {
+        Some(job) if job == "stop" => {
+            manager.stop(SLICE).await?;
+            // TimeoutStopSec= of healthmon.service bounds this wait.
+            let deadline = Instant::now() + Duration::from_secs(24 * 3600);
+            wait_for(&manager, SLICE, deadline, UnitState::is_down).await?;
+            Ok(format!("healthmon is being stopped: stopped {SLICE}"))
+        }
+        Some(job) => Ok(format!("a {job} job: the workers keep running")),
+        None => Ok("no job: the workers keep running".to_string()),
+    }
+}
+
+/// The last lines the worker's unit wrote to the journal (bounded as in
+/// fork mode); none when the journal cannot be read.
+pub async fn last_lines(worker: &str) -> Vec<String> {
+    let unit = unit_name(worker);
+    let run = tokio::process::Command::new("journalctl")
+        .args(["--quiet", "--no-pager", "--output=cat", "--lines", &output::TAIL_LINES.to_string()])
+        .arg(format!("_SYSTEMD_UNIT={unit}"))
+        .arg(format!("SYSLOG_IDENTIFIER={worker}"))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(5), run).await {
+        Ok(Ok(out)) => output::bounded(String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()),
+        _ => Vec::new(),
+    }
+}
+
+/// `healthmon worker NAME [fingerprint]`: what `adopt` compares.
+fn description(w: &WorkerSettings, spec: &CommandWorker) -> String {
+    format!("healthmon worker {} [{:016x}]", w.name, fingerprint(spec))
+}
+
+/// FNV-1a over the command, directory, environment and user: stable across
+/// builds (std's hasher is not), so an upgrade of healthmon keeps workers.
+fn fingerprint(spec: &CommandWorker) -> u64 {
+    let mut parts: Vec<&str> = spec.command.iter().map(String::as_str).collect();
+    let dir = spec.working_dir.as_ref().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    parts.push(&dir);
+    for (k, v) in &spec.environment {
+        parts.push(k);
+        parts.push(v);
+    }
+    parts.push(spec.user.as_deref().unwrap_or(""));
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0xff]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// The unit's properties (see the module doc).
+fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static str, Variant<'static>)>, WorkerError> {
+    let dir = spec.working_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let program = program(&spec.command[0], &dir)?;
+    let environment: Vec<String> = spec.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut properties = vec![
+        ("Description", Variant::from(description(w, spec))),
+        ("ExecStart", Variant::from(vec![(program, literal_argv(&spec.command), false)])),
+        ("Type", Variant::from("exec")),
+        ("Slice", Variant::from(SLICE)),
+        ("WorkingDirectory", Variant::from(dir.to_string_lossy().into_owned())),
+        ("Environment", Variant::from(environment)),
+        ("SyslogIdentifier", Variant::from(w.name.clone())),
+        ("StandardOutput", Variant::from("journal")),
+        ("StandardError", Variant::from("journal")),
+        ("KillMode", Variant::from("control-group")),
+        ("TimeoutStopUSec", Variant::from(u64::try_from(w.stop_timeout.as_micros()).unwrap_or(u64::MAX))),
+        ("CollectMode", Variant::from("inactive")),
+    ];
+    if let Some(user) = &spec.user {
+        properties.push(("User", Variant::from(user.clone())));
+    }
+    Ok(properties)
+}
+
+/// systemd expands `$VAR` and turns `$$` into `$` in ExecStart's argv
+/// (252 has no ExecStartEx flag to turn that off): doubling every `$`
+/// hands the worker its argv exactly as configured.
+fn literal_argv(argv: &[String]) -> Vec<String> {
+    argv.iter().map(|arg| arg.replace('$', "$$")).collect()
+}
+
+/// The absolute path systemd needs: a bare name is looked up in systemd's
+/// default PATH, a relative path is taken from the working directory.
+fn program(command: &str, dir: &Path) -> Result<String, WorkerError> {
+    if command.starts_with('/') {
+        return Ok(command.to_string());
+    }
+    if command.contains('/') {
+        return Ok(dir.join(command).to_string_lossy().into_owned());
+    }
+    std::env::split_paths(DEFAULT_PATH)
+        .map(|d| d.join(command))
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .ok_or_else(|| WorkerError::Spawn {
+            program: command.to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("not found in {DEFAULT_PATH}")),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn spec(command: &[&str]) -> CommandWorker {
+        CommandWorker {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            working_dir: None,
+            environment: BTreeMap::new(),
+            user: None,
+            match_cmdline: None,
+        }
+    }
+
+    /// The fingerprint follows the command and its environment, and nothing else.
+    #[test]
+    fn fingerprint_follows_the_command() {
+        let base = spec(&["/usr/bin/python3", "worker.py"]);
+        assert_eq!(fingerprint(&base), fingerprint(&base.clone()));
+        let mut other = base.clone();
+        other.command[1] = "worker2.py".into();
+        assert_ne!(fingerprint(&base), fingerprint(&other));
+        let mut env = base.clone();
+        env.environment.insert("A".into(), "1".into());
+        assert_ne!(fingerprint(&base), fingerprint(&env));
+        let mut matched = base.clone();
+        matched.match_cmdline = Some("worker.py".into());
+        assert_eq!(fingerprint(&base), fingerprint(&matched), "match only decides adoption");
+        // Argument boundaries count: ["a b"] is not ["a", "b"].
+        assert_ne!(fingerprint(&spec(&["a b"])), fingerprint(&spec(&["a", "b"])));
+    }
+
+    /// A bare program name is found in systemd's PATH; paths are kept or taken from the directory.
+    #[test]
+    fn programs_become_absolute() {
+        assert_eq!(program("/bin/true", Path::new("/")).unwrap(), "/bin/true");
+        assert!(program("sh", Path::new("/")).unwrap().ends_with("/sh"));
+        assert_eq!(program("./run.sh", Path::new("/opt/app")).unwrap(), "/opt/app/./run.sh");
+        assert!(program("no-such-program-healthmon", Path::new("/")).unwrap_err().to_string().contains("not found"));
+    }
+
+    /// Every `$` reaches the worker as written.
+    #[test]
+    fn dollars_are_kept_literal() {
+        let argv = vec!["sh".to_string(), "-c".to_string(), "echo $$ $HOME".to_string()];
+        assert_eq!(literal_argv(&argv), ["sh", "-c", "echo $$$$ $$HOME"]);
+    }
+
+    /// A collected unit ended well; a failed one says its code or signal.
+    #[test]
+    fn exit_of_an_ended_unit() {
+        let failed = |code, status| UnitState {
+            load: "loaded".into(),
+            active: "failed".into(),
+            sub: "failed".into(),
+            description: String::new(),
+            main_pid: 0,
+            n_restarts: Some(0),
+            result: Some("exit-code".into()),
+            exec_main: Some((code, status)),
+            active_since_usec: 0,
+        };
+        assert_eq!(exit_info(None), ExitInfo::Code(0));
+        assert_eq!(exit_info(Some(&failed(1, 4))), ExitInfo::Code(4));
+        assert_eq!(exit_info(Some(&failed(2, 9))), ExitInfo::Signal(Signal::SIGKILL));
+        assert!(ran(ExitInfo::Code(3)) && ran(ExitInfo::Code(0)) && ran(ExitInfo::Signal(Signal::SIGSEGV)));
+        assert!(!ran(ExitInfo::Code(203)), "203/EXEC: the program never ran");
+    }
+}
