@@ -348,7 +348,9 @@ mod tests {
             "deleted 8 files (3.7 MiB) from /var/log",
         );
         let decisions = decide(&[], &[cleaned.clone(), cleaned, healthy("disk:/", "disk_usage")]);
-        let [Decision::AutoRecovered { component, kind, message }] = decisions.as_slice() else { panic!("{decisions:?}") };
+        let [Decision::AutoRecovered { component, kind, message }] = decisions.as_slice() else {
+            panic!("{decisions:?}")
+        };
         assert_eq!((component.as_str(), kind.as_str()), ("disk:/", "disk_cleanup"));
         assert!(message.starts_with("auto-recovered: 97.0% full") && message.ends_with("from /var/log"), "{message}");
     }

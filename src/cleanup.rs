@@ -107,36 +107,19 @@ impl CleanupDir {
     /// Opens `path` refusing any symlink on the way (see the module doc).
     pub fn open(path: &Path) -> Result<CleanupDir, CleanupError> {
         if !path.is_absolute() {
-            return Err(CleanupError::NotAbsolute {
-                dir: path.to_path_buf(),
-            });
+            return Err(CleanupError::NotAbsolute { dir: path.to_path_buf() });
         }
         let fd = open_no_symlinks(path).map_err(|source| match source {
-            Errno::ELOOP => CleanupError::Symlink {
-                dir: path.to_path_buf(),
-            },
-            source => CleanupError::Open {
-                dir: path.to_path_buf(),
-                source,
-            },
+            Errno::ELOOP => CleanupError::Symlink { dir: path.to_path_buf() },
+            source => CleanupError::Open { dir: path.to_path_buf(), source },
         })?;
-        let st = fstat(&fd).map_err(|source| CleanupError::Stat {
-            dir: path.to_path_buf(),
-            source,
-        })?;
-        Ok(CleanupDir {
-            path: path.to_path_buf(),
-            fd,
-            dev: st.st_dev,
-        })
+        let st = fstat(&fd).map_err(|source| CleanupError::Stat { dir: path.to_path_buf(), source })?;
+        Ok(CleanupDir { path: path.to_path_buf(), fd, dev: st.st_dev })
     }
 
     /// `statvfs` of the filesystem holding the directory itself.
     pub fn usage(&self) -> Result<Statvfs, CleanupError> {
-        fstatvfs(&self.fd).map_err(|source| CleanupError::Stat {
-            dir: self.path.clone(),
-            source,
-        })
+        fstatvfs(&self.fd).map_err(|source| CleanupError::Stat { dir: self.path.clone(), source })
     }
 
     /// Removes (or with `dry_run` only counts) the selected files in the
@@ -147,7 +130,12 @@ impl CleanupDir {
 
     /// [`CleanupDir::clean`], keeping a copy of each file through
     /// `archiver` first: a file whose copy fails stays.
-    pub fn clean_archiving(&self, selection: &Selection, archiver: Option<&mut Archiver>, dry_run: bool) -> CleanupReport {
+    pub fn clean_archiving(
+        &self,
+        selection: &Selection,
+        archiver: Option<&mut Archiver>,
+        dry_run: bool,
+    ) -> CleanupReport {
         let mut walker = Walker {
             archiver,
             selection,
@@ -173,9 +161,7 @@ pub(crate) fn open_no_symlinks(path: &Path) -> Result<OwnedFd, Errno> {
     // No O_NOFOLLOW here: with O_DIRECTORY it turns a symlinked leaf into
     // ENOTDIR, while RESOLVE_NO_SYMLINKS already refuses it with ELOOP.
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let how = OpenHow::new()
-        .flags(flags)
-        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let how = OpenHow::new().flags(flags).resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
     match openat2(AT_FDCWD, path, how) {
         Err(Errno::ENOSYS) => open_by_components(path),
         other => other,
@@ -207,12 +193,7 @@ fn open_by_components(path: &Path) -> Result<OwnedFd, Errno> {
             _ => return Err(Errno::ENOTDIR),
         }
     }
-    openat(
-        fd.as_ref().ok_or(Errno::EINVAL)?,
-        ".",
-        dir_flags(),
-        Mode::empty(),
-    )
+    openat(fd.as_ref().ok_or(Errno::EINVAL)?, ".", dir_flags(), Mode::empty())
 }
 
 pub(crate) fn dir_flags() -> OFlag {
@@ -379,10 +360,7 @@ mod tests {
         std::fs::create_dir_all(&inner).expect("mkdir");
         let fd = open_by_components(&inner).expect("open a/b");
         let want = std::fs::metadata(&inner).expect("stat");
-        assert_eq!(
-            fstat(&fd).expect("fstat").st_ino,
-            std::os::unix::fs::MetadataExt::ino(&want)
-        );
+        assert_eq!(fstat(&fd).expect("fstat").st_ino, std::os::unix::fs::MetadataExt::ino(&want));
     }
 
     /// The fallback refuses a path whose parent component is a symlink.
@@ -390,8 +368,7 @@ mod tests {
     fn fallback_refuses_symlinked_parent() {
         let tmp = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(tmp.path().join("real/b")).expect("mkdir");
-        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link"))
-            .expect("symlink");
+        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link")).expect("symlink");
         let err = open_by_components(&tmp.path().join("link/b")).expect_err("must refuse");
         assert_eq!(err, Errno::ELOOP);
     }
@@ -401,8 +378,7 @@ mod tests {
     fn fallback_refuses_symlinked_leaf() {
         let tmp = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(tmp.path().join("real")).expect("mkdir");
-        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link"))
-            .expect("symlink");
+        std::os::unix::fs::symlink(tmp.path().join("real"), tmp.path().join("link")).expect("symlink");
         let err = open_by_components(&tmp.path().join("link")).expect_err("must refuse");
         assert_eq!(err, Errno::ELOOP);
     }

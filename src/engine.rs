@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::checks::{self, Check, CheckContext};
-use crate::inflight::{InFlight, LateReceiver, LateRun};
 use crate::config::Settings;
 use crate::flap::Damper;
+use crate::inflight::{InFlight, LateReceiver, LateRun};
 use crate::journal::{self, Journal};
 use crate::model::{ActionKind, Finding, HostState, Status};
 use crate::store::{AlertRow, Recorded, StoreHandle};
@@ -302,11 +302,7 @@ impl Engine {
         }
 
         let mut summary = summarize(sections, recorded);
-        summary.state = if self.dry_run {
-            worst_problem(&findings)
-        } else {
-            self.state().await
-        };
+        summary.state = if self.dry_run { worst_problem(&findings) } else { self.state().await };
         if !self.dry_run {
             self.count(&summary);
         }

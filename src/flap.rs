@@ -68,7 +68,10 @@ impl Damper {
     fn damp_one(&mut self, decision: Decision, now: i64) -> Option<Decision> {
         let (threshold, window, window_secs) = (self.settings.flap_threshold, self.settings.flap_window, self.window());
         let flapping_text = |n: usize, message: &str| {
-            let message = message.split_once("): ").filter(|(head, _)| head.starts_with("flapping (")).map_or(message, |(_, m)| m);
+            let message = message
+                .split_once("): ")
+                .filter(|(head, _)| head.starts_with("flapping ("))
+                .map_or(message, |(_, m)| m);
             format!("flapping ({n} changes in {}): {message}", format_duration(window))
         };
         match decision {

@@ -77,7 +77,10 @@ impl InFlight {
                     let joined = task.await;
                     running.lock().unwrap_or_else(PoisonError::into_inner).remove(name);
                     let mut findings = outcome(name, joined);
-                    let message = format!("{name} check returned {}s late; its findings are recorded", started.elapsed().as_secs());
+                    let message = format!(
+                        "{name} check returned {}s late; its findings are recorded",
+                        started.elapsed().as_secs()
+                    );
                     findings.push(Finding::healthy(name, CHECK_RUN_METRIC, message));
                     // No receiver: `--once` already exited its cycle.
                     let _ = late.send(LateRun { check: name, findings });

@@ -10,18 +10,18 @@ use clap::Parser;
 use healthmon::client::{self, Command, ViewFlags};
 use healthmon::config::{self, ConfigError, Settings};
 use healthmon::daemon::{self, DaemonError};
+use healthmon::dbus::AlertEntry;
 use healthmon::dbus::Bus;
 use healthmon::engine::{CycleSummary, Engine, Section};
+use healthmon::journal::Journal;
 use healthmon::model::Status;
-use healthmon::workers;
 use healthmon::notifier::Dispatch;
 use healthmon::prometheus;
-use healthmon::journal::Journal;
-use healthmon::dbus::AlertEntry;
 use healthmon::report;
 use healthmon::selfcheck;
-use healthmon::table::View;
 use healthmon::store::{Store, StoreHandle};
+use healthmon::table::View;
+use healthmon::workers;
 
 /// Exit code for an invalid configuration (sysexits EX_CONFIG).
 const EX_CONFIG: u8 = 78;
@@ -183,9 +183,14 @@ async fn once_cycle(settings: &Settings, engine: &mut Engine) -> CycleSummary {
         return summary;
     }
     // --once supervises nothing, so it has no worker states to show.
-    if let Some(export) = prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary), Vec::new()) {
+    if let Some(export) =
+        prometheus::export(settings, engine, summary.state, worker_counts(settings, &summary), Vec::new())
+    {
         if tokio::time::timeout(settings.monitor.check_timeout, export).await.is_err() {
-            log::warn!("prometheus export still stuck after {}s; not waiting for it", settings.monitor.check_timeout.as_secs());
+            log::warn!(
+                "prometheus export still stuck after {}s; not waiting for it",
+                settings.monitor.check_timeout.as_secs()
+            );
         }
     }
     let (failures_tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
@@ -208,7 +213,12 @@ fn worker_counts(settings: &Settings, summary: &CycleSummary) -> prometheus::Wor
         .flat_map(|s| &s.findings)
         .filter(|f| f.metric_type == workers::STATUS_METRIC && f.status == Status::Healthy)
         .count();
-    prometheus::WorkerCounts { healthy: healthy as u32, total: settings.workers.len() as u32, given_up: 0, usage: Vec::new() }
+    prometheus::WorkerCounts {
+        healthy: healthy as u32,
+        total: settings.workers.len() as u32,
+        given_up: 0,
+        usage: Vec::new(),
+    }
 }
 
 fn load_settings(args: &Args) -> Result<Settings, Fatal> {

@@ -165,7 +165,11 @@ pub struct Finding {
 
 impl Finding {
     /// A plain healthy result that resolves any open alert for the pair.
-    pub fn healthy(component: impl Into<String>, metric_type: impl Into<String>, details: impl Into<String>) -> Finding {
+    pub fn healthy(
+        component: impl Into<String>,
+        metric_type: impl Into<String>,
+        details: impl Into<String>,
+    ) -> Finding {
         Finding {
             component: component.into(),
             metric_type: metric_type.into(),

@@ -51,16 +51,36 @@ pub struct ExportError {
 /// The exposition text (format 0.0.4).
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::new();
-    gauge(&mut out, "healthmon_state", "Host state: 0 healthy, 1 degraded, 2 critical.", &[(String::new(), s.state.exit_code() as f64)]);
-    gauge(&mut out, "healthmon_workers_healthy", "Workers currently healthy.", &[(String::new(), s.workers_healthy as f64)]);
+    gauge(
+        &mut out,
+        "healthmon_state",
+        "Host state: 0 healthy, 1 degraded, 2 critical.",
+        &[(String::new(), s.state.exit_code() as f64)],
+    );
+    gauge(
+        &mut out,
+        "healthmon_workers_healthy",
+        "Workers currently healthy.",
+        &[(String::new(), s.workers_healthy as f64)],
+    );
     gauge(&mut out, "healthmon_workers_configured", "Workers configured.", &[(String::new(), s.workers_total as f64)]);
     let states: Vec<(String, f64)> = s
         .worker_states
         .iter()
         .map(|(name, state)| (format!("{{worker=\"{}\",state=\"{}\"}}", escape(name), escape(state)), 1.0))
         .collect();
-    gauge(&mut out, "healthmon_worker_state", "Each worker's state as a label (1 per worker); `stopped` = stopped by an administrator.", &states);
-    gauge(&mut out, "healthmon_workers_given_up", "Workers whose restart budget ran out.", &[(String::new(), s.workers_given_up as f64)]);
+    gauge(
+        &mut out,
+        "healthmon_worker_state",
+        "Each worker's state as a label (1 per worker); `stopped` = stopped by an administrator.",
+        &states,
+    );
+    gauge(
+        &mut out,
+        "healthmon_workers_given_up",
+        "Workers whose restart budget ran out.",
+        &[(String::new(), s.workers_given_up as f64)],
+    );
     let disk: Vec<(String, f64)> =
         s.disk_used_percent.iter().map(|(path, pct)| (format!("{{path=\"{}\"}}", escape(path)), *pct)).collect();
     gauge(&mut out, "healthmon_disk_used_percent", "Used space of each checked filesystem, in percent.", &disk);
@@ -68,7 +88,12 @@ pub fn render(s: &Snapshot) -> String {
     let alerts: Vec<(String, f64)> =
         s.unresolved.iter().map(|(sev, n)| (format!("{{severity=\"{}\"}}", sev.as_str()), *n as f64)).collect();
     gauge(&mut out, "healthmon_alerts_unresolved", "Unresolved alerts by severity.", &alerts);
-    gauge(&mut out, "healthmon_last_check_timestamp_seconds", "Unix time of the last finished check cycle.", &[(String::new(), s.last_check as f64)]);
+    gauge(
+        &mut out,
+        "healthmon_last_check_timestamp_seconds",
+        "Unix time of the last finished check cycle.",
+        &[(String::new(), s.last_check as f64)],
+    );
     let memory: Vec<(String, f64)> =
         s.worker_usage.iter().map(|(w, bytes, _)| (format!("{{worker=\"{}\"}}", escape(w)), *bytes as f64)).collect();
     gauge(&mut out, "healthmon_worker_memory_bytes", "Resident memory of each worker's processes.", &memory);
@@ -83,7 +108,12 @@ pub fn render(s: &Snapshot) -> String {
     let c = &s.counters;
     counter(&mut out, "healthmon_checks_run_total", "Check cycles run since start.", c.checks_run);
     counter(&mut out, "healthmon_workers_restarted_total", "Worker restarts since start.", c.workers_restarted);
-    counter(&mut out, "healthmon_sessions_cleared_total", "Stuck tmux sessions cleared since start.", c.sessions_cleared);
+    counter(
+        &mut out,
+        "healthmon_sessions_cleared_total",
+        "Stuck tmux sessions cleared since start.",
+        c.sessions_cleared,
+    );
     counter(&mut out, "healthmon_locks_cleared_total", "Stale SQLite locks cleared since start.", c.locks_cleared);
     counter(&mut out, "healthmon_disk_cleanups_total", "Disk cleanups that freed space since start.", c.disk_cleanups);
     counter(&mut out, "healthmon_alerts_total", "Alerts raised since start.", c.alerts_sent);
@@ -190,7 +220,10 @@ pub fn export(
             worker_states,
             disk_used_percent,
             disk_full_in_seconds,
-            unresolved: [Severity::Critical, Severity::Warning, Severity::Info].into_iter().map(|s| (s, count(s))).collect(),
+            unresolved: [Severity::Critical, Severity::Warning, Severity::Info]
+                .into_iter()
+                .map(|s| (s, count(s)))
+                .collect(),
             counters,
             last_check,
         };

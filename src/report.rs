@@ -61,12 +61,23 @@ fn result_tag(f: &FindingEntry) -> &'static str {
 /// The text report of one `healthmon --once` cycle, `number` being the
 /// cycle count: what was found (every line names its component), what was
 /// done, the open alerts that make the state, and the totals.
-pub fn render_text(summary: &CycleSummary, counters: &Counters, number: u64, dry_run: bool, open: &[AlertEntry], view: &View) -> String {
+pub fn render_text(
+    summary: &CycleSummary,
+    counters: &Counters,
+    number: u64,
+    dry_run: bool,
+    open: &[AlertEntry],
+    view: &View,
+) -> String {
     let mut out = String::new();
     let suffix = if dry_run { " (dry run: nothing changed)" } else { "" };
     let state = HostState::as_str(summary.state);
     let plugin = crate::client::plugin_state(state);
-    let _ = writeln!(out, "HEALTHMON {plugin} - health check #{number} done in {} ms{suffix}", summary.duration.as_millis());
+    let _ = writeln!(
+        out,
+        "HEALTHMON {plugin} - health check #{number} done in {} ms{suffix}",
+        summary.duration.as_millis()
+    );
     write_findings(&mut out, &FindingEntry::all(summary), view);
     let _ = writeln!(out);
     let _ = writeln!(out, "Open alerts (they make the state {state}): {}", open.len());

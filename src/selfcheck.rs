@@ -35,7 +35,10 @@ pub fn open_state(path: &Path, now: SystemTime) -> (Store, Option<Finding>) {
     let kept = match move_aside(path, now) {
         Ok(kept) => kept,
         Err(move_err) => {
-            let why = format!("the state database {} is damaged ({err}) and cannot be moved aside: {move_err}", path.display());
+            let why = format!(
+                "the state database {} is damaged ({err}) and cannot be moved aside: {move_err}",
+                path.display()
+            );
             return in_memory(path, &why);
         }
     };
@@ -49,7 +52,17 @@ pub fn open_state(path: &Path, now: SystemTime) -> (Store, Option<Finding>) {
                 kept.display()
             );
             let details = format!("kept={}", kept.display());
-            (store, Some(Finding::problem(STATE_COMPONENT, RECREATED_KIND, Status::Error, Severity::Critical, message, details)))
+            (
+                store,
+                Some(Finding::problem(
+                    STATE_COMPONENT,
+                    RECREATED_KIND,
+                    Status::Error,
+                    Severity::Critical,
+                    message,
+                    details,
+                )),
+            )
         }
         Err(new_err) => {
             let why = format!(

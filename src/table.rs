@@ -108,10 +108,13 @@ impl Table {
     /// `indent` spaces and, unless `--full`, no wider than the view.
     pub fn render(&self, view: &View, indent: usize) -> String {
         let cut = view.limit().map(|w| w.saturating_sub(indent));
-        let lines: Vec<Vec<String>> =
-            std::iter::once(&self.header).chain(&self.rows).map(|row| row.iter().map(|c| one_line_text(c, cut.is_some())).collect()).collect();
-        let natural: Vec<usize> =
-            (0..self.header.len()).map(|i| lines.iter().map(|row| row.get(i).map_or(0, |c| c.width())).max().unwrap_or(0)).collect();
+        let lines: Vec<Vec<String>> = std::iter::once(&self.header)
+            .chain(&self.rows)
+            .map(|row| row.iter().map(|c| one_line_text(c, cut.is_some())).collect())
+            .collect();
+        let natural: Vec<usize> = (0..self.header.len())
+            .map(|i| lines.iter().map(|row| row.get(i).map_or(0, |c| c.width())).max().unwrap_or(0))
+            .collect();
         let widths = match cut {
             Some(limit) => self.fit(natural, limit),
             None => natural,
@@ -202,10 +205,7 @@ mod tests {
     #[test]
     fn fits_the_width_and_cuts_the_flex_column() {
         let text = sample().render(&View::fixed(40, 0), 2);
-        assert_eq!(
-            text,
-            "  ID  NAME    MESSAGE\n  1   disk:/  used 97.0% of 20 GiB, ove…\n  22  ghost   down\n"
-        );
+        assert_eq!(text, "  ID  NAME    MESSAGE\n  1   disk:/  used 97.0% of 20 GiB, ove…\n  22  ghost   down\n");
         assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
     }
 

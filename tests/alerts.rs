@@ -33,7 +33,9 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 /// Every webhook body that arrived, parsed.
 fn bodies(hook: &HookServer) -> Vec<Value> {
-    std::iter::from_fn(|| hook.next_body(Duration::from_millis(300))).map(|b| serde_json::from_str(&b).unwrap()).collect()
+    std::iter::from_fn(|| hook.next_body(Duration::from_millis(300)))
+        .map(|b| serde_json::from_str(&b).unwrap())
+        .collect()
 }
 
 /// A worker that crashes every 2 s under a budget it never exhausts,
@@ -112,7 +114,9 @@ fn url_tokens_never_leave_the_config() {
     let config = std::fs::read_to_string(&daemon.config).unwrap();
     std::fs::write(&daemon.config, config.replace("webhook = \"http://", "webhook = \"hxxp://")).unwrap();
     daemon.signal(Signal::SIGHUP);
-    wait_until("the config alert", || !rows(&daemon.db, "SELECT id FROM health_alerts WHERE component = 'config'").is_empty());
+    wait_until("the config alert", || {
+        !rows(&daemon.db, "SELECT id FROM health_alerts WHERE component = 'config'").is_empty()
+    });
 
     let mut seen = Vec::new();
     for file in ["health.db", "health.db-wal"] {
@@ -127,7 +131,8 @@ fn url_tokens_never_leave_the_config() {
     }
     let mut buf = vec![0u8; 1 << 20];
     let entries: Vec<String> =
-        std::iter::from_fn(|| journal.recv(&mut buf).ok().map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())).collect();
+        std::iter::from_fn(|| journal.recv(&mut buf).ok().map(|n| String::from_utf8_lossy(&buf[..n]).into_owned()))
+            .collect();
     assert!(entries.iter().any(|e| e.contains("notify_delivery")), "the failures were journaled: {entries:?}");
     seen.push(("journal".into(), entries.concat()));
     seen.push(("stderr".into(), daemon.stderr()));

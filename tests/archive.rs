@@ -131,8 +131,10 @@ fn existing_archive_is_never_overwritten() {
 #[test]
 fn failing_or_slow_archive_command_keeps_the_originals() {
     let (fs, logs, aged) = aged_logs();
-    for command in [through(&["/bin/sh", "-c", "exit 3", "sh", "{}"], Duration::from_secs(10)),
-                    through(&["/bin/sh", "-c", "sleep 30", "sh", "{}"], Duration::from_millis(300))] {
+    for command in [
+        through(&["/bin/sh", "-c", "exit 3", "sh", "{}"], Duration::from_secs(10)),
+        through(&["/bin/sh", "-c", "sleep 30", "sh", "{}"], Duration::from_millis(300)),
+    ] {
         let cleanup = run(fs.path(), rule(&logs, command), false);
 
         assert!(aged.iter().all(|p| p.exists()), "originals must stay: {cleanup:?}");
@@ -151,7 +153,8 @@ fn succeeding_archive_command_ships_then_deletes() {
     let script = format!("cp -p \"$1\" {}/\"$(echo \"$HEALTHMON_ARCHIVE_RELATIVE\" | tr / _)\"", shipped.display());
     let original = fs::read(&aged[1]).unwrap();
 
-    let cleanup = run(fs.path(), rule(&logs, through(&["/bin/sh", "-c", &script, "sh", "{}"], Duration::from_secs(10))), false);
+    let cleanup =
+        run(fs.path(), rule(&logs, through(&["/bin/sh", "-c", &script, "sh", "{}"], Duration::from_secs(10))), false);
 
     assert_eq!(cleanup.status, Status::Recovered, "{cleanup:?}");
     assert!(aged.iter().all(|p| !p.exists()));
@@ -186,7 +189,11 @@ fn full_archive_disk_keeps_originals_and_leaves_no_partial_file() {
 
     assert!(aged.iter().all(|p| p.exists()), "originals must stay: {cleanup:?}");
     let problem = cleanup.problem.as_ref().expect("a problem");
-    assert!(problem.message.contains("No space left on device") || problem.message.contains("ENOSPC"), "{}", problem.message);
+    assert!(
+        problem.message.contains("No space left on device") || problem.message.contains("ENOSPC"),
+        "{}",
+        problem.message
+    );
     assert_eq!(files_below(small.path()), Vec::<PathBuf>::new(), "no partial or temporary file may be left");
 }
 
@@ -247,7 +254,8 @@ fn swap_during_archiving_walk_never_reaches_outside() {
     assert!(runs > 0 && swaps > 100, "race too weak: {runs} runs, {swaps} swaps");
     let lost: Vec<&PathBuf> = victims.iter().filter(|v| !v.exists()).collect();
     assert!(lost.is_empty(), "outside files deleted through a swapped symlink: {lost:?}");
-    let leaked: Vec<PathBuf> = files_below(&archive).into_iter().filter(|p| p.to_string_lossy().contains("/v")).collect();
+    let leaked: Vec<PathBuf> =
+        files_below(&archive).into_iter().filter(|p| p.to_string_lossy().contains("/v")).collect();
     assert!(leaked.is_empty(), "outside files archived through a swapped symlink: {leaked:?}");
     assert!(files_below(&archive).iter().any(|p| p.to_string_lossy().contains("/s")), "the real subdir was archived");
 }

@@ -571,7 +571,8 @@ fn shipped_file_examples_are_valid() {
 /// it was first defined (not a second error for each of its keys).
 #[test]
 fn duplicate_table_names_the_key_and_its_first_definition() {
-    let dir = ConfigDir::new("[workers.a]\ncommand = [\"/bin/sleep\", \"100\"]\n\n[workers.a]\ncommand = [\"/bin/true\"]\n");
+    let dir =
+        ConfigDir::new("[workers.a]\ncommand = [\"/bin/sleep\", \"100\"]\n\n[workers.a]\ncommand = [\"/bin/true\"]\n");
     let err = dir.load().unwrap_err();
     let main = dir.main().display().to_string();
     assert_eq!(err.to_string(), format!("{main}:4:10: duplicate key workers.a (first defined at {main}:1:1)"));
@@ -582,7 +583,10 @@ fn duplicate_table_names_the_key_and_its_first_definition() {
 fn duplicate_key_names_its_first_definition() {
     let dir = ConfigDir::new("[disk]\npaths = [\"/\"]\npaths = [\"/srv\"]\n");
     let main = dir.main().display().to_string();
-    assert_eq!(dir.load().unwrap_err().to_string(), format!("{main}:3:1: duplicate key disk.paths (first defined at {main}:2:1)"));
+    assert_eq!(
+        dir.load().unwrap_err().to_string(),
+        format!("{main}:3:1: duplicate key disk.paths (first defined at {main}:2:1)")
+    );
 }
 
 /// An unknown key close to a known one gets "did you mean".

@@ -82,7 +82,10 @@ async fn stop_start_restart_and_get_worker() {
     wait("w1 running", || is_running(&bus, "w1"));
 
     let w = proxy.get_worker("w1").await.expect("GetWorker");
-    assert_eq!((w.name.as_str(), w.state.as_str(), w.desired.as_str(), w.pid as i32), ("w1", "running", "running", first));
+    assert_eq!(
+        (w.name.as_str(), w.state.as_str(), w.desired.as_str(), w.pid as i32),
+        ("w1", "running", "running", first)
+    );
     assert_eq!((w.kind.as_str(), w.unit.as_str(), w.restarts), ("command", "", 0));
     assert!(w.since > 0 && w.since <= now(), "since is a unix time: {}", w.since);
 
@@ -186,7 +189,8 @@ async fn stopped_worker_and_silence_survive_a_restart() {
     let first = pids(&pid_file)[0];
     assert!(!alive(first));
     let conn = rusqlite::Connection::open(&daemon.db).expect("db");
-    let desired: String = conn.query_row("SELECT desired FROM worker_state WHERE name = 'w1'", [], |r| r.get(0)).expect("row");
+    let desired: String =
+        conn.query_row("SELECT desired FROM worker_state WHERE name = 'w1'", [], |r| r.get(0)).expect("row");
     assert_eq!(desired, "stopped");
 
     daemon.restart(&bus);
@@ -214,7 +218,12 @@ async fn silenced_critical_is_recorded_but_not_sent() {
     let scripts = tempfile::tempdir().expect("tempdir");
     let crash = scripts.path().join("crash");
     let (script, pid_file) = worker_script(scripts.path(), "crashy");
-    let body = format!("#!/bin/sh\necho $$ >> '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\nrm -f '{}'\nexit 3\n", pid_file.display(), crash.display(), crash.display());
+    let body = format!(
+        "#!/bin/sh\necho $$ >> '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\nrm -f '{}'\nexit 3\n",
+        pid_file.display(),
+        crash.display(),
+        crash.display()
+    );
     std::fs::write(&script, body).expect("script");
     let notify = format!("[notify]\nwebhook = \"{}\"\nmin_severity = \"CRITICAL\"\n", hook.url());
     let config = format!("{}{notify}", worker_toml("crashy", &script, "critical = true\nmax_restarts = 0"));
@@ -238,7 +247,12 @@ async fn silenced_critical_is_recorded_but_not_sent() {
     assert_eq!(silenced_alert(), Some(("CRITICAL".to_string(), 1)));
     assert!(daemon.stderr().contains("crashy"), "journaled (stderr here): {}", daemon.stderr());
     let status = bus.healthctl(&["status"]);
-    assert_eq!(status.status.code(), Some(0), "silenced alerts leave status at 0: {}", String::from_utf8_lossy(&status.stdout));
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "silenced alerts leave status at 0: {}",
+        String::from_utf8_lossy(&status.stdout)
+    );
     assert_eq!(hook.next_body(Duration::from_secs(1)), None, "nothing is sent while silenced");
 
     assert!(proxy.unsilence(id).await.expect("Unsilence"));
@@ -278,7 +292,11 @@ async fn silence_expires_and_releases_its_alert() {
     proxy.run_once().await.expect("RunOnce");
     let conn = rusqlite::Connection::open(&daemon.db).expect("db");
     let held: i64 = conn
-        .query_row("SELECT count(*) FROM health_alerts WHERE component LIKE 'disk:%' AND resolved = 0 AND silenced = 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM health_alerts WHERE component LIKE 'disk:%' AND resolved = 0 AND silenced = 1",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert_eq!(held, 1, "the new disk alert is held back");
     let sent = hook.next_body(TIMEOUT).expect("sent when the silence expires");
@@ -295,7 +313,9 @@ async fn bad_silences_are_refused() {
     let bus = TestBus::session();
     let _daemon = TestDaemon::start(&bus);
     let proxy = proxy(&bus).await;
-    for (component, seconds, needle) in [("w", 0, "0 seconds"), ("w", 30 * 86_400 + 1, "30 days"), ("*", 60, "--all"), ("", 60, "empty")] {
+    for (component, seconds, needle) in
+        [("w", 0, "0 seconds"), ("w", 30 * 86_400 + 1, "30 days"), ("*", 60, "--all"), ("", 60, "empty")]
+    {
         match proxy.silence(component, seconds, "").await {
             Err(MonitorError::InvalidArgument(m)) => assert!(m.contains(needle), "{component:?} {seconds}: {m}"),
             other => panic!("{component:?} {seconds}: expected InvalidArgument, got {other:?}"),
@@ -313,13 +333,18 @@ async fn bad_silences_are_refused() {
     ] {
         let out = bus.healthctl(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert!(proxy.list_silences().await.expect("list").is_empty(), "nothing was added");
 
     let out = ok_stdout(&bus.healthctl(&["silence", "--all", "--for", "10m", "--reason", "upgrade"]));
     assert!(out.starts_with("silence ") && out.contains(" on * until "), "{out}");
-    let listed: serde_json::Value = serde_json::from_slice(&bus.healthctl(&["silences", "--json"]).stdout).expect("json");
+    let listed: serde_json::Value =
+        serde_json::from_slice(&bus.healthctl(&["silences", "--json"]).stdout).expect("json");
     assert_eq!((listed[0]["component"].as_str(), listed[0]["reason"].as_str()), (Some("*"), Some("upgrade")));
     let id = listed[0]["id"].as_i64().expect("id");
     assert_eq!(ok_stdout(&bus.healthctl(&["unsilence", &id.to_string()])), format!("silence {id} removed\n"));
@@ -351,8 +376,21 @@ fn healthctl_worker_commands() {
 
     let text = ok_stdout(&bus.healthctl(&["worker", "w1"]));
     assert!(text.contains("Worker: w1") && text.contains("Desired: running"), "{text}");
-    let doc: serde_json::Value = serde_json::from_slice(&bus.healthctl(&["worker", "w1", "--json"]).stdout).expect("json");
-    for key in ["name", "state", "pid", "restarts", "since", "last_exit", "desired", "unit", "memory_bytes", "cpu_usec", "tasks"] {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&bus.healthctl(&["worker", "w1", "--json"]).stdout).expect("json");
+    for key in [
+        "name",
+        "state",
+        "pid",
+        "restarts",
+        "since",
+        "last_exit",
+        "desired",
+        "unit",
+        "memory_bytes",
+        "cpu_usec",
+        "tasks",
+    ] {
         assert!(doc.get(key).is_some(), "worker --json lacks {key}: {doc}");
     }
     assert_eq!(ok_stdout(&bus.healthctl(&["__workers"])), "w1\nw2\n", "the names completions offer");
@@ -381,7 +419,10 @@ fn unprivileged_callers_are_denied_each_root_only_method() {
     let denied = |method: &str, args: &[&str]| {
         let out = busctl_as_nobody(method, args);
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success() && (err.contains("Access denied") || err.contains("AccessDenied")), "{method}: {err}");
+        assert!(
+            !out.status.success() && (err.contains("Access denied") || err.contains("AccessDenied")),
+            "{method}: {err}"
+        );
     };
     denied("StartWorker", &["s", "w1"]);
     denied("StopWorker", &["s", "w1"]);
@@ -394,12 +435,22 @@ fn unprivileged_callers_are_denied_each_root_only_method() {
     assert!(listed.status.success(), "everyone may list silences: {}", String::from_utf8_lossy(&listed.stderr));
     let unknown = busctl_as_nobody("GetWorker", &["s", "nope"]);
     let err = String::from_utf8_lossy(&unknown.stderr);
-    assert!(!unknown.status.success() && err.contains("no worker named"), "GetWorker is allowed (and says unknown): {err}");
+    assert!(
+        !unknown.status.success() && err.contains("no worker named"),
+        "GetWorker is allowed (and says unknown): {err}"
+    );
 
-    for (cmd, method) in [(&["stop", "w1"][..], "StopWorker"), (&["silence", "w1", "--for", "1m"], "Silence"), (&["unsilence", "1"], "Unsilence")] {
+    for (cmd, method) in [
+        (&["stop", "w1"][..], "StopWorker"),
+        (&["silence", "w1", "--for", "1m"], "Silence"),
+        (&["unsilence", "1"], "Unsilence"),
+    ] {
         let out = as_nobody(&bus.healthctl_cmd(cmd)).output().expect("healthctl");
         assert_eq!(out.status.code(), Some(1), "{cmd:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("permission denied: {method} needs root")), "{cmd:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("permission denied: {method} needs root")),
+            "{cmd:?}: {out:?}"
+        );
     }
     // Root may.
     assert!(json(&bus.call("Silence", &["sts", "w1", "60", "x"]))["data"][0].as_i64().is_some());

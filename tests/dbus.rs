@@ -85,7 +85,8 @@ fn our_interface(xml: &str) -> String {
 fn shipped_introspection_xml_matches_the_live_interface() {
     let bus = TestBus::session();
     let _daemon = TestDaemon::start(&bus);
-    let live = ok_stdout(&bus.busctl(&["introspect", "--xml-interface", "org.healthmon.Monitor1", "/org/healthmon/Monitor1"]));
+    let live =
+        ok_stdout(&bus.busctl(&["introspect", "--xml-interface", "org.healthmon.Monitor1", "/org/healthmon/Monitor1"]));
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/dist/dbus/org.healthmon.Monitor1.xml"))
         .expect("dist XML");
     assert_eq!(normalise_xml(&our_interface(&live)), normalise_xml(&our_interface(&shipped)));
@@ -110,7 +111,8 @@ fn busctl_sees_the_contract_signatures() {
     assert_eq!(resolved["data"][0], false, "an unknown id is false, not an error");
     ok_stdout(&bus.call("Reload", &[]));
 
-    let props = ["--json=short", "get-property", "org.healthmon.Monitor1", "/org/healthmon/Monitor1", "org.healthmon.Monitor1"];
+    let props =
+        ["--json=short", "get-property", "org.healthmon.Monitor1", "/org/healthmon/Monitor1", "org.healthmon.Monitor1"];
     let version = json(&bus.busctl(&[&props[..], &["Version"]].concat()));
     assert_eq!(version, serde_json::json!({"type": "s", "data": env!("CARGO_PKG_VERSION")}));
     let state = json(&bus.busctl(&[&props[..], &["State"]].concat()));
@@ -182,10 +184,11 @@ fn healthctl_runs_every_command() {
     let alerts = ok_stdout(&bus.healthctl(&["alerts", "--all", "--limit", "5"]));
     assert!(alerts.starts_with("ID  SEVERITY  "), "{alerts}");
     assert!(alerts.lines().any(|l| l.starts_with(&format!("{id}  "))), "{alerts}");
-    let metrics: Value = serde_json::from_slice(&bus.healthctl(&["metrics", "--limit", "2", "--json"]).stdout).expect("metrics");
+    let metrics: Value =
+        serde_json::from_slice(&bus.healthctl(&["metrics", "--limit", "2", "--json"]).stdout).expect("metrics");
     assert_eq!(metrics.as_array().map(Vec::len), Some(2), "{metrics}");
-    let none: Value =
-        serde_json::from_slice(&bus.healthctl(&["metrics", "--component", "no-such", "--json"]).stdout).expect("metrics");
+    let none: Value = serde_json::from_slice(&bus.healthctl(&["metrics", "--component", "no-such", "--json"]).stdout)
+        .expect("metrics");
     assert_eq!(none, serde_json::json!([]));
     assert_eq!(ok_stdout(&bus.healthctl(&["workers"])), "No workers configured\n");
 
@@ -257,7 +260,8 @@ fn healthctl_without_a_daemon_exits_3() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "HEALTHMON UNKNOWN - not running on the session bus\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to the bus"), "the detail goes to stderr");
-    let compat = bus.command(env!("CARGO_BIN_EXE_healthmon")).args(["--bus", "session", "--status"]).output().expect("run");
+    let compat =
+        bus.command(env!("CARGO_BIN_EXE_healthmon")).args(["--bus", "session", "--status"]).output().expect("run");
     assert_eq!(compat.status.code(), Some(3), "healthmon --status shares healthctl's client");
 }
 
@@ -308,7 +312,8 @@ fn daemon_views_fit_80_columns() {
 fn compatibility_flags_status_and_stop() {
     let bus = TestBus::session();
     let mut daemon = TestDaemon::start(&bus);
-    let status = bus.command(env!("CARGO_BIN_EXE_healthmon")).args(["--bus", "session", "--status"]).output().expect("run");
+    let status =
+        bus.command(env!("CARGO_BIN_EXE_healthmon")).args(["--bus", "session", "--status"]).output().expect("run");
     assert_eq!(status.status.code(), Some(1), "degraded after the first cycle");
     assert!(String::from_utf8_lossy(&status.stdout).contains("Session Stats:"));
     let stop = bus.command(env!("CARGO_BIN_EXE_healthmon")).args(["--bus", "session", "--stop"]).output().expect("run");
@@ -342,7 +347,8 @@ fn notify_reports_ready_watchdog_status_reload_and_stop() {
     let reloading = daemon.notify.wait_for(TIMEOUT, |m| m.contains("RELOADING=1")).expect("RELOADING=1");
     let lines: Vec<&str> = reloading.lines().collect();
     assert_eq!(lines[0], "RELOADING=1");
-    let usec: u64 = lines[1].strip_prefix("MONOTONIC_USEC=").expect("MONOTONIC_USEC in the same message").parse().expect("number");
+    let usec: u64 =
+        lines[1].strip_prefix("MONOTONIC_USEC=").expect("MONOTONIC_USEC in the same message").parse().expect("number");
     assert!(usec > 0);
     assert!(daemon.notify.wait_for(TIMEOUT, |m| m == "READY=1\n").is_some(), "READY=1 ends the reload");
 
@@ -389,7 +395,9 @@ fn system_policy_denies_unprivileged_callers_the_root_only_methods() {
     for (cmd, method, code) in [("run-once", "RunOnce", 3), ("shutdown", "Stop", 1)] {
         let out = as_nobody(&bus.healthctl_cmd(&[cmd])).output().expect("healthctl");
         assert_eq!(out.status.code(), Some(code), "{cmd}: a refused run-once is UNKNOWN, not WARNING");
-        let denied = format!("permission denied: {method} needs root (see /usr/share/dbus-1/system.d/org.healthmon.Monitor1.conf)");
+        let denied = format!(
+            "permission denied: {method} needs root (see /usr/share/dbus-1/system.d/org.healthmon.Monitor1.conf)"
+        );
         let said = if cmd == "run-once" {
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         } else {
@@ -456,7 +464,8 @@ async fn signals_reach_a_subscriber() {
     assert_eq!(summary.state, "degraded");
     let alert = next(&mut raised).await;
     let body = alert.message().body();
-    let (new_id, severity, component, message): (i64, String, String, String) = body.deserialize().expect("four arguments");
+    let (new_id, severity, component, message): (i64, String, String, String) =
+        body.deserialize().expect("four arguments");
     assert!(new_id > id);
     assert_eq!(severity, "WARNING");
     assert!(component.starts_with("disk"), "{component}");
@@ -524,7 +533,10 @@ fn invalid_reload_keeps_the_config_and_raises_a_warning() {
 #[test]
 fn completions_are_generated_for_bash_zsh_and_fish() {
     for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef healthctl"), ("fish", "complete -c healthctl")] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_healthctl")).args(["completions", shell]).output().expect("run");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_healthctl"))
+            .args(["completions", shell])
+            .output()
+            .expect("run");
         let script = ok_stdout(&out);
         assert!(script.contains(marker) && script.contains("run-once"), "{shell}: {script}");
     }

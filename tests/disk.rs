@@ -31,9 +31,7 @@ fn settings(paths: &[&Path], cleanup: Vec<CleanupRule>) -> DiskSettings {
 }
 
 fn run(settings: DiskSettings, dry_run: bool) -> Vec<Finding> {
-    DiskCheck::new(settings)
-        .run(&CheckContext { dry_run })
-        .expect("disk check runs")
+    DiskCheck::new(settings).run(&CheckContext { dry_run }).expect("disk check runs")
 }
 
 fn finding<'a>(findings: &'a [Finding], component: &str, metric: &str) -> &'a Finding {
@@ -70,12 +68,7 @@ impl Full {
         let kept = vec![logs.join("new.log"), logs.join("keep.dat")];
         write(&kept[0], 64, 0);
         write(&kept[1], 64, 8);
-        Full {
-            fs,
-            logs,
-            aged,
-            kept,
-        }
+        Full { fs, logs, aged, kept }
     }
 
     fn mnt(&self) -> &Path {
@@ -95,67 +88,33 @@ fn critical_problem_when_nothing_can_be_cleaned() {
     assert_eq!(usage.status, Status::Unhealthy);
     let problem = usage.problem.as_ref().expect("problem raised");
     assert_eq!(problem.severity, Severity::Critical);
-    assert!(
-        problem
-            .message
-            .starts_with(&format!("{} is 9", full.mnt().display())),
-        "{}",
-        problem.message
-    );
-    assert!(
-        problem.message.ends_with("% full (critical at 95%)"),
-        "{}",
-        problem.message
-    );
+    assert!(problem.message.starts_with(&format!("{} is 9", full.mnt().display())), "{}", problem.message);
+    assert!(problem.message.ends_with("% full (critical at 95%)"), "{}", problem.message);
     let cleanup = finding(&findings, &component(full.mnt()), "disk_cleanup");
-    assert_eq!(
-        (cleanup.status, cleanup.action.is_none()),
-        (Status::Healthy, true)
-    );
-    assert!(
-        full.aged.iter().all(|p| p.exists()),
-        "nothing may be deleted"
-    );
+    assert_eq!((cleanup.status, cleanup.action.is_none()), (Status::Healthy, true));
+    assert!(full.aged.iter().all(|p| p.exists()), "nothing may be deleted");
 }
 
 /// A critical rule deletes exactly the aged matching files and the usage recorded is post-cleanup.
 #[test]
 fn critical_rule_deletes_exactly_aged_matching_files() {
     let full = Full::new();
-    let findings = run(
-        settings(&[full.mnt()], vec![rule(&full.logs, CleanupWhen::Critical)]),
-        false,
-    );
+    let findings = run(settings(&[full.mnt()], vec![rule(&full.logs, CleanupWhen::Critical)]), false);
 
     for path in &full.aged {
-        assert!(
-            !path.exists(),
-            "aged matching file survived: {}",
-            path.display()
-        );
+        assert!(!path.exists(), "aged matching file survived: {}", path.display());
     }
     for path in &full.kept {
-        assert!(
-            path.exists(),
-            "file that must stay was deleted: {}",
-            path.display()
-        );
+        assert!(path.exists(), "file that must stay was deleted: {}", path.display());
     }
     assert!(full.logs.join("sub").is_dir(), "subdirectory must stay");
     let cleanup = finding(&findings, &component(full.mnt()), "disk_cleanup");
     assert_eq!(cleanup.status, Status::Recovered);
     let action = cleanup.action.as_ref().expect("action recorded");
     assert_eq!(action.kind, ActionKind::DiskCleanup);
-    assert_eq!(
-        action.taken,
-        format!("deleted 8 files (3.7 MiB) from {}", full.logs.display())
-    );
+    assert_eq!(action.taken, format!("deleted 8 files (3.7 MiB) from {}", full.logs.display()));
     let usage = finding(&findings, &component(full.mnt()), "disk_usage");
-    assert_eq!(
-        (usage.status, &usage.problem),
-        (Status::Healthy, &None),
-        "{usage:?}"
-    );
+    assert_eq!((usage.status, &usage.problem), (Status::Healthy, &None), "{usage:?}");
     assert!(usage.details.starts_with("used "), "{}", usage.details);
 }
 
@@ -169,11 +128,7 @@ fn second_run_after_cleanup_is_healthy() {
 
     for metric in ["disk_cleanup", "disk_usage"] {
         let f = finding(&findings, &component(full.mnt()), metric);
-        assert_eq!(
-            (f.status, &f.problem, &f.action),
-            (Status::Healthy, &None, &None),
-            "{f:?}"
-        );
+        assert_eq!((f.status, &f.problem, &f.action), (Status::Healthy, &None, &None), "{f:?}");
     }
 }
 
@@ -184,10 +139,7 @@ fn critical_rule_waits_below_critical() {
     let logs = fs.path().join("logs");
     fs::create_dir(&logs).expect("mkdir");
     write(&logs.join("old.log"), 4, 8);
-    let findings = run(
-        settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Critical)]),
-        false,
-    );
+    let findings = run(settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Critical)]), false);
 
     assert!(logs.join("old.log").exists(), "rule ran below critical");
     let f = finding(&findings, &component(fs.path()), "disk_cleanup");
@@ -199,30 +151,15 @@ fn critical_rule_waits_below_critical() {
 #[test]
 fn dry_run_counts_and_deletes_nothing() {
     let full = Full::new();
-    let findings = run(
-        settings(&[full.mnt()], vec![rule(&full.logs, CleanupWhen::Critical)]),
-        true,
-    );
+    let findings = run(settings(&[full.mnt()], vec![rule(&full.logs, CleanupWhen::Critical)]), true);
 
-    assert!(
-        full.aged.iter().chain(&full.kept).all(|p| p.exists()),
-        "dry-run deleted a file"
-    );
+    assert!(full.aged.iter().chain(&full.kept).all(|p| p.exists()), "dry-run deleted a file");
     let cleanup = finding(&findings, &component(full.mnt()), "disk_cleanup");
     let action = cleanup.action.as_ref().expect("would-be action recorded");
     assert_eq!(action.kind, ActionKind::Other);
-    assert_eq!(
-        action.taken,
-        format!(
-            "would delete 8 files (3.7 MiB) from {}",
-            full.logs.display()
-        )
-    );
+    assert_eq!(action.taken, format!("would delete 8 files (3.7 MiB) from {}", full.logs.display()));
     let usage = finding(&findings, &component(full.mnt()), "disk_usage");
-    assert_eq!(
-        usage.problem.as_ref().map(|p| p.severity),
-        Some(Severity::Critical)
-    );
+    assert_eq!(usage.problem.as_ref().map(|p| p.severity), Some(Severity::Critical));
 }
 
 /// Usage at/above warning_percent but below critical raises a WARNING naming the threshold.
@@ -234,15 +171,8 @@ fn warning_threshold_raises_warning() {
 
     let usage = finding(&findings, &component(fs.path()), "disk_usage");
     let problem = usage.problem.as_ref().expect("problem raised");
-    assert_eq!(
-        (usage.status, problem.severity),
-        (Status::Unhealthy, Severity::Warning)
-    );
-    assert!(
-        problem.message.ends_with("% full (warning at 85%)"),
-        "{}",
-        problem.message
-    );
+    assert_eq!((usage.status, problem.severity), (Status::Unhealthy, Severity::Warning));
+    assert!(problem.message.ends_with("% full (warning at 85%)"), "{}", problem.message);
 }
 
 /// A path statvfs cannot read gives an error finding; the other paths are still checked.
@@ -253,10 +183,7 @@ fn unreadable_path_is_an_error_and_others_still_checked() {
     let findings = run(settings(&[&missing, fs.path()], vec![]), false);
 
     let bad = finding(&findings, &component(&missing), "disk_usage");
-    assert_eq!(
-        (bad.status, bad.problem.as_ref().map(|p| p.severity)),
-        (Status::Error, Some(Severity::Warning))
-    );
+    assert_eq!((bad.status, bad.problem.as_ref().map(|p| p.severity)), (Status::Error, Some(Severity::Warning)));
     let good = finding(&findings, &component(fs.path()), "disk_usage");
     assert_eq!(good.status, Status::Healthy);
 }
@@ -270,10 +197,7 @@ fn missing_rule_dir_errors_then_resolves_under_same_component() {
 
     let first = run(s.clone(), false);
     let failed = finding(&first, &component(fs.path()), "disk_cleanup");
-    assert_eq!(
-        (failed.status, failed.problem.as_ref().map(|p| p.severity)),
-        (Status::Error, Some(Severity::Warning))
-    );
+    assert_eq!((failed.status, failed.problem.as_ref().map(|p| p.severity)), (Status::Error, Some(Severity::Warning)));
     fs::create_dir(&logs).expect("mkdir logs");
     let second = run(s, false);
     let fixed = finding(&second, &component(fs.path()), "disk_cleanup");
@@ -291,30 +215,12 @@ fn symlink_is_removed_not_its_target() {
     let link = logs.join("link.log");
     std::os::unix::fs::symlink(outside.join("victim.log"), &link).expect("symlink");
     age(&link, 8);
-    let findings = run(
-        settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]),
-        false,
-    );
+    let findings = run(settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]), false);
 
-    assert!(
-        fs::symlink_metadata(&link).is_err(),
-        "aged symlink must be removed"
-    );
-    assert_eq!(
-        fs::read(outside.join("victim.log"))
-            .expect("target intact")
-            .len(),
-        4 * KIB
-    );
-    let action = finding(&findings, &component(fs.path()), "disk_cleanup")
-        .action
-        .as_ref()
-        .expect("action");
-    assert!(
-        action.taken.starts_with("deleted 1 file ("),
-        "{}",
-        action.taken
-    );
+    assert!(fs::symlink_metadata(&link).is_err(), "aged symlink must be removed");
+    assert_eq!(fs::read(outside.join("victim.log")).expect("target intact").len(), 4 * KIB);
+    let action = finding(&findings, &component(fs.path()), "disk_cleanup").action.as_ref().expect("action");
+    assert!(action.taken.starts_with("deleted 1 file ("), "{}", action.taken);
 }
 
 /// Aged matching fifos, sockets and directories are never deleted; only regular files and symlinks are.
@@ -331,18 +237,11 @@ fn only_files_and_symlinks_are_deleted() {
     fs::create_dir(&dir).expect("mkdir");
     [&fifo, &socket, &dir].iter().for_each(|p| age(p, 8));
     write(&logs.join("file.log"), 4, 8);
-    run(
-        settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]),
-        false,
-    );
+    run(settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]), false);
 
     assert!(!logs.join("file.log").exists(), "the walk must have run");
     for kept in [&fifo, &socket, &dir] {
-        assert!(
-            fs::symlink_metadata(kept).is_ok(),
-            "{} was deleted",
-            kept.display()
-        );
+        assert!(fs::symlink_metadata(kept).is_ok(), "{} was deleted", kept.display());
     }
 }
 
@@ -356,19 +255,10 @@ fn walk_depth_is_bounded() {
     fs::create_dir_all(&too_deep).expect("mkdir nested");
     write(&at_limit.join("ok.log"), 1, 8);
     write(&too_deep.join("deep.log"), 1, 8);
-    let findings = run(
-        settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]),
-        false,
-    );
+    let findings = run(settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]), false);
 
-    assert!(
-        !at_limit.join("ok.log").exists(),
-        "file at the depth limit must be cleaned"
-    );
-    assert!(
-        too_deep.join("deep.log").exists(),
-        "file below the depth limit must stay"
-    );
+    assert!(!at_limit.join("ok.log").exists(), "file at the depth limit must be cleaned");
+    assert!(too_deep.join("deep.log").exists(), "file below the depth limit must stay");
     let details = &finding(&findings, &component(fs.path()), "disk_cleanup").details;
     assert!(details.contains("1 dir too deep skipped"), "{details}");
 }
@@ -384,16 +274,10 @@ fn symlinked_subdir_is_not_followed() {
     victims.iter().for_each(|v| write(v, 4, 8));
     std::os::unix::fs::symlink(&outside, logs.join("sub")).expect("symlink");
     write(&logs.join("own.log"), 4, 8);
-    run(
-        settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]),
-        false,
-    );
+    run(settings(&[fs.path()], vec![rule(&logs, CleanupWhen::Always)]), false);
 
     assert!(!logs.join("own.log").exists(), "the walk must have run");
-    assert!(
-        victims.iter().all(|v| v.exists()),
-        "a file behind the symlinked subdir was deleted"
-    );
+    assert!(victims.iter().all(|v| v.exists()), "a file behind the symlinked subdir was deleted");
 }
 
 /// A rule dir that is itself a symlink is refused with an error finding; nothing is deleted.
@@ -405,15 +289,9 @@ fn symlinked_rule_dir_is_refused() {
     write(&real.join("old.log"), 4, 8);
     let link = fs.path().join("link");
     std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    let findings = run(
-        settings(&[fs.path()], vec![rule(&link, CleanupWhen::Always)]),
-        false,
-    );
+    let findings = run(settings(&[fs.path()], vec![rule(&link, CleanupWhen::Always)]), false);
 
-    assert!(
-        real.join("old.log").exists(),
-        "file behind a symlinked rule dir was deleted"
-    );
+    assert!(real.join("old.log").exists(), "file behind a symlinked rule dir was deleted");
     let f = finding(&findings, &component(fs.path()), "disk_cleanup");
     assert_eq!((f.status, f.action.is_none()), (Status::Error, true));
     let problem = f.problem.as_ref().expect("problem");
@@ -428,22 +306,10 @@ fn rule_dir_under_symlinked_parent_is_refused() {
     fs::create_dir_all(&real_logs).expect("mkdir");
     write(&real_logs.join("old.log"), 4, 8);
     std::os::unix::fs::symlink(fs.path().join("real"), fs.path().join("link")).expect("symlink");
-    let findings = run(
-        settings(
-            &[fs.path()],
-            vec![rule(&fs.path().join("link/logs"), CleanupWhen::Always)],
-        ),
-        false,
-    );
+    let findings = run(settings(&[fs.path()], vec![rule(&fs.path().join("link/logs"), CleanupWhen::Always)]), false);
 
-    assert!(
-        real_logs.join("old.log").exists(),
-        "file behind a symlinked parent was deleted"
-    );
-    assert_eq!(
-        finding(&findings, &component(fs.path()), "disk_cleanup").status,
-        Status::Error
-    );
+    assert!(real_logs.join("old.log").exists(), "file behind a symlinked parent was deleted");
+    assert_eq!(finding(&findings, &component(fs.path()), "disk_cleanup").status, Status::Error);
 }
 
 /// Another filesystem mounted inside the rule dir is not entered.
@@ -453,29 +319,16 @@ fn other_filesystem_inside_rule_dir_is_untouched() {
     let logs = outer.path().join("logs");
     fs::create_dir(&logs).expect("mkdir");
     write(&logs.join("own.log"), 4, 8);
-    let inner_dir = tempfile::Builder::new()
-        .tempdir_in(&logs)
-        .expect("inner mount point");
+    let inner_dir = tempfile::Builder::new().tempdir_in(&logs).expect("inner mount point");
     let inner = Tmpfs::mount_at(inner_dir, "1m");
-    let victims: Vec<PathBuf> = (0..3)
-        .map(|i| inner.path().join(format!("v{i}.log")))
-        .collect();
+    let victims: Vec<PathBuf> = (0..3).map(|i| inner.path().join(format!("v{i}.log"))).collect();
     victims.iter().for_each(|v| write(v, 4, 8));
-    let findings = run(
-        settings(&[outer.path()], vec![rule(&logs, CleanupWhen::Always)]),
-        false,
-    );
+    let findings = run(settings(&[outer.path()], vec![rule(&logs, CleanupWhen::Always)]), false);
 
     assert!(!logs.join("own.log").exists(), "the walk must have run");
-    assert!(
-        victims.iter().all(|v| v.exists()),
-        "a file on the inner filesystem was deleted"
-    );
+    assert!(victims.iter().all(|v| v.exists()), "a file on the inner filesystem was deleted");
     let details = &finding(&findings, &component(outer.path()), "disk_cleanup").details;
-    assert!(
-        details.contains("1 dir on other filesystems skipped"),
-        "{details}"
-    );
+    assert!(details.contains("1 dir on other filesystems skipped"), "{details}");
 }
 
 /// Swapping a subdirectory for a symlink to an outside dir, over and over
@@ -509,24 +362,12 @@ fn swap_during_walk_never_reaches_outside() {
     let swaps = swapper.join().expect("swapper thread");
 
     assert!(runs == 200 && swaps > 100, "race too weak: {runs} runs, {swaps} swaps");
-    let real_sub = if fs::symlink_metadata(logs.join("sub"))
-        .expect("sub")
-        .is_dir()
-    {
-        "sub"
-    } else {
-        "swap"
-    };
+    let real_sub = if fs::symlink_metadata(logs.join("sub")).expect("sub").is_dir() { "sub" } else { "swap" };
     assert_eq!(
-        fs::read_dir(logs.join(real_sub))
-            .expect("read real sub")
-            .count(),
+        fs::read_dir(logs.join(real_sub)).expect("read real sub").count(),
         0,
         "the walk must have cleaned the real subdir"
     );
     let lost: Vec<&PathBuf> = victims.iter().filter(|v| !v.exists()).collect();
-    assert!(
-        lost.is_empty(),
-        "outside files deleted through a swapped symlink: {lost:?}"
-    );
+    assert!(lost.is_empty(), "outside files deleted through a swapped symlink: {lost:?}");
 }

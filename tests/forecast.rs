@@ -53,7 +53,12 @@ fn used_bytes(path: &Path) -> u64 {
 
 /// Runs cycles, each once the disk's usage has moved on from the last
 /// (or `pause` has passed, when it is not expected to move), until `done`.
-async fn cycles_until(engine: &mut Engine, disk: &Path, moving: bool, done: impl Fn(&CycleSummary) -> bool) -> CycleSummary {
+async fn cycles_until(
+    engine: &mut Engine,
+    disk: &Path,
+    moving: bool,
+    done: impl Fn(&CycleSummary) -> bool,
+) -> CycleSummary {
     let start = Instant::now();
     loop {
         let before = used_bytes(disk);
@@ -82,7 +87,8 @@ async fn steady_fill_raises_a_forecast_that_resolves_when_growth_stops() {
     let stop = Arc::new(AtomicBool::new(false));
     let filler = fill_steadily(disk.path().join("growing.dat"), stop.clone());
 
-    let raised = cycles_until(&mut engine, disk.path(), true, |s| s.raised.iter().any(|a| a.kind == "disk_forecast")).await;
+    let raised =
+        cycles_until(&mut engine, disk.path(), true, |s| s.raised.iter().any(|a| a.kind == "disk_forecast")).await;
 
     let alert = raised.raised.iter().find(|a| a.kind == "disk_forecast").unwrap();
     assert_eq!(alert.component, format!("disk:{}", disk.path().display()));

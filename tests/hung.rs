@@ -27,9 +27,9 @@ fn config(hung: &Path, interval: &str) -> String {
 /// `details` of the `check_run` rows of the disk check, oldest first.
 fn check_run_rows(db: &Path) -> Vec<String> {
     let Ok(conn) = rusqlite::Connection::open(db) else { return Vec::new() };
-    let Ok(mut stmt) =
-        conn.prepare("SELECT details FROM health_metrics WHERE component = 'disk' AND metric_type = 'check_run' ORDER BY id")
-    else {
+    let Ok(mut stmt) = conn.prepare(
+        "SELECT details FROM health_metrics WHERE component = 'disk' AND metric_type = 'check_run' ORDER BY id",
+    ) else {
         return Vec::new();
     };
     stmt.query_map([], |row| row.get(0)).map(|rows| rows.flatten().collect()).unwrap_or_default()
@@ -123,11 +123,17 @@ fn late_findings_are_recorded_when_the_hung_run_returns() {
     wait_rows(&daemon.db, "the first cycle's timeout", |rows| rows.iter().any(|d| d.contains("timed out")));
 
     fuse.release();
-    wait_rows(&daemon.db, "the late run's row", |rows| rows.iter().any(|d| d.contains("returned") && d.contains("late")));
+    wait_rows(&daemon.db, "the late run's row", |rows| {
+        rows.iter().any(|d| d.contains("returned") && d.contains("late"))
+    });
     let conn = rusqlite::Connection::open(&daemon.db).unwrap();
     let component = format!("disk:{}", fuse.path().display());
     let status: String = conn
-        .query_row("SELECT status FROM health_metrics WHERE component = ?1 ORDER BY id DESC LIMIT 1", [&component], |r| r.get(0))
+        .query_row(
+            "SELECT status FROM health_metrics WHERE component = ?1 ORDER BY id DESC LIMIT 1",
+            [&component],
+            |r| r.get(0),
+        )
         .expect("the late run's finding for the hung path");
     assert_eq!(status, "error", "statvfs on the aborted mount fails");
 }

@@ -12,19 +12,14 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use common::manpages::{
-    help_commands, help_flags, sample_config_keys, section, sections, tags, text,
-};
+use common::manpages::{help_commands, help_flags, sample_config_keys, section, sections, tags, text};
 
 const HEALTHMON_8: &str = "man/healthmon.8";
 const HEALTHCTL_1: &str = "man/healthctl.1";
 const HEALTHMON_TOML_5: &str = "man/healthmon.toml.5";
 /// (page, the name its NAME section gives).
-const PAGES: [(&str, &str); 3] = [
-    (HEALTHMON_8, "healthmon"),
-    (HEALTHCTL_1, "healthctl"),
-    (HEALTHMON_TOML_5, "healthmon.toml"),
-];
+const PAGES: [(&str, &str); 3] =
+    [(HEALTHMON_8, "healthmon"), (HEALTHCTL_1, "healthctl"), (HEALTHMON_TOML_5, "healthmon.toml")];
 
 /// healthmon's flags in the contract (the binary's `--help` adds any others).
 const HEALTHMON_FLAGS: [&str; 12] = [
@@ -110,16 +105,7 @@ const DBUS_KEYS: [&str; 18] = [
 /// Every config key of the contract plus the extension keys, by table as
 /// the page heads its sections (the shipped sample config adds any others).
 const CONFIG_KEYS: [(&str, &[&str]); 8] = [
-    (
-        "[monitor]",
-        &[
-            "check_interval",
-            "database",
-            "retention",
-            "dry_run",
-            "check_timeout",
-        ],
-    ),
+    ("[monitor]", &["check_interval", "database", "retention", "dry_run", "check_timeout"]),
     (
         "[workers.NAME]",
         &[
@@ -142,26 +128,12 @@ const CONFIG_KEYS: [(&str, &[&str]); 8] = [
     ),
     (
         "[sessions]",
-        &[
-            "enabled",
-            "tmux_socket",
-            "stuck_after",
-            "task_database",
-            "in_progress_query",
-            "on_stuck",
-            "requeue",
-        ],
+        &["enabled", "tmux_socket", "stuck_after", "task_database", "in_progress_query", "on_stuck", "requeue"],
     ),
     ("[[databases]]", &["path", "locked_after", "kill_holders"]),
     ("[disk]", &["paths", "warning_percent", "critical_percent"]),
-    (
-        "[[disk.cleanup]]",
-        &["dir", "pattern", "older_than", "when"],
-    ),
-    (
-        "[notify]",
-        &["webhook", "command", "min_severity", "reminder_interval"],
-    ),
+    ("[[disk.cleanup]]", &["dir", "pattern", "older_than", "when"]),
+    ("[notify]", &["webhook", "command", "min_severity", "reminder_interval"]),
     ("[prometheus]", &["textfile"]),
 ];
 
@@ -180,21 +152,12 @@ fn run(program: &str, args: &[&str], env: &[(&str, &str)], package: &str) -> Out
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}): install the Debian package {package}")
-        })
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}): install the Debian package {package}"))
 }
 
 fn help_of(binary: &str, args: &[&str]) -> String {
-    let out = Command::new(binary)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
-    assert!(
-        out.status.success(),
-        "{binary} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(binary).args(args).output().unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
+    assert!(out.status.success(), "{binary} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -202,30 +165,14 @@ fn help_of(binary: &str, args: &[&str]) -> String {
 #[test]
 fn pages_have_no_man_warnings() {
     let groff = run("groff", &["--version"], &[], "groff-base");
-    assert!(
-        groff.status.success(),
-        "groff does not run: install groff-base"
-    );
-    let env = [
-        ("LC_ALL", "C.UTF-8"),
-        ("MANROFFSEQ", ""),
-        ("MANWIDTH", "80"),
-    ];
+    assert!(groff.status.success(), "groff does not run: install groff-base");
+    let env = [("LC_ALL", "C.UTF-8"), ("MANROFFSEQ", ""), ("MANWIDTH", "80")];
     for (page, _) in PAGES {
         let path = repo(page);
         let path = path.to_str().expect("UTF-8 path");
-        let out = run(
-            "man",
-            &["--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", path],
-            &env,
-            "man-db",
-        );
+        let out = run("man", &["--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z", path], &env, "man-db");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && stderr.is_empty(),
-            "man --warnings on {page}: {}\n{stderr}",
-            out.status
-        );
+        assert!(out.status.success() && stderr.is_empty(), "man --warnings on {page}: {}\n{stderr}", out.status);
         assert!(!out.stdout.is_empty(), "man produced no output for {page}");
     }
 }
@@ -235,21 +182,10 @@ fn pages_have_no_man_warnings() {
 fn lexgrog_parses_every_name_section() {
     for (page, name) in PAGES {
         let path = repo(page);
-        let out = run(
-            "lexgrog",
-            &[path.to_str().expect("UTF-8 path")],
-            &[],
-            "man-db",
-        );
+        let out = run("lexgrog", &[path.to_str().expect("UTF-8 path")], &[], "man-db");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "lexgrog cannot parse {page}: {stdout}"
-        );
-        assert!(
-            stdout.contains(&format!(": \"{name} - ")),
-            "lexgrog on {page}: {stdout}"
-        );
+        assert!(out.status.success(), "lexgrog cannot parse {page}: {stdout}");
+        assert!(stdout.contains(&format!(": \"{name} - ")), "lexgrog on {page}: {stdout}");
     }
 }
 
@@ -258,14 +194,8 @@ fn lexgrog_parses_every_name_section() {
 fn pages_carry_the_crate_version() {
     let version = format!("\"healthmon {}\"", env!("CARGO_PKG_VERSION"));
     for (page, _) in PAGES {
-        let th = read(page)
-            .lines()
-            .find(|l| l.starts_with(".TH "))
-            .map(str::to_owned);
-        assert!(
-            th.as_deref().is_some_and(|th| th.contains(&version)),
-            "{page}: {th:?} lacks {version}"
-        );
+        let th = read(page).lines().find(|l| l.starts_with(".TH ")).map(str::to_owned);
+        assert!(th.as_deref().is_some_and(|th| th.contains(&version)), "{page}: {th:?} lacks {version}");
     }
 }
 
@@ -273,17 +203,12 @@ fn pages_carry_the_crate_version() {
 #[test]
 fn healthmon_page_documents_every_flag() {
     let mut flags = help_flags(&help_of(env!("CARGO_BIN_EXE_healthmon"), &["--help"]));
-    assert!(
-        flags.contains("--once"),
-        "healthmon --help lists no --once: the parser is out of step with clap"
-    );
+    assert!(flags.contains("--once"), "healthmon --help lists no --once: the parser is out of step with clap");
     flags.extend(HEALTHMON_FLAGS.map(str::to_owned));
     let page = read(HEALTHMON_8);
     let options = tags(section(&sections(&page), "OPTIONS"));
     for flag in flags {
-        let documented = options
-            .iter()
-            .any(|tag| tag.split([' ', ',']).any(|word| word == flag));
+        let documented = options.iter().any(|tag| tag.split([' ', ',']).any(|word| word == flag));
         assert!(documented, "healthmon(8) OPTIONS has no entry for {flag}");
     }
 }
@@ -293,10 +218,8 @@ fn healthmon_page_documents_every_flag() {
 fn healthctl_page_documents_every_command_and_option() {
     let binary = env!("CARGO_BIN_EXE_healthctl");
     let help = help_of(binary, &["--help"]);
-    let mut commands: Vec<(String, BTreeSet<String>)> = HEALTHCTL_COMMANDS
-        .iter()
-        .map(|(c, f)| (c.to_string(), f.iter().map(|f| f.to_string()).collect()))
-        .collect();
+    let mut commands: Vec<(String, BTreeSet<String>)> =
+        HEALTHCTL_COMMANDS.iter().map(|(c, f)| (c.to_string(), f.iter().map(|f| f.to_string()).collect())).collect();
     for command in help_commands(&help) {
         if !commands.iter().any(|(c, _)| *c == command) {
             commands.push((command, BTreeSet::new()));
@@ -307,28 +230,17 @@ fn healthctl_page_documents_every_command_and_option() {
     let entries = tags(section(&all, "COMMANDS"));
     for (command, flags) in &mut commands {
         flags.extend(help_flags(&help_of(binary, &[command, "--help"])));
-        let entry = entries
-            .iter()
-            .find(|tag| tag.split_whitespace().next() == Some(command.as_str()));
-        let entry =
-            entry.unwrap_or_else(|| panic!("healthctl(1) COMMANDS has no entry for {command}"));
-        for flag in flags
-            .iter()
-            .filter(|f| !HEALTHCTL_GLOBAL.contains(&f.as_str()))
-        {
-            assert!(
-                entry.contains(flag.as_str()),
-                "healthctl(1) entry {entry:?} lacks {flag}"
-            );
+        let entry = entries.iter().find(|tag| tag.split_whitespace().next() == Some(command.as_str()));
+        let entry = entry.unwrap_or_else(|| panic!("healthctl(1) COMMANDS has no entry for {command}"));
+        for flag in flags.iter().filter(|f| !HEALTHCTL_GLOBAL.contains(&f.as_str())) {
+            assert!(entry.contains(flag.as_str()), "healthctl(1) entry {entry:?} lacks {flag}");
         }
     }
     let options = tags(section(&all, "OPTIONS"));
     let mut globals: BTreeSet<String> = help_flags(&help);
     globals.extend(HEALTHCTL_GLOBAL.map(str::to_owned));
     for flag in globals {
-        let documented = options
-            .iter()
-            .any(|tag| tag.split([' ', ',']).any(|word| word == flag));
+        let documented = options.iter().any(|tag| tag.split([' ', ',']).any(|word| word == flag));
         assert!(documented, "healthctl(1) OPTIONS has no entry for {flag}");
     }
 }
@@ -337,16 +249,13 @@ fn healthctl_page_documents_every_command_and_option() {
 /// with its signature in healthmon(8), and every Status/summary key is named.
 #[test]
 fn healthmon_page_documents_every_dbus_member() {
-    let mut members: Vec<(String, String)> = DBUS_MEMBERS
-        .iter()
-        .map(|(m, s)| (m.to_string(), s.to_string()))
-        .collect();
-    let xml = std::fs::read_to_string(repo("dist/dbus/org.healthmon.Monitor1.xml")).expect("the shipped introspection XML");
+    let mut members: Vec<(String, String)> = DBUS_MEMBERS.iter().map(|(m, s)| (m.to_string(), s.to_string())).collect();
+    let xml =
+        std::fs::read_to_string(repo("dist/dbus/org.healthmon.Monitor1.xml")).expect("the shipped introspection XML");
     {
         for chunk in xml.split('<').skip(1) {
-            let named = ["method name=\"", "signal name=\"", "property name=\""]
-                .iter()
-                .find_map(|p| chunk.strip_prefix(p));
+            let named =
+                ["method name=\"", "signal name=\"", "property name=\""].iter().find_map(|p| chunk.strip_prefix(p));
             if let Some(name) = named.and_then(|rest| rest.split('"').next()) {
                 if !members.iter().any(|(m, _)| m == name) {
                     members.push((name.to_owned(), String::new()));
@@ -358,25 +267,14 @@ fn healthmon_page_documents_every_dbus_member() {
     let dbus = section(&sections(&page), "D-BUS INTERFACE").to_vec();
     let entries = tags(&dbus);
     for (member, signature) in &members {
-        let entry = entries
-            .iter()
-            .find(|tag| tag.split(['(', ' ']).next() == Some(member.as_str()));
-        let entry = entry
-            .unwrap_or_else(|| panic!("healthmon(8) D-BUS INTERFACE has no entry for {member}"));
-        assert!(
-            entry.contains(signature.as_str()),
-            "healthmon(8) entry {entry:?} lacks {signature:?}"
-        );
+        let entry = entries.iter().find(|tag| tag.split(['(', ' ']).next() == Some(member.as_str()));
+        let entry = entry.unwrap_or_else(|| panic!("healthmon(8) D-BUS INTERFACE has no entry for {member}"));
+        assert!(entry.contains(signature.as_str()), "healthmon(8) entry {entry:?} lacks {signature:?}");
     }
     let body = text(&dbus);
     for key in DBUS_KEYS {
-        let named = body
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .any(|word| word == key);
-        assert!(
-            named,
-            "healthmon(8) D-BUS INTERFACE never names the key {key}"
-        );
+        let named = body.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|word| word == key);
+        assert!(named, "healthmon(8) D-BUS INTERFACE never names the key {key}");
     }
 }
 
@@ -384,29 +282,19 @@ fn healthmon_page_documents_every_dbus_member() {
 /// an entry in its table's section of healthmon.toml(5).
 #[test]
 fn toml_page_documents_every_config_key() {
-    let mut keys: BTreeSet<(String, String)> = CONFIG_KEYS
-        .iter()
-        .flat_map(|(t, ks)| ks.iter().map(move |k| (t.to_string(), k.to_string())))
-        .collect();
+    let mut keys: BTreeSet<(String, String)> =
+        CONFIG_KEYS.iter().flat_map(|(t, ks)| ks.iter().map(move |k| (t.to_string(), k.to_string()))).collect();
     let sample = std::fs::read_to_string(repo("dist/config/healthmon.toml")).expect("the shipped sample config");
     {
         let found = sample_config_keys(&sample);
-        assert!(
-            found.contains(&("[monitor]".into(), "check_interval".into())),
-            "cannot read the sample config"
-        );
+        assert!(found.contains(&("[monitor]".into(), "check_interval".into())), "cannot read the sample config");
         keys.extend(found);
     }
     let page = read(HEALTHMON_TOML_5);
     let all = sections(&page);
     for (table, key) in keys {
         let entries = tags(section(&all, &table));
-        let documented = entries
-            .iter()
-            .any(|tag| tag.split_whitespace().next() == Some(key.as_str()));
-        assert!(
-            documented,
-            "healthmon.toml(5) {table} has no entry for {key}"
-        );
+        let documented = entries.iter().any(|tag| tag.split_whitespace().next() == Some(key.as_str()));
+        assert!(documented, "healthmon.toml(5) {table} has no entry for {key}");
     }
 }

@@ -42,7 +42,8 @@ fn quick_retry(attempts: u32) -> Retry {
 async fn webhook_receives_raise_and_resolve() {
     let server = HookServer::start(200);
     let (failures, _rx) = mpsc::unbounded_channel();
-    let (notifier, delivery) = Notifier::start(settings(Some(server.url()), None, Severity::Warning), failures, quick_retry(1));
+    let (notifier, delivery) =
+        Notifier::start(settings(Some(server.url()), None, Severity::Warning), failures, quick_retry(1));
     let mut a = alert(7, Severity::Critical);
     notifier.raised(&a);
     a.resolved = true;
@@ -69,7 +70,8 @@ async fn webhook_receives_raise_and_resolve() {
 async fn failing_webhook_is_retried_boundedly_without_blocking() {
     let server = HookServer::start(500);
     let (failures, mut failed) = mpsc::unbounded_channel();
-    let (notifier, delivery) = Notifier::start(settings(Some(server.url()), None, Severity::Info), failures, quick_retry(3));
+    let (notifier, delivery) =
+        Notifier::start(settings(Some(server.url()), None, Severity::Info), failures, quick_retry(3));
     let started = Instant::now();
     notifier.raised(&alert(1, Severity::Warning));
     let enqueue_time = started.elapsed();
@@ -93,7 +95,8 @@ async fn command_receives_environment() {
     let script = format!("env | grep ^HEALTHMON_ | sort > {}", out.display());
     let command = vec!["/bin/sh".to_string(), "-c".to_string(), script];
     let (failures, _rx) = mpsc::unbounded_channel();
-    let (notifier, delivery) = Notifier::start(settings(None, Some(command), Severity::Warning), failures, quick_retry(1));
+    let (notifier, delivery) =
+        Notifier::start(settings(None, Some(command), Severity::Warning), failures, quick_retry(1));
     notifier.raised(&alert(42, Severity::Critical));
     drop(notifier);
     delivery.finish(Duration::from_secs(10)).await;
@@ -112,7 +115,8 @@ async fn command_receives_environment() {
 async fn min_severity_filters() {
     let server = HookServer::start(200);
     let (failures, _rx) = mpsc::unbounded_channel();
-    let (notifier, delivery) = Notifier::start(settings(Some(server.url()), None, Severity::Critical), failures, quick_retry(1));
+    let (notifier, delivery) =
+        Notifier::start(settings(Some(server.url()), None, Severity::Critical), failures, quick_retry(1));
     notifier.raised(&alert(1, Severity::Warning));
     notifier.raised(&alert(2, Severity::Info));
     notifier.raised(&alert(3, Severity::Critical));
@@ -134,7 +138,8 @@ async fn command_delivers_while_webhook_hangs() {
     let hung = HangServer::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("paged");
-    let command = vec!["/bin/sh".to_string(), "-c".to_string(), format!("echo $HEALTHMON_ALERT_ID > {}", out.display())];
+    let command =
+        vec!["/bin/sh".to_string(), "-c".to_string(), format!("echo $HEALTHMON_ALERT_ID > {}", out.display())];
     let (failures, mut failed) = mpsc::unbounded_channel();
     let retry = Retry { attempts: 4, first_backoff: Duration::from_secs(1), timeout: Duration::from_secs(10) };
     let (notifier, _delivery) =
@@ -157,7 +162,8 @@ async fn command_delivers_while_webhook_hangs() {
 async fn fifty_critical_raises_in_a_burst_all_arrive() {
     let server = HookServer::start(200);
     let (failures, _rx) = mpsc::unbounded_channel();
-    let (notifier, delivery) = Notifier::start(settings(Some(server.url()), None, Severity::Warning), failures, quick_retry(1));
+    let (notifier, delivery) =
+        Notifier::start(settings(Some(server.url()), None, Severity::Warning), failures, quick_retry(1));
     for id in 1..=50 {
         notifier.raised(&alert(id, Severity::Critical));
     }
@@ -176,7 +182,8 @@ async fn fifty_critical_raises_in_a_burst_all_arrive() {
 async fn silenced_alert_is_not_notified() {
     let server = HookServer::start(200);
     let (failures, _rx) = mpsc::unbounded_channel();
-    let (notifier, delivery) = Notifier::start(settings(Some(server.url()), None, Severity::Warning), failures, quick_retry(1));
+    let (notifier, delivery) =
+        Notifier::start(settings(Some(server.url()), None, Severity::Warning), failures, quick_retry(1));
     notifier.raised(&AlertRow { silenced: true, ..alert(1, Severity::Critical) });
     notifier.raised(&alert(2, Severity::Critical));
     drop(notifier);
@@ -197,7 +204,8 @@ async fn command_does_not_inherit_healthmons_environment() {
     let out = dir.path().join("env.txt");
     let command = vec!["/bin/sh".to_string(), "-c".to_string(), format!("env > {}", out.display())];
     let (failures, _rx) = mpsc::unbounded_channel();
-    let (notifier, delivery) = Notifier::start(settings(None, Some(command), Severity::Warning), failures, quick_retry(1));
+    let (notifier, delivery) =
+        Notifier::start(settings(None, Some(command), Severity::Warning), failures, quick_retry(1));
     notifier.raised(&alert(9, Severity::Critical));
     drop(notifier);
     delivery.finish(Duration::from_secs(10)).await;

@@ -111,14 +111,19 @@ fn full_disk_alert_cleanup_and_resolution() {
     assert_eq!(code(&first), 2, "{}", text(&first));
     let open = disk.sql("SELECT severity, component FROM health_alerts WHERE resolved = 0");
     assert_eq!(open.len(), 1, "{open:?}");
-    assert!(open[0][0].contains("CRITICAL") && open[0][1].contains(&format!("disk:{}", disk.fs.path().display())), "{open:?}");
+    assert!(
+        open[0][0].contains("CRITICAL") && open[0][1].contains(&format!("disk:{}", disk.fs.path().display())),
+        "{open:?}"
+    );
 
     disk.age_logs();
     let second = disk.once(&[]);
     assert_eq!(code(&second), 0, "{}", text(&second));
     assert_eq!(files(&disk.logs()), vec!["keep.txt"], "only the aged *.log* files go");
     assert!(disk.sql("SELECT id FROM health_alerts WHERE resolved = 0").is_empty());
-    let cleanup = disk.sql("SELECT status, action_taken FROM health_metrics WHERE metric_type = 'disk_cleanup' AND status = 'recovered'");
+    let cleanup = disk.sql(
+        "SELECT status, action_taken FROM health_metrics WHERE metric_type = 'disk_cleanup' AND status = 'recovered'",
+    );
     assert_eq!(cleanup.len(), 1, "{cleanup:?}");
     assert!(cleanup[0][1].contains("deleted 4 files"), "{cleanup:?}");
     let usage = disk.sql("SELECT status FROM health_metrics WHERE metric_type = 'disk_usage' ORDER BY id DESC LIMIT 1");
@@ -141,7 +146,8 @@ fn disk_cleaned_in_one_cycle_leaves_one_resolved_info_alert() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(files(&disk.logs()), vec!["keep.txt"], "the cleanup ran");
 
-    let alerts = disk.sql("SELECT severity, component, kind, message, resolved, resolved_at IS NOT NULL FROM health_alerts");
+    let alerts =
+        disk.sql("SELECT severity, component, kind, message, resolved, resolved_at IS NOT NULL FROM health_alerts");
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let row = &alerts[0];
     assert_eq!(row[0], "Text(\"INFO\")", "{row:?}");
@@ -175,7 +181,17 @@ fn json_report_has_stable_keys() {
     let disk = FullDisk::new();
     let out = disk.once(&["--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
-    for key in ["state", "duration_ms", "workers_restarted", "sessions_cleared", "locks_cleared", "disk_cleanups", "alerts_raised", "alerts_resolved", "actions"] {
+    for key in [
+        "state",
+        "duration_ms",
+        "workers_restarted",
+        "sessions_cleared",
+        "locks_cleared",
+        "disk_cleanups",
+        "alerts_raised",
+        "alerts_resolved",
+        "actions",
+    ] {
         assert!(doc.get(key).is_some(), "missing {key}: {doc}");
     }
     assert_eq!(doc["state"], "critical");

@@ -16,7 +16,14 @@ fn snapshot(checks_run: u64) -> Snapshot {
         disk_used_percent: vec![("/".into(), 42.5), ("/srv/with \"quote\"".into(), 96.0)],
         disk_full_in_seconds: vec![("/".into(), 25_200.0)],
         unresolved: vec![(Severity::Critical, 1), (Severity::Warning, 2), (Severity::Info, 0)],
-        counters: Counters { checks_run, workers_restarted: 4, sessions_cleared: 1, locks_cleared: 0, disk_cleanups: 2, alerts_sent: 5 },
+        counters: Counters {
+            checks_run,
+            workers_restarted: 4,
+            sessions_cleared: 1,
+            locks_cleared: 0,
+            disk_cleanups: 2,
+            alerts_sent: 5,
+        },
         last_check: 1_700_000_000,
         worker_usage: vec![("api".into(), 52_428_800, 1_500_000)],
     }
@@ -122,8 +129,7 @@ fn healthmon_names(text: &str) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
     let mut rest = text;
     while let Some(at) = rest.find("healthmon_") {
-        let name: String =
-            rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let name: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         rest = &rest[at + name.len()..];
         names.insert(name);
     }
@@ -145,7 +151,12 @@ fn exported_names() -> std::collections::BTreeSet<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_healthmon")).args(["--once", "--config"]).arg(&config).output().unwrap();
     assert!(out.status.code().is_some(), "{out:?}");
     let written = std::fs::read_to_string(&textfile).expect("the daemon wrote its textfile");
-    written.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).map(String::from).collect()
+    written
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .map(String::from)
+        .collect()
 }
 
 /// The shipped dashboard is valid JSON whose queries name only metrics a

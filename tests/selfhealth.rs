@@ -258,15 +258,25 @@ fn assert_caught_up(bus: &TestBus, db: &Path, old_disk_id: i64, lost_before: boo
     let conn = rusqlite::Connection::open(db).expect("open db");
     let newer_than = if lost_before { 0 } else { old_disk_id };
     let disk: i64 = conn
-        .query_row("SELECT count(*) FROM health_alerts WHERE component = 'disk:/' AND resolved = 0 AND id > ?1", [newer_than], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM health_alerts WHERE component = 'disk:/' AND resolved = 0 AND id > ?1",
+            [newer_than],
+            |r| r.get(0),
+        )
         .expect("query");
     assert_eq!(disk, 1, "the disk alert raised while held is written, once");
     let (state, resolved): (i64, i64) = conn
-        .query_row("SELECT count(*), COALESCE(SUM(resolved), 0) FROM health_alerts WHERE component = 'state'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT count(*), COALESCE(SUM(resolved), 0) FROM health_alerts WHERE component = 'state'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .expect("query");
     assert_eq!((state, resolved), (1, 1), "the state alert was written and resolved");
     let held_rows: i64 = conn
-        .query_row("SELECT count(*) FROM health_metrics WHERE component = 'state' AND status = 'error'", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM health_metrics WHERE component = 'state' AND status = 'error'", [], |r| {
+            r.get(0)
+        })
         .expect("query");
     assert!(held_rows >= 1, "metric rows from the outage are written");
 }
@@ -282,7 +292,12 @@ fn full_disk_holds_alerts_and_writes_them_later() {
     let (mut daemon, old_disk_id) = daemon_with_fresh_disk_alert(&bus, &db, &journal);
 
     let filler = tmpfs.path().join("filler");
-    let out = Command::new("dd").arg("if=/dev/zero").arg(format!("of={}", filler.display())).args(["bs=64k"]).output().expect("dd");
+    let out = Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", filler.display()))
+        .args(["bs=64k"])
+        .output()
+        .expect("dd");
     assert!(!out.status.success(), "dd stops at a full disk");
     assert_held(&bus, &journal);
     running_or_panic(&mut daemon);
@@ -316,7 +331,8 @@ impl Ext4 {
         let image = dir.path().join("fs.img");
         std::fs::File::create(&image).expect("image").set_len(16 << 20).expect("size");
         run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image));
-        let ext4 = Ext4 { image, mount: tempfile::tempdir().expect("mount point"), devices: Mutex::default(), _dir: dir };
+        let ext4 =
+            Ext4 { image, mount: tempfile::tempdir().expect("mount point"), devices: Mutex::default(), _dir: dir };
         ext4.attach();
         ext4
     }

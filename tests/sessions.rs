@@ -13,8 +13,8 @@ use healthmon::checks::taskdb::BUSY_TIMEOUT;
 use healthmon::checks::Check;
 use healthmon::engine::Engine;
 use healthmon::journal::Journal;
-use healthmon::store::{Store, StoreHandle};
 use healthmon::model::{ActionKind, Finding, Severity, Status};
+use healthmon::store::{Store, StoreHandle};
 use rusqlite::types::Value;
 use support::*;
 

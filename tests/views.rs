@@ -89,13 +89,27 @@ fn metrics() -> Vec<MetricEntry> {
     };
     vec![
         m(12, "disk:/", "disk_usage", "unhealthy", "", "used 91.3% (1.7 GiB free of 20 GiB)"),
-        m(12, "disk:/", "disk_cleanup", "recovered", "deleted 1 file (12 KiB) from /var/log/architect", "deleted 1 file (12 KiB) from /var/log/architect"),
+        m(
+            12,
+            "disk:/",
+            "disk_cleanup",
+            "recovered",
+            "deleted 1 file (12 KiB) from /var/log/architect",
+            "deleted 1 file (12 KiB) from /var/log/architect",
+        ),
         m(75, "ghost", "worker_status", "unhealthy", "", "state given-up, cannot start"),
     ]
 }
 
 fn summary() -> CycleSummary {
-    let disk = Finding::problem("disk:/", "disk_usage", Status::Unhealthy, Severity::Warning, "/ is 91.3% full (warning at 85%)", "used 91.3%");
+    let disk = Finding::problem(
+        "disk:/",
+        "disk_usage",
+        Status::Unhealthy,
+        Severity::Warning,
+        "/ is 91.3% full (warning at 85%)",
+        "used 91.3%",
+    );
     let cleanup = Finding::healthy("disk:/", "disk_cleanup", "deleted 1 file (12 KiB) from /var/log/architect")
         .with_action(ActionKind::DiskCleanup, "deleted 1 file (12 KiB) from /var/log/architect");
     let session = Finding::healthy("tmux:worker-1", "stuck_session", "id $1, idle 3 min 5 s, no task in progress");
@@ -133,7 +147,8 @@ fn check(name: &str, width: usize, text: &str) {
         std::fs::write(&path, text).unwrap();
         return;
     }
-    let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
     assert_eq!(text, golden, "{name} at {width} differs from {}", path.display());
 }
 

@@ -84,7 +84,11 @@ fn pinned_wal_warning_names_the_reader() {
     let problem = wal.problem.as_ref().expect("a problem");
     assert_eq!(problem.severity, Severity::Warning);
     assert!(problem.message.contains(&format!("{} (python3", reader.pid())), "{}", problem.message);
-    assert!(!problem.message.contains(&format!("{} (python3", writer.pid())), "the writer pins nothing: {}", problem.message);
+    assert!(
+        !problem.message.contains(&format!("{} (python3", writer.pid())),
+        "the writer pins nothing: {}",
+        problem.message
+    );
     assert_eq!(wal.value, Some(len(&sidecar(&db, "-wal")) as i64), "the value column carries the WAL's bytes");
     assert!(wal.action.is_none());
     assert!(reader.alive() && writer.alive());

@@ -58,7 +58,10 @@ environment = {{ WORKER_OWN = "kept" }}
     let mut daemon = TestDaemon::start_configured(&bus, &healthmons_own, &worker);
     let environ = std::fs::read(format!("/proc/{}/environ", daemon.pid())).expect("healthmon's environ");
     let environ = String::from_utf8_lossy(&environ);
-    assert!(environ.contains("NOTIFY_SOCKET=") && environ.contains("HEALTHMON_TEST_ONLY=leak"), "set in healthmon's own environment");
+    assert!(
+        environ.contains("NOTIFY_SOCKET=") && environ.contains("HEALTHMON_TEST_ONLY=leak"),
+        "set in healthmon's own environment"
+    );
 
     let env = wait_for_file(&env_file);
     for name in ["NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "HEALTHMON_"] {
@@ -69,7 +72,11 @@ environment = {{ WORKER_OWN = "kept" }}
     let own = std::fs::read_to_string(format!("/proc/{}/limits", daemon.pid())).expect("healthmon's limits");
     assert_eq!(open_files(&own), (hard.to_string(), hard.to_string()), "healthmon raised its soft limit");
     let theirs = wait_for_file(&limits_file);
-    assert_eq!(open_files(&theirs), ("512".to_string(), hard.to_string()), "the worker has the limit healthmon started with");
+    assert_eq!(
+        open_files(&theirs),
+        ("512".to_string(), hard.to_string()),
+        "the worker has the limit healthmon started with"
+    );
 
     let deadline = Instant::now() + TIMEOUT;
     while !daemon.stderr().lines().any(|l| l == "envdump: hello from the worker") {

@@ -39,7 +39,11 @@ async fn whole_group_gets_the_grace_when_the_leader_exits_first() {
         wait_until("python ready", Duration::from_secs(10), || dir.path().join("ready").exists()).await;
 
         sup.shutdown().await;
-        assert_eq!(std::fs::read_to_string(&done).ok().as_deref(), Some("done"), "python finished its 1.5 s of cleanup");
+        assert_eq!(
+            std::fs::read_to_string(&done).ok().as_deref(),
+            Some("done"),
+            "python finished its 1.5 s of cleanup"
+        );
     })
     .await;
 }
@@ -51,7 +55,8 @@ async fn sigkill_only_after_the_grace_and_only_to_what_is_left() {
         let dir = tempdir();
         let pidfile = dir.path().join("child.pid");
         // The leader exits on TERM; its child ignores TERM.
-        let body = format!(r#"sh -c 'trap "" TERM; echo $$ > {}; while :; do sleep 0.05; done' & wait"#, pidfile.display());
+        let body =
+            format!(r#"sh -c 'trap "" TERM; echo $$ > {}; while :; do sleep 0.05; done' & wait"#, pidfile.display());
         let worker = script(dir.path(), "leader.sh", &body);
         let mut w = command_worker("stubborn-child", vec![worker.display().to_string()]);
         w.stop_timeout = Duration::from_millis(800);
@@ -113,11 +118,17 @@ async fn two_candidates_adopt_none_and_warn() {
         let mut sup = Supervisor::start(&[w], false, tx).await;
 
         let warned = events
-            .wait_for("the ambiguity warning", Duration::from_secs(5), |f| f.problem.as_ref().is_some_and(|p| p.message.contains("fits 2")))
+            .wait_for("the ambiguity warning", Duration::from_secs(5), |f| {
+                f.problem.as_ref().is_some_and(|p| p.message.contains("fits 2"))
+            })
             .await;
         let problem = warned.problem.unwrap();
         assert_eq!(problem.severity, Severity::Warning);
-        assert!(problem.message.contains(&first.to_string()) && problem.message.contains(&second.to_string()), "{}", problem.message);
+        assert!(
+            problem.message.contains(&first.to_string()) && problem.message.contains(&second.to_string()),
+            "{}",
+            problem.message
+        );
         let info = &sup.list()[0];
         assert_eq!((info.state.as_str(), info.pid), ("error", 0));
         assert_eq!(sup.cycle().await[0].problem.as_ref().map(|p| p.severity), Some(Severity::Warning));
@@ -142,7 +153,9 @@ async fn crash_alert_ends_with_the_last_output() {
         let sup = Supervisor::start(&[w], false, tx).await;
 
         let crash = events
-            .wait_for("the crash", Duration::from_secs(5), |f| f.problem.as_ref().is_some_and(|p| p.message.starts_with("exited")))
+            .wait_for("the crash", Duration::from_secs(5), |f| {
+                f.problem.as_ref().is_some_and(|p| p.message.starts_with("exited"))
+            })
             .await;
         let message = crash.problem.unwrap().message;
         assert!(message.ends_with("last output: starting | fatal: config missing"), "{message}");
@@ -156,13 +169,23 @@ async fn crash_alert_ends_with_the_last_output() {
 async fn given_up_budget_survives_a_new_supervisor() {
     bounded(Duration::from_secs(30), async {
         let dir = tempdir();
-        let store = healthmon::store::StoreHandle::new(healthmon::store::Store::open(&dir.path().join("health.db")).expect("open store"));
+        let store = healthmon::store::StoreHandle::new(
+            healthmon::store::Store::open(&dir.path().join("health.db")).expect("open store"),
+        );
         let starts = dir.path().join("starts");
         let worker = script(dir.path(), "crash.sh", &format!("echo $$ >> {}; exit 1", starts.display()));
         let mut w = command_worker("persisted", vec![worker.display().to_string()]);
         w.max_restarts = 2;
         let (tx, _events) = Events::channel();
-        let sup = Supervisor::start_in(healthmon::workers::Mode::Fork, Some(store.clone()), &[w.clone()], Default::default(), false, tx).await;
+        let sup = Supervisor::start_in(
+            healthmon::workers::Mode::Fork,
+            Some(store.clone()),
+            &[w.clone()],
+            Default::default(),
+            false,
+            tx,
+        )
+        .await;
         wait_until("given up", Duration::from_secs(10), || sup.list()[0].state == "given-up").await;
         sup.shutdown().await;
         let saved = store.call(|s| s.load_budget("persisted")).await.expect("read").expect("a saved budget");
@@ -171,9 +194,19 @@ async fn given_up_budget_survives_a_new_supervisor() {
         let started = lines(&starts).len();
 
         let (tx, mut events) = Events::channel();
-        let sup = Supervisor::start_in(healthmon::workers::Mode::Fork, Some(store.clone()), &[w], Default::default(), false, tx).await;
+        let sup = Supervisor::start_in(
+            healthmon::workers::Mode::Fork,
+            Some(store.clone()),
+            &[w],
+            Default::default(),
+            false,
+            tx,
+        )
+        .await;
         let gave_up = events
-            .wait_for("the give-up", Duration::from_secs(10), |f| f.problem.as_ref().is_some_and(|p| p.message.starts_with("gave up")))
+            .wait_for("the give-up", Duration::from_secs(10), |f| {
+                f.problem.as_ref().is_some_and(|p| p.message.starts_with("gave up"))
+            })
             .await;
         assert!(gave_up.problem.unwrap().message.starts_with("gave up after 2 restarts"));
         assert_eq!(sup.list()[0].state, "given-up");

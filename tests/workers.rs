@@ -46,7 +46,9 @@ async fn crash_restarts_with_same_argv_env_and_cwd() {
         kill(old, Signal::SIGKILL);
 
         let restart = events
-            .wait_for("a verified restart", Duration::from_secs(5), |f| f.metric_type == "worker_restart" && f.status == Status::Recovered)
+            .wait_for("a verified restart", Duration::from_secs(5), |f| {
+                f.metric_type == "worker_restart" && f.status == Status::Recovered
+            })
             .await;
         let action = restart.action.expect("restart carries its action");
         assert_eq!(action.kind, ActionKind::WorkerRestarted);
@@ -79,7 +81,9 @@ async fn crash_loop_gives_up_at_budget() {
         let mut sup = Supervisor::start(&[w], false, tx).await;
 
         let gave_up = events
-            .wait_for("the give-up", Duration::from_secs(10), |f| f.problem.as_ref().is_some_and(|p| p.message.starts_with("gave up")))
+            .wait_for("the give-up", Duration::from_secs(10), |f| {
+                f.problem.as_ref().is_some_and(|p| p.message.starts_with("gave up"))
+            })
             .await;
         let problem = gave_up.problem.unwrap();
         assert_eq!(problem.severity, Severity::Critical);
@@ -88,7 +92,11 @@ async fn crash_loop_gives_up_at_budget() {
         tokio::time::sleep(Duration::from_millis(300)).await; // proving an absence: nothing more starts
         assert_eq!(lines(&log).len(), 4, "one start plus three restarts");
         let cycle = sup.cycle().await;
-        assert_eq!(cycle[0].problem.as_ref().map(|p| p.severity), Some(Severity::Critical), "each cycle keeps the alert open");
+        assert_eq!(
+            cycle[0].problem.as_ref().map(|p| p.severity),
+            Some(Severity::Critical),
+            "each cycle keeps the alert open"
+        );
         sup.shutdown().await;
     })
     .await;
@@ -230,7 +238,9 @@ async fn pidfd_notices_exit_of_non_child_within_milliseconds() {
         let killed = Instant::now();
         kill(orphan, Signal::SIGKILL);
         let exit = events
-            .wait_for("the exit event", Duration::from_secs(5), |f| f.problem.as_ref().is_some_and(|p| p.message.starts_with("exited")))
+            .wait_for("the exit event", Duration::from_secs(5), |f| {
+                f.problem.as_ref().is_some_and(|p| p.message.starts_with("exited"))
+            })
             .await;
         let latency = killed.elapsed();
         println!("pidfd exit notice for a non-child: {:.3} ms", latency.as_secs_f64() * 1e3);
@@ -285,7 +295,9 @@ async fn dry_run_starts_and_restarts_nothing() {
         assert_eq!(start.action.map(|a| (a.kind, a.taken)), Some((ActionKind::Other, "would start".into())));
         events.wait_for("the adoption", Duration::from_secs(5), |f| f.details.contains("adopted")).await;
         kill(orphan, Signal::SIGKILL);
-        let exit = events.wait_for("the exit", Duration::from_secs(5), |f| f.component == "dry-watched" && f.action.is_some()).await;
+        let exit = events
+            .wait_for("the exit", Duration::from_secs(5), |f| f.component == "dry-watched" && f.action.is_some())
+            .await;
         assert_eq!(exit.action.map(|a| (a.kind, a.taken)), Some((ActionKind::Other, "would restart".into())));
         let cycle = sup.cycle().await;
         assert!(cycle.iter().all(|f| f.action.as_ref().is_some_and(|a| a.kind == ActionKind::Other)), "{cycle:#?}");
@@ -305,7 +317,11 @@ async fn user_drops_privileges() {
         let dir = tempdir();
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
         let out = dir.path().join("id.txt");
-        let worker = script(dir.path(), "id.sh", r#"echo "$(id -u) $(id -g) $(id -G) $HOME $USER $LOGNAME" > "$HM_OUT"; exec sleep 1000"#);
+        let worker = script(
+            dir.path(),
+            "id.sh",
+            r#"echo "$(id -u) $(id -g) $(id -G) $HOME $USER $LOGNAME" > "$HM_OUT"; exec sleep 1000"#,
+        );
         let mut w = command_worker("unprivileged", vec![worker.display().to_string()]);
         spec(&mut w).user = Some("nobody".into());
         spec(&mut w).environment.insert("HM_OUT".into(), out.display().to_string());
@@ -342,7 +358,11 @@ async fn shutdown_terms_then_kills_and_reaps() {
     bounded(Duration::from_secs(20), async {
         let dir = tempdir();
         let got = dir.path().join("signals");
-        let body = format!(r#"trap 'echo TERM >> {}' TERM; echo $$ > {}/pid; while :; do sleep 0.05; done"#, got.display(), dir.path().display());
+        let body = format!(
+            r#"trap 'echo TERM >> {}' TERM; echo $$ > {}/pid; while :; do sleep 0.05; done"#,
+            got.display(),
+            dir.path().display()
+        );
         let worker = script(dir.path(), "stubborn.sh", &body);
         let mut w = command_worker("stubborn", vec![worker.display().to_string()]);
         w.stop_timeout = Duration::from_millis(500);
@@ -389,9 +409,16 @@ async fn reload_keeps_unchanged_replaces_changed_stops_removed() {
 
         assert_eq!(pid_of(&sup, "kept"), Some(kept_pid));
         assert_eq!(pid_of(&sup, "removed"), None);
-        wait_until("the removed worker stopped and reaped", Duration::from_secs(5), || stat(removed_pid).is_none()).await;
-        wait_until("the changed worker's old process stopped and reaped", Duration::from_secs(5), || stat(changed_pid).is_none()).await;
-        wait_until("the changed worker restarted", Duration::from_secs(5), || lines(&dir.path().join("changed")).len() == 2).await;
+        wait_until("the removed worker stopped and reaped", Duration::from_secs(5), || stat(removed_pid).is_none())
+            .await;
+        wait_until("the changed worker's old process stopped and reaped", Duration::from_secs(5), || {
+            stat(changed_pid).is_none()
+        })
+        .await;
+        wait_until("the changed worker restarted", Duration::from_secs(5), || {
+            lines(&dir.path().join("changed")).len() == 2
+        })
+        .await;
         assert!(sup.list()[1].detail.contains("of 9 in 10 min"), "{}", sup.list()[1].detail);
         sup.shutdown().await;
     })
@@ -558,7 +585,11 @@ mod units {
         let bus = PrivateBus::start();
         std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
         bounded(Duration::from_secs(30), async {
-            let state: Shared = Arc::new(Mutex::new(FakeUnitState { active: "failed".into(), n_restarts: 3, restart_calls: Vec::new() }));
+            let state: Shared = Arc::new(Mutex::new(FakeUnitState {
+                active: "failed".into(),
+                n_restarts: 3,
+                restart_calls: Vec::new(),
+            }));
             let _fake = zbus::connection::Builder::address(bus.address.as_str())
                 .name("org.freedesktop.systemd1")
                 .serve_at("/org/freedesktop/systemd1", FakeSystemdManager(state.clone()))
@@ -571,7 +602,10 @@ mod units {
             let mut sup = Supervisor::start(&[unit_worker("svc", "fake-worker.service")], false, tx).await;
 
             let found = sup.cycle().await;
-            assert_eq!(state.lock().unwrap().restart_calls, vec![("fake-worker.service".to_string(), "replace".to_string())]);
+            assert_eq!(
+                state.lock().unwrap().restart_calls,
+                vec![("fake-worker.service".to_string(), "replace".to_string())]
+            );
             let restart = found.iter().find(|f| f.metric_type == "worker_restart").expect("a restart row");
             assert_eq!(restart.action.as_ref().unwrap().kind, ActionKind::WorkerRestarted);
             assert!(restart.details.contains("/org/freedesktop/systemd1/job/42"));
@@ -583,7 +617,11 @@ mod units {
             assert_eq!(found[0].status, Status::Healthy);
             let info = &sup.list()[0];
             assert_eq!((info.state.as_str(), info.pid, info.restarts), ("running", 4242, 1));
-            assert!(info.detail.contains("ActiveState=active") && info.detail.contains("NRestarts=3"), "{}", info.detail);
+            assert!(
+                info.detail.contains("ActiveState=active") && info.detail.contains("NRestarts=3"),
+                "{}",
+                info.detail
+            );
             assert_eq!(state.lock().unwrap().restart_calls.len(), 1, "an active unit is left alone");
             sup.shutdown().await;
         })

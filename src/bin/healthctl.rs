@@ -204,7 +204,9 @@ fn main() -> ExitCode {
         Cmd::Reload => Command::Reload,
         Cmd::Start { workers } => Command::Lever { lever: Lever::Start, names: workers },
         Cmd::Stop { workers } if workers.is_empty() => {
-            return usage("`healthctl stop` needs one or more worker names; to stop healthmon itself, use `healthctl shutdown`")
+            return usage(
+                "`healthctl stop` needs one or more worker names; to stop healthmon itself, use `healthctl shutdown`",
+            )
         }
         Cmd::Stop { workers } => Command::Lever { lever: Lever::Stop, names: workers },
         Cmd::Restart { workers } => Command::Lever { lever: Lever::Restart, names: workers },

@@ -23,8 +23,8 @@ use crate::human;
 use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
 use crate::store::series::History;
 
-pub use super::disk_usage::{human_bytes, used_percent};
 use super::disk_usage::Usage;
+pub use super::disk_usage::{human_bytes, used_percent};
 
 const USAGE: &str = "disk_usage";
 const CLEANUP: &str = "disk_cleanup";
@@ -75,48 +75,21 @@ impl DiskCheck {
         let usage = match usage {
             Ok(usage) => usage,
             Err(errno) => {
-                let message = format!(
-                    "cannot read disk usage of {}: {}",
-                    path.display(),
-                    errno.desc()
-                );
-                return Finding::problem(
-                    component,
-                    USAGE,
-                    Status::Error,
-                    Severity::Warning,
-                    message.clone(),
-                    message,
-                );
+                let message = format!("cannot read disk usage of {}: {}", path.display(), errno.desc());
+                return Finding::problem(component, USAGE, Status::Error, Severity::Warning, message.clone(), message);
             }
         };
         let details = usage.details();
         let used = i64::try_from(usage.used).unwrap_or(i64::MAX);
         let (severity, threshold, label) = if usage.percent >= self.settings.critical_percent {
-            (
-                Severity::Critical,
-                self.settings.critical_percent,
-                "critical",
-            )
+            (Severity::Critical, self.settings.critical_percent, "critical")
         } else if usage.percent >= self.settings.warning_percent {
             (Severity::Warning, self.settings.warning_percent, "warning")
         } else {
             return Finding::healthy(component, USAGE, details).with_value(used);
         };
-        let message = format!(
-            "{} is {:.1}% full ({label} at {threshold}%)",
-            path.display(),
-            usage.percent
-        );
-        Finding::problem(
-            component,
-            USAGE,
-            Status::Unhealthy,
-            severity,
-            message,
-            details,
-        )
-        .with_value(used)
+        let message = format!("{} is {:.1}% full ({label} at {threshold}%)", path.display(), usage.percent);
+        Finding::problem(component, USAGE, Status::Unhealthy, severity, message, details).with_value(used)
     }
 
     /// Applies one rule: opens its directory safely, checks whether it is
@@ -129,21 +102,11 @@ impl DiskCheck {
         }
     }
 
-    fn clean(
-        &self,
-        rule: &CleanupRule,
-        dir: &CleanupDir,
-        now: SystemTime,
-        dry_run: bool,
-    ) -> Outcome {
+    fn clean(&self, rule: &CleanupRule, dir: &CleanupDir, now: SystemTime, dry_run: bool) -> Outcome {
         let pattern = match glob::Pattern::new(&rule.pattern) {
             Ok(pattern) => pattern,
             Err(err) => {
-                return Outcome::Failed(format!(
-                    "invalid pattern {:?} for {}: {err}",
-                    rule.pattern,
-                    rule.dir.display()
-                ))
+                return Outcome::Failed(format!("invalid pattern {:?} for {}: {err}", rule.pattern, rule.dir.display()))
             }
         };
         let before = match (dir.usage(), rule.when) {
@@ -151,8 +114,7 @@ impl DiskCheck {
             (Err(err), CleanupWhen::Critical) => return err.into(),
             (Err(_), CleanupWhen::Always) => None,
         };
-        if rule.when == CleanupWhen::Critical
-            && before.is_some_and(|percent| percent < self.settings.critical_percent)
+        if rule.when == CleanupWhen::Critical && before.is_some_and(|percent| percent < self.settings.critical_percent)
         {
             return Outcome::NotDue {
                 dir: rule.dir.clone(),
@@ -160,9 +122,7 @@ impl DiskCheck {
                 critical: self.settings.critical_percent,
             };
         }
-        let cutoff = now
-            .checked_sub(rule.older_than)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = now.checked_sub(rule.older_than).unwrap_or(SystemTime::UNIX_EPOCH);
         let mut archiver = match archiver(&rule.archive, dry_run) {
             Ok(archiver) => archiver,
             Err(err) => return err.into(),
@@ -196,24 +156,10 @@ impl DiskCheck {
     /// missing reports (and later resolves) under the same component.
     /// Only names are decided here: following symlinks does no harm.
     fn component_for(&self, dir: &Path) -> String {
-        let dev = dir
-            .ancestors()
-            .find_map(|p| nix::sys::stat::stat(p).ok())
-            .map(|st| st.st_dev);
-        let same_fs = |path: &&PathBuf| {
-            dev.is_some()
-                && nix::sys::stat::stat(path.as_path())
-                    .ok()
-                    .map(|st| st.st_dev)
-                    == dev
-        };
-        component(
-            self.settings
-                .paths
-                .iter()
-                .find(same_fs)
-                .map_or(dir, PathBuf::as_path),
-        )
+        let dev = dir.ancestors().find_map(|p| nix::sys::stat::stat(p).ok()).map(|st| st.st_dev);
+        let same_fs =
+            |path: &&PathBuf| dev.is_some() && nix::sys::stat::stat(path.as_path()).ok().map(|st| st.st_dev) == dev;
+        component(self.settings.paths.iter().find(same_fs).map_or(dir, PathBuf::as_path))
     }
 
     /// The rules' outcomes merged into one `disk_cleanup` finding per
@@ -228,10 +174,7 @@ impl DiskCheck {
                 None => groups.push((component, vec![outcome])),
             }
         }
-        groups
-            .into_iter()
-            .map(|(component, outcomes)| merge(component, &outcomes, dry_run))
-            .collect()
+        groups.into_iter().map(|(component, outcomes)| merge(component, &outcomes, dry_run)).collect()
     }
 }
 
@@ -257,11 +200,7 @@ fn component(path: &Path) -> String {
 /// What one cleanup rule came to in one run.
 enum Outcome {
     /// A `when = "critical"` rule whose filesystem is below critical.
-    NotDue {
-        dir: PathBuf,
-        percent: f64,
-        critical: f64,
-    },
+    NotDue { dir: PathBuf, percent: f64, critical: f64 },
     Cleaned {
         dir: PathBuf,
         report: CleanupReport,
@@ -303,20 +242,11 @@ impl Outcome {
 
     fn details(&self, dry_run: bool) -> String {
         match self {
-            Outcome::NotDue {
-                dir,
-                percent,
-                critical,
-            } => {
-                format!(
-                    "{}: not run, filesystem at {percent:.1}% (below critical {critical}%)",
-                    dir.display()
-                )
+            Outcome::NotDue { dir, percent, critical } => {
+                format!("{}: not run, filesystem at {percent:.1}% (below critical {critical}%)", dir.display())
             }
             Outcome::Cleaned { dir, report, over, .. } => {
-                let mut text = self
-                    .action(dry_run)
-                    .unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
+                let mut text = self.action(dry_run).unwrap_or_else(|| format!("{}: nothing to delete", dir.display()));
                 if let Some(over) = over.as_ref().filter(|_| report.files > 0) {
                     text = format!("{over}; {text}");
                 }
@@ -365,24 +295,14 @@ fn merge(component: String, outcomes: &[Outcome], dry_run: bool) -> Finding {
         (true, false) if repaired => Status::Recovered,
         (true, _) => Status::Healthy,
     };
-    let kind = if dry_run {
-        ActionKind::Other
-    } else {
-        ActionKind::DiskCleanup
-    };
+    let kind = if dry_run { ActionKind::Other } else { ActionKind::DiskCleanup };
     Finding {
         component,
         metric_type: CLEANUP.to_string(),
         status,
         details: join(outcomes.iter().map(|o| o.details(dry_run)).collect()),
-        action: (!actions.is_empty()).then(|| Action {
-            kind,
-            taken: join(actions),
-        }),
-        problem: (!failures.is_empty()).then(|| Problem {
-            severity: Severity::Warning,
-            message: join(failures),
-        }),
+        action: (!actions.is_empty()).then(|| Action { kind, taken: join(actions) }),
+        problem: (!failures.is_empty()).then(|| Problem { severity: Severity::Warning, message: join(failures) }),
         value: None,
     }
 }

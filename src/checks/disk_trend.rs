@@ -64,7 +64,8 @@ impl Trend {
                     return healthy(details).with_value(secs);
                 }
                 let details = format!("{text}; fitted over {} samples{note}", samples.len());
-                Finding::problem(component, FORECAST, Status::Unhealthy, Severity::Warning, text, details).with_value(secs)
+                Finding::problem(component, FORECAST, Status::Unhealthy, Severity::Warning, text, details)
+                    .with_value(secs)
             }
         }
     }

@@ -24,27 +24,13 @@ impl Usage {
     pub fn of(st: &Statvfs) -> Usage {
         let used = st.blocks().saturating_sub(st.blocks_free());
         let avail = st.blocks_available();
-        let percent = if used + avail == 0 {
-            0.0
-        } else {
-            used as f64 / (used + avail) as f64 * 100.0
-        };
+        let percent = if used + avail == 0 { 0.0 } else { used as f64 / (used + avail) as f64 * 100.0 };
         let frsize = st.fragment_size();
-        Usage {
-            percent,
-            used: used * frsize,
-            free: avail * frsize,
-            total: st.blocks() * frsize,
-        }
+        Usage { percent, used: used * frsize, free: avail * frsize, total: st.blocks() * frsize }
     }
 
     pub fn details(&self) -> String {
-        format!(
-            "used {:.1}% ({} free of {})",
-            self.percent,
-            human_bytes(self.free),
-            human_bytes(self.total)
-        )
+        format!("used {:.1}% ({} free of {})", self.percent, human_bytes(self.free), human_bytes(self.total))
     }
 }
 

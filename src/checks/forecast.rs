@@ -129,14 +129,20 @@ mod tests {
         else {
             panic!("expected a growing outlook")
         };
-        assert_eq!(format!("full in {} (growing {})", about(full_in), per_hour(rate)), "full in about 7 h (growing 2.1 GiB/h)");
+        assert_eq!(
+            format!("full in {} (growing {})", about(full_in), per_hour(rate)),
+            "full in about 7 h (growing 2.1 GiB/h)"
+        );
     }
 
     /// A flat or shrinking series forecasts nothing.
     #[test]
     fn shrinking_disk_is_not_growing() {
         let samples = series(20, 60.0, 50.0 * GIB, -100.0);
-        assert!(matches!(outlook(&samples, (100.0 * GIB) as u64, (49.0 * GIB) as u64, Duration::from_secs(3600)), Outlook::NotGrowing { .. }));
+        assert!(matches!(
+            outlook(&samples, (100.0 * GIB) as u64, (49.0 * GIB) as u64, Duration::from_secs(3600)),
+            Outlook::NotGrowing { .. }
+        ));
     }
 
     /// Too few samples, or samples over too short a part of the window, give no forecast.

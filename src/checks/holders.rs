@@ -218,7 +218,10 @@ fn parse_fd_lock(line: &str) -> Option<FdLock> {
 /// the inode ties the text to the file stat'ed just before, should the fd
 /// have been closed and reused in between.
 fn own_fd_locks(fdinfo: &str, pid: i32, ino: u64) -> impl Iterator<Item = FdLock> + '_ {
-    fdinfo.lines().filter_map(parse_fd_lock).filter(move |lock| lock.fcntl && lock.pid > 0 && lock.pid == pid && lock.ino == ino)
+    fdinfo
+        .lines()
+        .filter_map(parse_fd_lock)
+        .filter(move |lock| lock.fcntl && lock.pid > 0 && lock.pid == pid && lock.ino == ino)
 }
 
 #[cfg(test)]
@@ -271,7 +274,8 @@ lock:\tgarbage
     /// A lock covers the bytes inside its range, both ends included, and no others.
     #[test]
     fn lock_ranges_cover_their_bytes() {
-        let shm = "lock:\t1: POSIX  ADVISORY  READ 77 00:2a:9 124 125\nlock:\t2: POSIX  ADVISORY  READ 77 00:2a:9 128 128\n";
+        let shm =
+            "lock:\t1: POSIX  ADVISORY  READ 77 00:2a:9 124 125\nlock:\t2: POSIX  ADVISORY  READ 77 00:2a:9 128 128\n";
         let locks: Vec<_> = own_fd_locks(shm, 77, 9).collect();
         assert_eq!(covered_bytes(&locks, &[123, 124, 125, 126, 127]), BTreeSet::from([124, 125]));
         assert!(covered_bytes(&locks, &[127]).is_empty());

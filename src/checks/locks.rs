@@ -150,7 +150,8 @@ impl LocksCheck {
                 db.integrity_failure = None;
             }
         }
-    }}
+    }
+}
 
 impl Check for LocksCheck {
     fn name(&self) -> &'static str {

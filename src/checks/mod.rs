@@ -13,11 +13,11 @@ pub mod disk;
 pub mod disk_trend;
 pub mod disk_usage;
 pub mod forecast;
+pub mod holders;
+pub mod locks;
 pub mod sessions;
 pub mod taskdb;
 pub mod tmux;
-pub mod holders;
-pub mod locks;
 
 /// What every check gets for one run.
 #[derive(Debug, Clone, Copy)]

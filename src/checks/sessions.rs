@@ -309,5 +309,4 @@ mod tests {
         assert_eq!(idle_since(100, 103.5), Duration::from_secs_f64(2.5));
         assert_eq!(idle_since(100, 100.4), Duration::ZERO);
     }
-
 }

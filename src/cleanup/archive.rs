@@ -17,8 +17,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
-use std::time::Duration;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use flate2::write::GzEncoder;
 use nix::errno::Errno;
@@ -60,7 +60,8 @@ impl Archiver {
             None => 0,
         };
         let same = |now: &FileStat| {
-            (now.st_ino, now.st_size, now.st_mtime, now.st_mtime_nsec) == (st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec)
+            (now.st_ino, now.st_size, now.st_mtime, now.st_mtime_nsec)
+                == (st.st_ino, st.st_size, st.st_mtime, st.st_mtime_nsec)
         };
         match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(now) if same(&now) => Ok(bytes),
@@ -127,9 +128,8 @@ impl ArchiveDir {
     /// rule directory) into the archive; the archived size on success.
     pub fn store(&mut self, dir: &OwnedFd, name: &CStr, st: &FileStat, rel: &Path) -> Result<u64, String> {
         let source = open_same(dir, name, st).map_err(|e| format!("cannot open it again: {}", e.desc()))?;
-        let (target_rel, target) = self
-            .subdir(rel)
-            .map_err(|e| format!("archive dir {}: {}", self.path.join(rel).display(), e.desc()))?;
+        let (target_rel, target) =
+            self.subdir(rel).map_err(|e| format!("archive dir {}: {}", self.path.join(rel).display(), e.desc()))?;
         let file_name = OsStr::from_bytes(name.to_bytes());
         let tmp = temp_name(file_name);
         let written = self.write_temp(source, &target, &tmp, st);
@@ -214,7 +214,8 @@ impl ArchiveDir {
 /// Opens `name` in `dir` for reading without following a symlink, and
 /// only if it is still the regular file the walk examined.
 fn open_same(dir: &OwnedFd, name: &CStr, st: &FileStat) -> Result<File, Errno> {
-    let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK, Mode::empty())?;
+    let fd =
+        openat(dir, name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK, Mode::empty())?;
     let now = fstat(&fd)?;
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) || kind(&now) != SFlag::S_IFREG {
         return Err(Errno::ESTALE);

@@ -21,7 +21,14 @@ use crate::config::FILE_PLACEHOLDER;
 use crate::process::pidfd::PidFd;
 
 /// Runs `argv` for the file `name` in `dir`; `Err` says why the file must stay.
-pub fn run(argv: &[String], timeout: Duration, dir: &OwnedFd, name: &CStr, full: &Path, rel: &Path) -> Result<(), String> {
+pub fn run(
+    argv: &[String],
+    timeout: Duration,
+    dir: &OwnedFd,
+    name: &CStr,
+    full: &Path,
+    rel: &Path,
+) -> Result<(), String> {
     let (program, args) = argv.split_first().ok_or("archive_command is empty")?;
     let mut local = OsString::from("./");
     local.push(OsStr::from_bytes(name.to_bytes()));

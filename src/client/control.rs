@@ -158,8 +158,18 @@ pub fn journal_args(w: &WorkerDict, follow: bool, lines: u32) -> Vec<String> {
 }
 
 /// `silence COMPONENT --for D [--reason R] [--all]`.
-pub async fn silence(proxy: &MonitorProxy<'_>, component: &str, seconds: u64, reason: &str, all: bool) -> Result<u8, MonitorError> {
-    let id = if all { call(proxy.silence_all(seconds, reason)).await? } else { call(proxy.silence(component, seconds, reason)).await? };
+pub async fn silence(
+    proxy: &MonitorProxy<'_>,
+    component: &str,
+    seconds: u64,
+    reason: &str,
+    all: bool,
+) -> Result<u8, MonitorError> {
+    let id = if all {
+        call(proxy.silence_all(seconds, reason)).await?
+    } else {
+        call(proxy.silence(component, seconds, reason)).await?
+    };
     let until = now().saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
     println!("silence {id} on {component} until {}", crate::human::Clock::local().time_with_zone(until));
     Ok(0)
@@ -183,13 +193,23 @@ pub fn silences_text(rows: &[SilenceEntry]) -> String {
     let mut out = String::new();
     for s in rows {
         let reason = if s.reason.is_empty() { String::new() } else { format!("  {}", s.reason) };
-        let _ = writeln!(out, "#{} {} until {}{reason}", s.id, s.component, crate::human::Clock::local().time_with_zone(s.until));
+        let _ = writeln!(
+            out,
+            "#{} {} until {}{reason}",
+            s.id,
+            s.component,
+            crate::human::Clock::local().time_with_zone(s.until)
+        );
     }
     out
 }
 
 pub fn silences_json(rows: &[SilenceEntry]) -> Value {
-    Value::Array(rows.iter().map(|s| json!({"id": s.id, "component": s.component, "until": s.until, "reason": s.reason})).collect())
+    Value::Array(
+        rows.iter()
+            .map(|s| json!({"id": s.id, "component": s.component, "until": s.until, "reason": s.reason}))
+            .collect(),
+    )
 }
 
 /// `unsilence ID`.
@@ -232,8 +252,14 @@ mod tests {
     /// Command workers are read by identifier, unit workers by unit.
     #[test]
     fn journal_args_pick_identifier_or_unit() {
-        assert_eq!(journal_args(&dict("command", "healthmon-w1.service"), false, 10), ["-t", "w1", "-n", "10", "--no-pager"]);
-        assert_eq!(journal_args(&dict("unit", "task.service"), true, 50), ["-u", "task.service", "-n", "50", "--no-pager", "-f"]);
+        assert_eq!(
+            journal_args(&dict("command", "healthmon-w1.service"), false, 10),
+            ["-t", "w1", "-n", "10", "--no-pager"]
+        );
+        assert_eq!(
+            journal_args(&dict("unit", "task.service"), true, 50),
+            ["-u", "task.service", "-n", "50", "--no-pager", "-f"]
+        );
     }
 
     /// A stop of a worker an administrator had stopped says so.

@@ -40,23 +40,58 @@ pub struct ViewFlags {
 /// What to do, as `healthctl` spells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Status { json: bool },
-    RunOnce { json: bool },
-    Alerts { all: bool, limit: u32, json: bool },
-    Resolve { id: i64 },
-    Metrics { component: Option<String>, limit: u32, json: bool },
-    Workers { json: bool },
+    Status {
+        json: bool,
+    },
+    RunOnce {
+        json: bool,
+    },
+    Alerts {
+        all: bool,
+        limit: u32,
+        json: bool,
+    },
+    Resolve {
+        id: i64,
+    },
+    Metrics {
+        component: Option<String>,
+        limit: u32,
+        json: bool,
+    },
+    Workers {
+        json: bool,
+    },
     Reload,
     /// Stop the monitor (0.1's `stop`; `healthmon --stop`).
     Shutdown,
     /// `start`, `stop`, `restart` with one or more worker names.
-    Lever { lever: Lever, names: Vec<String> },
-    Worker { name: String, json: bool },
-    Logs { name: String, follow: bool, lines: u32 },
+    Lever {
+        lever: Lever,
+        names: Vec<String>,
+    },
+    Worker {
+        name: String,
+        json: bool,
+    },
+    Logs {
+        name: String,
+        follow: bool,
+        lines: u32,
+    },
     /// `all`: a bare `*` was meant (SilenceAll).
-    Silence { component: String, seconds: u64, reason: String, all: bool },
-    Silences { json: bool },
-    Unsilence { id: i64 },
+    Silence {
+        component: String,
+        seconds: u64,
+        reason: String,
+        all: bool,
+    },
+    Silences {
+        json: bool,
+    },
+    Unsilence {
+        id: i64,
+    },
     /// Worker names, one a line (for the completion scripts).
     WorkerNames,
 }
@@ -189,11 +224,7 @@ fn fail(err: &ClientError, plugin: bool, json: bool) -> u8 {
 async fn connect(bus: Bus) -> Result<MonitorProxy<'static>, ClientError> {
     let no_bus = |source| ClientError::NoBus { bus: bus.as_str(), source };
     let connection = bus.builder().build().await.map_err(no_bus)?;
-    MonitorProxy::builder(&connection)
-        .cache_properties(CacheProperties::No)
-        .build()
-        .await
-        .map_err(ClientError::Bus)
+    MonitorProxy::builder(&connection).cache_properties(CacheProperties::No).build().await.map_err(ClientError::Bus)
 }
 
 /// Sorts a failed call into "not running", "permission denied", a named
@@ -295,7 +326,9 @@ async fn execute(proxy: &MonitorProxy<'_>, command: Command, view: &View) -> Res
         Command::Lever { lever, names } => control::levers(proxy, lever, &names).await,
         Command::Worker { name, json } => control::worker(proxy, &name, json).await,
         Command::Logs { name, follow, lines } => control::logs(proxy, &name, follow, lines).await,
-        Command::Silence { component, seconds, reason, all } => control::silence(proxy, &component, seconds, &reason, all).await,
+        Command::Silence { component, seconds, reason, all } => {
+            control::silence(proxy, &component, seconds, &reason, all).await
+        }
         Command::Silences { json } => control::silences(proxy, json).await,
         Command::Unsilence { id } => control::unsilence(proxy, id).await,
         Command::WorkerNames => {

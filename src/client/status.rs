@@ -66,7 +66,8 @@ pub fn plugin_line(s: &StatusDict, alerts: &[AlertEntry], disks: &[(String, f64)
 pub fn disk_usage(rows: &[MetricEntry]) -> Vec<(String, f64)> {
     let mut disks: Vec<(String, f64)> = Vec::new();
     for m in rows.iter().filter(|m| m.metric_type == DISK_METRIC) {
-        let percent = m.details.strip_prefix("used ").and_then(|rest| rest.split_once('%')).and_then(|(n, _)| n.parse().ok());
+        let percent =
+            m.details.strip_prefix("used ").and_then(|rest| rest.split_once('%')).and_then(|(n, _)| n.parse().ok());
         if let (Some(percent), false) = (percent, disks.iter().any(|(c, _)| *c == m.component)) {
             disks.push((m.component.clone(), percent));
         }

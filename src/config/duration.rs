@@ -9,7 +9,8 @@ const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_0
 /// Parses a config duration; the error is the whole message for the admin.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let invalid = format!("invalid duration {text:?}: expected a number followed by ms, s, m, h or d");
-    let millis = scaled(text, &UNITS, invalid).map_err(|e| e.unwrap_or_else(|| format!("invalid duration {text:?}: too large")))?;
+    let millis = scaled(text, &UNITS, invalid)
+        .map_err(|e| e.unwrap_or_else(|| format!("invalid duration {text:?}: too large")))?;
     Ok(Duration::from_millis(millis))
 }
 

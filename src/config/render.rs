@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{duration, size};
 use super::file::*;
 use super::settings::*;
+use super::{duration, size};
 
 /// The effective configuration, headed by a comment naming its sources.
 pub fn render(settings: &Settings) -> String {

@@ -8,14 +8,17 @@ const UNITS: [(&str, u64); 6] =
 /// Parses a config size into bytes; the error is the whole message for the admin.
 pub fn parse(text: &str) -> Result<u64, String> {
     let invalid = format!("invalid size {text:?}: expected a whole number followed by K, M, G, KB, MB or GB");
-    super::duration::scaled(text, &UNITS, invalid).map_err(|e| e.unwrap_or_else(|| format!("invalid size {text:?}: too large")))
+    super::duration::scaled(text, &UNITS, invalid)
+        .map_err(|e| e.unwrap_or_else(|| format!("invalid size {text:?}: too large")))
 }
 
 /// Renders bytes in the largest unit that represents them exactly (`MB`
 /// style), so `parse(&format(n)) == n` for every multiple of 1 KiB.
 pub fn format(bytes: u64) -> String {
-    let (name, per_unit) =
-        [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)].into_iter().find(|(_, n)| bytes % n == 0).unwrap_or(("KB", 1 << 10));
+    let (name, per_unit) = [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)]
+        .into_iter()
+        .find(|(_, n)| bytes % n == 0)
+        .unwrap_or(("KB", 1 << 10));
     format!("{}{name}", bytes / per_unit)
 }
 

@@ -91,7 +91,8 @@ fn compression(value: &Spanned<String>, c: &mut Checker) -> Compression {
 fn check_placement(value: &Spanned<String>, target: &Path, dir: &Path, compression: Compression, c: &mut Checker) {
     let resolved = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if target.starts_with(dir) || resolved(target).starts_with(resolved(dir)) {
-        let message = format!("disk.cleanup.archive_dir {:?} is inside the cleaned dir {}", value.get_ref(), dir.display());
+        let message =
+            format!("disk.cleanup.archive_dir {:?} is inside the cleaned dir {}", value.get_ref(), dir.display());
         c.error(&value.span(), message);
     } else if compression == Compression::None && same_filesystem(target, dir) {
         let message = format!(

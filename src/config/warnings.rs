@@ -29,7 +29,10 @@ pub fn missing(settings: &Settings) -> Vec<String> {
     }
     if let Some(socket) = settings.sessions.as_ref().and_then(|s| s.tmux_socket.as_ref()) {
         if !socket.exists() {
-            out.push(format!("sessions.tmux_socket: {} does not exist (is the tmux server running?)", socket.display()));
+            out.push(format!(
+                "sessions.tmux_socket: {} does not exist (is the tmux server running?)",
+                socket.display()
+            ));
         }
     }
     out

@@ -85,7 +85,10 @@ fn kind(name: &str, file: &Spanned<WorkerFile>, c: &mut Checker) -> WorkerKind {
                 );
             }
             for (key, at) in unit_noop_keys(w) {
-                c.warn(&at, format!("workers.{name}.{key} does nothing for a unit worker (systemd runs {:?})", unit.get_ref()));
+                c.warn(
+                    &at,
+                    format!("workers.{name}.{key} does nothing for a unit worker (systemd runs {:?})", unit.get_ref()),
+                );
             }
             WorkerKind::Unit(unit_name(name, unit, c))
         }

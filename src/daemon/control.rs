@@ -137,7 +137,12 @@ impl Daemon {
     }
 
     /// `Silence()`: stores it (already validated by the interface).
-    pub(super) async fn add_silence(&mut self, component: String, seconds: u64, reason: String) -> Result<i64, MonitorError> {
+    pub(super) async fn add_silence(
+        &mut self,
+        component: String,
+        seconds: u64,
+        reason: String,
+    ) -> Result<i64, MonitorError> {
         let now = crate::store::unix_seconds(SystemTime::now());
         let until = silences::until(now, seconds);
         let pattern = component.clone();
@@ -161,7 +166,8 @@ impl Daemon {
     /// back any more, recount the state, and re-arm the expiry timer.
     pub(super) async fn silences_changed(&mut self) {
         let now = SystemTime::now();
-        let changed = self.store.call(move |s| Ok::<_, StoreError>((s.release_silenced(now)?, s.active_silences(now)?))).await;
+        let changed =
+            self.store.call(move |s| Ok::<_, StoreError>((s.release_silenced(now)?, s.active_silences(now)?))).await;
         match changed {
             Ok((released, active)) => {
                 if !released.is_empty() {

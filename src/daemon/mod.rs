@@ -31,10 +31,10 @@ mod control;
 /// Test hooks: SIGUSR1 wedges the loop, in debug builds with
 /// `HEALTHMON_TEST_HOOKS=1` only.
 mod hooks;
-/// SIGTERM, SIGINT, SIGHUP and the hooks, as streams the loop selects on.
-mod signals;
 /// Loading and reloading the settings.
 mod reload;
+/// SIGTERM, SIGINT, SIGHUP and the hooks, as streams the loop selects on.
+mod signals;
 /// The `STATUS=` line.
 mod status;
 /// The check timer and the watchdog/`STATUS=` heartbeat.
@@ -121,21 +121,40 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     let (events_tx, events) = mpsc::unbounded_channel();
     let mode = workers::Mode::detect(opts.bus == Bus::System);
     if mode == workers::Mode::Fork {
-        log::info!("workers run as children of healthmon (fork mode: systemd is not PID 1 or the bus is not the system bus)");
+        log::info!(
+            "workers run as children of healthmon (fork mode: systemd is not PID 1 or the bus is not the system bus)"
+        );
     }
-    let supervisor = Supervisor::start_in(mode, Some(store.clone()), &settings.workers, held, engine.dry_run(), events_tx).await;
+    let supervisor =
+        Supervisor::start_in(mode, Some(store.clone()), &settings.workers, held, engine.dry_run(), events_tx).await;
 
     let (failures_tx, notify_failures) = mpsc::unbounded_channel();
     let notifications = Dispatch::new(settings.notify.as_ref(), failures_tx);
 
     let control = Control::new();
-    let mut daemon =
-        Daemon { opts, settings, engine, supervisor, store, journal, notifier, notifications, snapshot, iface, control };
+    let mut daemon = Daemon {
+        opts,
+        settings,
+        engine,
+        supervisor,
+        store,
+        journal,
+        notifier,
+        notifications,
+        snapshot,
+        iface,
+        control,
+    };
     daemon.silences_changed().await;
     let started = daemon.engine.record_event("healthmon", selfcheck::startup_findings(state_trouble)).await;
     daemon.publish(&started, false).await;
     daemon.notifier.ready();
-    log::info!("healthmon {} serving {} on the {} bus", env!("CARGO_PKG_VERSION"), dbus::NAME, daemon.opts.bus.as_str());
+    log::info!(
+        "healthmon {} serving {} on the {} bus",
+        env!("CARGO_PKG_VERSION"),
+        dbus::NAME,
+        daemon.opts.bus.as_str()
+    );
 
     let channels = Channels { requests, events, notify_failures, late_runs, deferred: Vec::new() };
     let reason = daemon.run_loop(&mut signals, channels, shutdown).await;
@@ -161,16 +180,12 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
 /// Connects, serves the interface and owns the name; without
 /// replacement, so a running healthmon keeps its name.
 async fn serve(bus: Bus, monitor: Monitor) -> Result<zbus::Connection, DaemonError> {
-    bus.builder()
-        .serve_at(dbus::PATH, monitor)
-        .name(dbus::NAME)
-        .replace_existing_names(false)
-        .build()
-        .await
-        .map_err(|source| match source {
+    bus.builder().serve_at(dbus::PATH, monitor).name(dbus::NAME).replace_existing_names(false).build().await.map_err(
+        |source| match source {
             zbus::Error::NameTaken => DaemonError::NameTaken { bus: bus.as_str() },
             source => DaemonError::Bus { bus: bus.as_str(), source },
-        })
+        },
+    )
 }
 
 /// What woke the loop.
@@ -224,21 +239,25 @@ impl Daemon {
         let mut heartbeat = heartbeat_timer(&self.notifier);
         loop {
             let deferred = (!ch.deferred.is_empty()).then(|| ch.deferred.remove(0));
-            let wake = if let Some(request) = deferred { Wake::Request(request) } else { tokio::select! {
-                biased;
-                () = &mut shutdown => Wake::Stop("shutdown requested"),
-                _ = signals.term.recv() => Wake::Stop(SIGTERM),
-                _ = signals.int.recv() => Wake::Stop("SIGINT"),
-                _ = signals.hup.recv() => Wake::Reload,
-                () = signals.hooks.wedge_requested() => Wake::Wedge,
-                _ = heartbeat.tick() => Wake::Heartbeat,
-                Some(request) = ch.requests.recv() => Wake::Request(request),
-                Some(findings) = ch.events.recv() => Wake::Event(workers::SECTION, findings),
-                Some(findings) = ch.notify_failures.recv() => Wake::Event("notify", findings),
-                Some(late) = ch.late_runs.recv() => Wake::Event(late.check, late.findings),
-                wake = self.control.next() => Wake::Control(wake),
-                _ = ticker.tick() => Wake::Cycle,
-            }};
+            let wake = if let Some(request) = deferred {
+                Wake::Request(request)
+            } else {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => Wake::Stop("shutdown requested"),
+                    _ = signals.term.recv() => Wake::Stop(SIGTERM),
+                    _ = signals.int.recv() => Wake::Stop("SIGINT"),
+                    _ = signals.hup.recv() => Wake::Reload,
+                    () = signals.hooks.wedge_requested() => Wake::Wedge,
+                    _ = heartbeat.tick() => Wake::Heartbeat,
+                    Some(request) = ch.requests.recv() => Wake::Request(request),
+                    Some(findings) = ch.events.recv() => Wake::Event(workers::SECTION, findings),
+                    Some(findings) = ch.notify_failures.recv() => Wake::Event("notify", findings),
+                    Some(late) = ch.late_runs.recv() => Wake::Event(late.check, late.findings),
+                    wake = self.control.next() => Wake::Control(wake),
+                    _ = ticker.tick() => Wake::Cycle,
+                }
+            };
             match wake {
                 Wake::Stop(reason) => return reason,
                 Wake::Reload => {
@@ -367,10 +386,8 @@ impl Daemon {
     /// Tells the bus (and systemd) what a cycle or event changed.
     async fn publish(&mut self, summary: &CycleSummary, completed_cycle: bool) {
         for alert in &summary.raised {
-            let sent = self
-                .iface
-                .alert_raised(alert.id, alert.severity.as_str(), &alert.component, &alert.message)
-                .await;
+            let sent =
+                self.iface.alert_raised(alert.id, alert.severity.as_str(), &alert.component, &alert.message).await;
             log_signal_error("AlertRaised", sent);
         }
         for alert in &summary.resolved {
@@ -441,7 +458,12 @@ impl Daemon {
             healthy: count(|w| w.healthy),
             total: snap.workers.len() as u32,
             given_up: count(|w| w.state == "given-up"),
-            usage: snap.workers.iter().filter(|w| w.pid != 0).map(|w| (w.name.clone(), w.memory_bytes, w.cpu_usec)).collect(),
+            usage: snap
+                .workers
+                .iter()
+                .filter(|w| w.pid != 0)
+                .map(|w| (w.name.clone(), w.memory_bytes, w.cpu_usec))
+                .collect(),
         };
         let states = snap.workers.iter().map(|w| (w.name.clone(), w.state.clone())).collect();
         // Not awaited: a hung filesystem must not hold the loop.

@@ -35,8 +35,14 @@ impl Daemon {
             Err(err) => {
                 let message = format!("configuration reload failed, keeping the running configuration: {err}");
                 log::error!("{message}");
-                let problem =
-                    Finding::problem(CONFIG_COMPONENT, CONFIG_METRIC, Status::Error, Severity::Warning, &message, &message);
+                let problem = Finding::problem(
+                    CONFIG_COMPONENT,
+                    CONFIG_METRIC,
+                    Status::Error,
+                    Severity::Warning,
+                    &message,
+                    &message,
+                );
                 let summary = self.engine.report(problem).await;
                 self.publish(&summary, false).await;
                 Err(MonitorError::InvalidConfig(message))

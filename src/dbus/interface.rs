@@ -11,8 +11,8 @@ use super::errors::MonitorError;
 use super::types::{AlertEntry, CycleDict, MetricEntry, SilenceEntry, StatusDict, WorkerDict, WorkerEntry};
 use super::{read_snapshot, Request, SharedSnapshot, WorkerOp};
 use crate::silences;
-use crate::workers::{check_name, ControlError};
 use crate::store::StoreHandle;
+use crate::workers::{check_name, ControlError};
 
 /// The served object. Cheap to call concurrently: nothing here waits for
 /// a running cycle except the methods that must (RunOnce, Reload,

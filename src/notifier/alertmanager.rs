@@ -55,7 +55,9 @@ pub async fn run(base: &str, mut rx: mpsc::Receiver<Message>, report: &Report, r
         if body.is_empty() {
             continue;
         }
-        let posted = post_json(&url, Value::Array(body.iter().map(|a| a.json(&host)).collect()).to_string(), retry.timeout).await;
+        let posted =
+            post_json(&url, Value::Array(body.iter().map(|a| a.json(&host)).collect()).to_string(), retry.timeout)
+                .await;
         state.posted(&body, posted, report);
     }
 }

@@ -55,17 +55,9 @@ pub async fn post_json(url: &str, body: String, timeout: Duration) -> Result<(),
 }
 
 fn post(url: &str, body: &str, timeout: Duration) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(true)
-        .build()
-        .into();
-    agent
-        .post(url)
-        .header("Content-Type", "application/json")
-        .send(body)
-        .map(|_| ())
-        .map_err(|err| err.to_string())
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(true).build().into();
+    agent.post(url).header("Content-Type", "application/json").send(body).map(|_| ()).map_err(|err| err.to_string())
 }
 
 /// Runs the command with the alert in `HEALTHMON_*` variables and only

@@ -143,7 +143,11 @@ impl Notifier {
         let event = Event::new(alert, kind);
         for queue in &self.queues {
             if queue.tx.try_send(Message::Event(event.clone())).is_err() {
-                log::warn!("{} notification queue full or closed; dropped notification for alert {}", queue.name, alert.id);
+                log::warn!(
+                    "{} notification queue full or closed; dropped notification for alert {}",
+                    queue.name,
+                    alert.id
+                );
             }
         }
     }

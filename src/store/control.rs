@@ -98,7 +98,9 @@ impl Store {
     /// it, or its raise was never notified.
     pub fn is_held(&self, alert: &AlertRow, now: SystemTime) -> Result<bool, StoreError> {
         let covered = silences::is_silenced(&all_silences(&self.conn)?, &alert.component, unix_seconds(now));
-        let marked = self.conn.query_row("SELECT silenced <> 0 FROM health_alerts WHERE id = ?1", [alert.id], |row| row.get(0))?;
+        let marked =
+            self.conn
+                .query_row("SELECT silenced <> 0 FROM health_alerts WHERE id = ?1", [alert.id], |row| row.get(0))?;
         Ok(covered || marked)
     }
 

@@ -51,14 +51,16 @@ impl Held {
             log::error!("cannot read the open alerts either ({err}); alerting starts from none");
             Vec::new()
         });
-        let max_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM health_alerts", [], |r| r.get(0)).unwrap_or(0);
+        let max_id: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM health_alerts", [], |r| r.get(0)).unwrap_or(0);
         let next_id = open.iter().map(|a| a.id).max().unwrap_or(0).max(max_id) + 1;
         Held { error, open, next_id, batches: VecDeque::new(), metrics: VecDeque::new(), dropped: 0 }
     }
 
     /// What `State` and `Status()` say while holding.
     pub fn problem(&self, path: &str) -> String {
-        let dropped = if self.dropped > 0 { format!(", {} older metric rows dropped", self.dropped) } else { String::new() };
+        let dropped =
+            if self.dropped > 0 { format!(", {} older metric rows dropped", self.dropped) } else { String::new() };
         format!(
             "cannot write the state database {path}: {}; alerts and metrics are held in memory \
              ({} metric rows{dropped}) and written once it is writable again",

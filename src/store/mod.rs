@@ -4,9 +4,9 @@
 //! blocking pool. When writes fail, [`held`] keeps alerting going from
 //! memory until the database is writable again.
 
+mod budget;
 mod control;
 mod held;
-mod budget;
 mod queries;
 mod reader;
 mod schema;
@@ -24,12 +24,12 @@ use crate::alerts;
 use crate::flap::Damper;
 use crate::model::{Finding, Severity};
 
+pub use budget::SavedBudget;
 pub use control::{DESIRED_RUNNING, DESIRED_STOPPED};
-pub use queries::unix_seconds;
 use held::Held;
 pub use held::{STATE_COMPONENT, WRITE_KIND};
+pub use queries::unix_seconds;
 pub use queries::MAX_LIMIT;
-pub use budget::SavedBudget;
 pub use schema::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock (e.g. someone
@@ -136,7 +136,8 @@ impl Store {
     /// and alerting work, nothing outlives the process.
     pub fn in_memory(reason: String) -> Result<Store, StoreError> {
         let memory = Path::new(":memory:");
-        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open { path: memory.into(), source })?;
+        let mut conn =
+            Connection::open_in_memory().map_err(|source| StoreError::Open { path: memory.into(), source })?;
         schema::migrate(&mut conn, memory)?;
         Ok(Store { conn, path: None, held: None, memory_only: Some(reason) })
     }
@@ -201,7 +202,10 @@ impl Store {
         match self.write(findings, now, alerts, damper) {
             Ok(recorded) => {
                 if self.held.take().is_some() {
-                    log::info!("the state database {} is writable again; held alerts and metrics written", self.display_path());
+                    log::info!(
+                        "the state database {} is writable again; held alerts and metrics written",
+                        self.display_path()
+                    );
                 }
                 Ok(recorded)
             }

@@ -187,5 +187,14 @@ fn raise(conn: &Connection, component: String, kind: String, problem: Problem, n
 
 /// The row of an alert just raised with `id` at `now`.
 pub fn opened(id: i64, now: i64, component: String, kind: String, problem: Problem) -> AlertRow {
-    AlertRow { id, raised_at: now, severity: problem.severity, component, kind, message: problem.message, resolved: false, silenced: false }
+    AlertRow {
+        id,
+        raised_at: now,
+        severity: problem.severity,
+        component,
+        kind,
+        message: problem.message,
+        resolved: false,
+        silenced: false,
+    }
 }

@@ -25,7 +25,13 @@ pub fn values_since(conn: &Connection, component: &str, metric: &str, since: i64
 }
 
 /// Unix time of the newest row of one component, metric and status since `since`.
-pub fn last_since(conn: &Connection, component: &str, metric: &str, status: &str, since: i64) -> rusqlite::Result<Option<i64>> {
+pub fn last_since(
+    conn: &Connection,
+    component: &str,
+    metric: &str,
+    status: &str,
+    since: i64,
+) -> rusqlite::Result<Option<i64>> {
     let sql = format!(
         "SELECT max({UNIX}) FROM health_metrics
          WHERE component = ?1 AND metric_type = ?2 AND status = ?3 AND timestamp >= datetime(?4, 'unixepoch')"

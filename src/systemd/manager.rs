@@ -145,7 +145,11 @@ impl Manager {
     }
 
     /// Runs one call under the in-flight cap and the timeout.
-    async fn call<T>(&self, what: impl Fn() -> String, call: impl std::future::Future<Output = zbus::Result<T>>) -> Result<T, ManagerError> {
+    async fn call<T>(
+        &self,
+        what: impl Fn() -> String,
+        call: impl std::future::Future<Output = zbus::Result<T>>,
+    ) -> Result<T, ManagerError> {
         let _permit = self.calls.acquire().await.expect("the semaphore is never closed");
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Ok(result) => result.map_err(|source| ManagerError::Call { what: what(), source }),
@@ -190,7 +194,8 @@ impl Manager {
     /// lacks it, e.g. the Service interface of a timer).
     async fn props(&self, path: &OwnedObjectPath, interface: &str) -> Result<Props, ManagerError> {
         let what = || format!("the {interface} properties of {}", path.as_str());
-        let build = PropertiesProxy::builder(&self.conn).path(path.clone()).cache_properties(CacheProperties::No).build();
+        let build =
+            PropertiesProxy::builder(&self.conn).path(path.clone()).cache_properties(CacheProperties::No).build();
         let proxy = self.call(what, build).await?;
         match self.call(what, proxy.get_all(interface)).await {
             Ok(map) => Ok(Props(map)),
@@ -273,8 +278,11 @@ impl Manager {
         let Some(path) = self.path(name, false).await? else { return Ok((UnitResources::default(), String::new())) };
         let mut service = self.props(&path, SERVICE).await?;
         let mut set = |key: &str| service.get::<u64>(key).filter(|v| *v != NOT_SET);
-        let resources =
-            UnitResources { memory_bytes: set("MemoryCurrent"), cpu_nsec: set("CPUUsageNSec"), tasks: set("TasksCurrent") };
+        let resources = UnitResources {
+            memory_bytes: set("MemoryCurrent"),
+            cpu_nsec: set("CPUUsageNSec"),
+            tasks: set("TasksCurrent"),
+        };
         Ok((resources, service.string("ControlGroup")))
     }
 }

@@ -66,7 +66,11 @@ pub fn scan(accept: impl Fn(&[String]) -> bool, exclude: &HashSet<i32>) -> Vec<C
         .filter(|p| p.pid > 1 && p.pid != me && !exclude.contains(&p.pid))
         .filter_map(|p| {
             let (argv, stat) = live_argv(p.pid)?;
-            (stat.ppid != me && accept(&argv)).then(|| Candidate { pid: p.pid, cmdline: argv.join(" "), starttime: stat.starttime })
+            (stat.ppid != me && accept(&argv)).then(|| Candidate {
+                pid: p.pid,
+                cmdline: argv.join(" "),
+                starttime: stat.starttime,
+            })
         })
         .collect();
     found.sort_by_key(|c| (c.starttime, c.pid));

@@ -98,7 +98,9 @@ impl RestartBudget {
     /// Restarts counted against the budget at `now` (for "restart 2 of 5").
     pub fn used(&self, now: Instant) -> u32 {
         match &self.state {
-            BudgetState::Open { recent, .. } => recent.iter().filter(|t| now.duration_since(**t) < self.window).count() as u32,
+            BudgetState::Open { recent, .. } => {
+                recent.iter().filter(|t| now.duration_since(**t) < self.window).count() as u32
+            }
             BudgetState::GivenUp { restarts, .. } => *restarts,
         }
     }
@@ -106,7 +108,8 @@ impl RestartBudget {
     /// The budget as the state database keeps it; `now` and `now_ms` (unix
     /// milliseconds) are the same moment.
     pub fn saved(&self, now: Instant, now_ms: i64) -> SavedBudget {
-        let ms = |t: &Instant| now_ms - i64::try_from(now.saturating_duration_since(*t).as_millis()).unwrap_or(i64::MAX);
+        let ms =
+            |t: &Instant| now_ms - i64::try_from(now.saturating_duration_since(*t).as_millis()).unwrap_or(i64::MAX);
         match &self.state {
             BudgetState::Open { recent, quick } => SavedBudget {
                 restart_times: recent.iter().map(ms).collect(),
@@ -124,7 +127,8 @@ impl RestartBudget {
     /// Takes over a budget an earlier healthmon saved (see [`Self::saved`]):
     /// its restarts inside the window, its backoff, its giving up.
     pub fn restore(&mut self, saved: &SavedBudget, now: Instant, now_ms: i64) {
-        let at = |ms: i64| now.checked_sub(Duration::from_millis(u64::try_from(now_ms - ms).unwrap_or(0))).unwrap_or(now);
+        let at =
+            |ms: i64| now.checked_sub(Duration::from_millis(u64::try_from(now_ms - ms).unwrap_or(0))).unwrap_or(now);
         if let Some(given_up) = saved.given_up_at {
             let restarts = u32::try_from(saved.restart_times.len()).unwrap_or(u32::MAX);
             self.state = BudgetState::GivenUp { restarts, at: at(given_up * 1000) };
@@ -132,7 +136,9 @@ impl RestartBudget {
         }
         let mut recent: VecDeque<Instant> = saved.restart_times.iter().map(|ms| at(*ms)).collect();
         prune(&mut recent, now, self.window);
-        let quick = (1..=17).find(|q| millis(backoff(self.base_delay, *q)) >= saved.backoff_ms).filter(|_| saved.backoff_ms > 0);
+        let quick = (1..=17)
+            .find(|q| millis(backoff(self.base_delay, *q)) >= saved.backoff_ms)
+            .filter(|_| saved.backoff_ms > 0);
         self.state = BudgetState::Open { recent, quick: quick.unwrap_or(0) };
     }
 }
@@ -206,7 +212,11 @@ mod tests {
         assert_eq!(delays, expect.into_iter().map(Duration::from_secs).collect::<Vec<_>>());
         b.on_verified();
         assert_eq!(b.on_exit(secs(t0, 10), true), Verdict::Restart { delay: base, nth: 9 });
-        assert_eq!(b.on_exit(secs(t0, 11), false), Verdict::Restart { delay: base, nth: 10 }, "a slow crash never backs off");
+        assert_eq!(
+            b.on_exit(secs(t0, 11), false),
+            Verdict::Restart { delay: base, nth: 10 },
+            "a slow crash never backs off"
+        );
     }
 
     /// Zero restart_delay stays zero however many quick crashes happen.
@@ -241,11 +251,18 @@ mod tests {
         b.on_exit(secs(t0, 1), true);
         let now = secs(t0, 2);
         let saved = b.saved(now, 1_000_000_000);
-        assert_eq!(saved, SavedBudget { restart_times: vec![999_998_000, 999_999_000], backoff_ms: 10_000, given_up_at: None });
+        assert_eq!(
+            saved,
+            SavedBudget { restart_times: vec![999_998_000, 999_999_000], backoff_ms: 10_000, given_up_at: None }
+        );
         let mut again = RestartBudget::new(3, WINDOW, base);
         again.restore(&saved, now, 1_000_000_000);
         assert_eq!(again.used(now), 2);
-        assert_eq!(again.on_exit(secs(t0, 3), true), Verdict::Restart { delay: Duration::from_secs(20), nth: 3 }, "backoff goes on");
+        assert_eq!(
+            again.on_exit(secs(t0, 3), true),
+            Verdict::Restart { delay: Duration::from_secs(20), nth: 3 },
+            "backoff goes on"
+        );
         assert_eq!(again.on_exit(secs(t0, 4), true), Verdict::GiveUp { restarts: 3 });
         let gone = again.saved(secs(t0, 5), 1_000_003_000);
         assert_eq!(gone.given_up_at, Some(1_000_002));

@@ -85,7 +85,11 @@ impl Supervisor {
 
     async fn control(&mut self, name: &str, admin: Admin) -> Result<Pending, ControlError> {
         check_name(name)?;
-        let entry = self.entries.iter_mut().find(|e| e.name() == name).ok_or_else(|| ControlError::Unknown(name.to_string()))?;
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.name() == name)
+            .ok_or_else(|| ControlError::Unknown(name.to_string()))?;
         let pending = match entry {
             Entry::Command(c) => {
                 let (ack, answer) = oneshot::channel();
@@ -110,7 +114,12 @@ impl Supervisor {
                     Admin::Release => (Job::Start, "start"),
                     Admin::Bounce => (Job::Restart, "restart"),
                 };
-                let refused = |message| ControlError::Systemd { name: name.to_string(), verb, unit: u.unit().to_string(), message };
+                let refused = |message| ControlError::Systemd {
+                    name: name.to_string(),
+                    verb,
+                    unit: u.unit().to_string(),
+                    message,
+                };
                 unit::enqueue(u.unit(), job).await.map_err(refused)?;
                 log::info!("worker {name}: {verb} of {} queued as a systemd job", u.unit());
                 u.set_held(admin == Admin::Hold);

@@ -35,7 +35,8 @@ impl CommandEntry {
                 };
                 self.failures += 1;
                 if self.failures < w.health_failures {
-                    let message = format!("health check failed ({} of {}): {}", self.failures, w.health_failures, failure.0);
+                    let message =
+                        format!("health check failed ({} of {}): {}", self.failures, w.health_failures, failure.0);
                     return findings::problem(w, Status::Unhealthy, message, details);
                 }
                 self.failures = 0;
@@ -47,18 +48,24 @@ impl CommandEntry {
                 self.handle.send(Control::Restart(reason));
                 finding
             }
-            Phase::Up { restart: Some(cause), .. } => {
-                findings::problem(w, Status::Unhealthy, format!("restarted after {cause}; verifying"), self.describe(&snap))
-            }
+            Phase::Up { restart: Some(cause), .. } => findings::problem(
+                w,
+                Status::Unhealthy,
+                format!("restarted after {cause}; verifying"),
+                self.describe(&snap),
+            ),
             Phase::Up { .. } | Phase::Starting => findings::healthy(w, format!("starting; {}", self.describe(&snap))),
             Phase::Waiting { until, message, error } => {
                 let status = if *error { Status::Error } else { Status::Unhealthy };
-                let details = format!("next start in {}; restarts {}", human(command::remaining(*until)), snap.restarts);
+                let details =
+                    format!("next start in {}; restarts {}", human(command::remaining(*until)), snap.restarts);
                 findings::problem(w, status, message, details)
             }
             Phase::GivenUp { restarts, last } => findings::given_up(w, *restarts, last),
             Phase::Ambiguous { message } => findings::warning(w, Status::Error, message, "ambiguous match"),
-            Phase::Down { message } => findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start"),
+            Phase::Down { message } => {
+                findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start")
+            }
             Phase::Held => findings::healthy(w, self.describe(&snap)),
             Phase::Stopped => findings::problem(w, Status::Unhealthy, "not running", "healthmon is stopping"),
         }

@@ -3,7 +3,6 @@
 //! and `worker_restart` (one row per restart healthmon performed, with the
 //! action; `recovered` when the restart was verified).
 
-
 use crate::config::WorkerSettings;
 use crate::model::{ActionKind, Finding, Severity, Status};
 
@@ -53,8 +52,7 @@ pub fn restart_text(w: &WorkerSettings, cause: &str, nth: u32) -> String {
 /// One restart performed: `recovered` when verified, `unhealthy` when not.
 pub fn restart(w: &WorkerSettings, verified: bool, taken: String, details: String) -> Finding {
     let status = if verified { Status::Recovered } else { Status::Unhealthy };
-    Finding { status, ..Finding::healthy(&w.name, RESTART, details) }
-        .with_action(ActionKind::WorkerRestarted, taken)
+    Finding { status, ..Finding::healthy(&w.name, RESTART, details) }.with_action(ActionKind::WorkerRestarted, taken)
 }
 
 /// An administrator's stop, start or restart: healthy (a worker stopped

@@ -25,8 +25,8 @@ mod findings;
 pub mod launch;
 mod once;
 mod output;
-mod proc;
 mod probe;
+mod proc;
 mod resources;
 mod spawn;
 mod unit;
@@ -121,7 +121,6 @@ pub enum WorkerError {
     #[error("{unit}: exited at once ({exit})")]
     ExitedAtOnce { unit: String, exit: proc::ExitInfo },
 }
-
 
 enum Entry {
     Command(CommandEntry),
@@ -279,7 +278,8 @@ impl Supervisor {
         for (index, entry) in self.entries.iter().enumerate() {
             let Entry::Command(c) = entry else { continue };
             let w = &c.handle.settings;
-            let (Some(argv), Phase::Up { pid, verified: true, .. }) = (&w.health_command, c.handle.snapshot().phase) else {
+            let (Some(argv), Phase::Up { pid, verified: true, .. }) = (&w.health_command, c.handle.snapshot().phase)
+            else {
                 continue;
             };
             let (argv, timeout) = (argv.clone(), w.health_timeout);
@@ -430,8 +430,6 @@ impl Supervisor {
 fn same_command(old: &WorkerSettings, spec: &CommandWorker) -> bool {
     matches!(&old.kind, WorkerKind::Command(current) if current == spec)
 }
-
-
 
 /// Unix seconds, 0 before the epoch.
 fn unix_secs(t: std::time::SystemTime) -> i64 {

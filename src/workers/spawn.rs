@@ -51,8 +51,10 @@ pub fn resolve_user(user: &str) -> Result<Identity, WorkerError> {
         .ok_or_else(|| WorkerError::User { user: user.to_string(), reason: "no such user".into() })?;
     let cname = CString::new(entry.name.clone())
         .map_err(|_| WorkerError::User { user: user.to_string(), reason: "name contains a NUL byte".into() })?;
-    let groups = getgrouplist(&cname, entry.gid)
-        .map_err(|err| WorkerError::User { user: user.to_string(), reason: format!("cannot list its groups: {err}") })?;
+    let groups = getgrouplist(&cname, entry.gid).map_err(|err| WorkerError::User {
+        user: user.to_string(),
+        reason: format!("cannot list its groups: {err}"),
+    })?;
     Ok(Identity {
         name: entry.name,
         uid: entry.uid.as_raw(),

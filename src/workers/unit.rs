@@ -19,7 +19,6 @@ use super::findings as f;
 use super::resources::Usage;
 use super::WorkerInfo;
 
-
 /// An administrator's start, stop or restart of a unit, through systemd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -65,7 +64,16 @@ pub struct UnitWorker {
 impl UnitWorker {
     pub fn new(settings: WorkerSettings, unit: String, held: bool) -> UnitWorker {
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, Duration::ZERO);
-        UnitWorker { settings, unit, budget, restarts: 0, seen: Seen::Never, held, since: SystemTime::now(), usage: Usage::default() }
+        UnitWorker {
+            settings,
+            unit,
+            budget,
+            restarts: 0,
+            seen: Seen::Never,
+            held,
+            since: SystemTime::now(),
+            usage: Usage::default(),
+        }
     }
 
     pub fn is_held(&self) -> bool {
@@ -175,7 +183,9 @@ impl UnitWorker {
     pub fn info(&self) -> WorkerInfo {
         let name = self.settings.name.clone();
         let (state, pid, detail, healthy) = match &self.seen {
-            Seen::Never if self.held => ("stopped".to_string(), 0, format!("{}: stopped by an administrator", self.unit), true),
+            Seen::Never if self.held => {
+                ("stopped".to_string(), 0, format!("{}: stopped by an administrator", self.unit), true)
+            }
             Seen::Never => ("starting".to_string(), 0, format!("{}: not read yet", self.unit), false),
             Seen::Unreachable(message) => ("error".to_string(), 0, message.clone(), false),
             Seen::State { state, restarted } => {
@@ -189,7 +199,12 @@ impl UnitWorker {
                     "failed" => "failed",
                     _ => "inactive",
                 };
-                (ours.to_string(), state.main_pid, format!("{}: {}", self.unit, state.describe()), state.active == "active" || self.held)
+                (
+                    ours.to_string(),
+                    state.main_pid,
+                    format!("{}: {}", self.unit, state.describe()),
+                    state.active == "active" || self.held,
+                )
             }
         };
         let usage = self.usage;
@@ -220,7 +235,16 @@ pub async fn report(w: &WorkerSettings, unit: &str, bus: Result<&Manager, &str>)
     };
     match state {
         Ok(state) if state.active == "active" => f::healthy(w, format!("running ({unit}: {})", state.describe())),
-        Ok(state) => f::problem(w, Status::Unhealthy, format!("{unit} is {} ({})", state.active, state.sub), state.describe()),
-        Err(err) => Finding::problem(&w.name, f::STATUS, Status::Error, Severity::Warning, format!("cannot reach systemd: {err}"), unit),
+        Ok(state) => {
+            f::problem(w, Status::Unhealthy, format!("{unit} is {} ({})", state.active, state.sub), state.describe())
+        }
+        Err(err) => Finding::problem(
+            &w.name,
+            f::STATUS,
+            Status::Error,
+            Severity::Warning,
+            format!("cannot reach systemd: {err}"),
+            unit,
+        ),
     }
 }

@@ -30,7 +30,10 @@ pub fn require_tool(name: &str) {
 }
 
 pub fn require_root() {
-    assert!(nix::unistd::geteuid().is_root(), "this test must run as root (it switches to uid 65534 for the unprivileged caller)");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test must run as root (it switches to uid 65534 for the unprivileged caller)"
+    );
 }
 
 /// A private message bus: `dbus-daemon` with a config from tests/.
@@ -97,7 +100,14 @@ impl TestBus {
 
     /// `busctl call` on the healthmon object, JSON output.
     pub fn call(&self, method: &str, signature_and_args: &[&str]) -> Output {
-        let mut args = vec!["--json=short", "call", "org.healthmon.Monitor1", "/org/healthmon/Monitor1", "org.healthmon.Monitor1", method];
+        let mut args = vec![
+            "--json=short",
+            "call",
+            "org.healthmon.Monitor1",
+            "/org/healthmon/Monitor1",
+            "org.healthmon.Monitor1",
+            method,
+        ];
         args.extend_from_slice(signature_and_args);
         self.busctl(&args)
     }

@@ -27,19 +27,10 @@ impl Tmpfs {
     }
 
     pub fn mount_at(dir: tempfile::TempDir, size: &str) -> Tmpfs {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "this test must run as root: it mounts tmpfs filesystems"
-        );
+        assert!(nix::unistd::geteuid().is_root(), "this test must run as root: it mounts tmpfs filesystems");
         let options = format!("size={size},mode=0755");
-        mount(
-            Some("tmpfs"),
-            dir.path(),
-            Some("tmpfs"),
-            MsFlags::empty(),
-            Some(options.as_str()),
-        )
-        .unwrap_or_else(|e| panic!("mount tmpfs on {}: {e}", dir.path().display()));
+        mount(Some("tmpfs"), dir.path(), Some("tmpfs"), MsFlags::empty(), Some(options.as_str()))
+            .unwrap_or_else(|e| panic!("mount tmpfs on {}: {e}", dir.path().display()));
         Tmpfs { dir }
     }
 
@@ -58,10 +49,7 @@ impl Drop for Tmpfs {
 /// Sets the access and modification times of `path` (not a symlink's
 /// target) to `days` days ago.
 pub fn age(path: &Path, days: u64) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
     let t = TimeSpec::new((now - days * DAY) as i64, 0);
     utimensat(AT_FDCWD, path, &t, &t, UtimensatFlags::NoFollowSymlink)
         .unwrap_or_else(|e| panic!("utimensat {}: {e}", path.display()));
@@ -69,8 +57,7 @@ pub fn age(path: &Path, days: u64) {
 
 /// Writes `kib` KiB to `path` and ages it by `days` days (0 = fresh).
 pub fn write(path: &Path, kib: usize, days: u64) {
-    fs::write(path, vec![b'x'; kib * KIB])
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::write(path, vec![b'x'; kib * KIB]).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     if days > 0 {
         age(path, days);
     }

@@ -9,10 +9,7 @@ pub fn help_flags(help: &str) -> BTreeSet<String> {
     help.lines()
         .map(str::trim_start)
         .filter(|line| line.starts_with('-'))
-        .filter_map(|line| {
-            line.split([' ', ','])
-                .find(|word| word.starts_with("--") && word.len() > 2)
-        })
+        .filter_map(|line| line.split([' ', ',']).find(|word| word.starts_with("--") && word.len() > 2))
         .map(str::to_owned)
         .collect()
 }
@@ -99,20 +96,12 @@ pub fn section<'a>(sections: &'a [(String, Vec<String>)], heading: &str) -> &'a 
 
 /// The tags of a section's `.TP` paragraphs, as plain text.
 pub fn tags(lines: &[String]) -> Vec<String> {
-    lines
-        .windows(2)
-        .filter(|pair| pair[0] == ".TP")
-        .map(|pair| plain(&pair[1]))
-        .collect()
+    lines.windows(2).filter(|pair| pair[0] == ".TP").map(|pair| plain(&pair[1])).collect()
 }
 
 /// The whole section as plain text, one line per source line.
 pub fn text(lines: &[String]) -> String {
-    lines
-        .iter()
-        .map(|line| plain(line))
-        .collect::<Vec<_>>()
-        .join("\n")
+    lines.iter().map(|line| plain(line)).collect::<Vec<_>>().join("\n")
 }
 
 /// (table heading as the page writes it, key) for each setting of the shipped
@@ -128,17 +117,10 @@ pub fn sample_config_keys(sample: &str) -> BTreeSet<(String, String)> {
                 Some(("workers", _)) => "workers.NAME",
                 _ => name,
             };
-            table = if setting.starts_with("[[") {
-                format!("[[{name}]]")
-            } else {
-                format!("[{name}]")
-            };
+            table = if setting.starts_with("[[") { format!("[[{name}]]") } else { format!("[{name}]") };
         } else if let Some((key, _)) = setting.split_once('=') {
             let key = key.trim();
-            if !key.is_empty()
-                && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                && !setting.starts_with(' ')
-            {
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !setting.starts_with(' ') {
                 keys.insert((table.clone(), key.to_owned()));
             }
         }

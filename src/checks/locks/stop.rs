@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::human::duration as human;
 use crate::checks::holders::{self, DbFiles};
+use crate::human::duration as human;
 use crate::model::{ActionKind, Finding};
 use crate::process::{self, ProcessInfo, ProcessState, Stopped};
 

@@ -21,9 +21,9 @@ use super::shm::WalIndex;
 use super::sqlite::{self, Recovery};
 use super::stop::{describe, short, stop_processes};
 use super::{DbRun, DbState, WAL_SIZE};
-use crate::human;
 use crate::checks::disk::human_bytes;
 use crate::checks::holders::{self, sidecar};
+use crate::human;
 use crate::model::{ActionKind, Finding, Severity, Status};
 use crate::process::ProcessInfo;
 
@@ -51,12 +51,9 @@ impl WalLook {
     /// `WAL 300.0 MiB, 76800 frames (1200 checkpointed)`.
     fn describe(&self) -> String {
         match self.index {
-            Some(index) => format!(
-                "WAL {}, {} frames ({} checkpointed)",
-                human_bytes(self.bytes),
-                self.frames,
-                index.backfilled
-            ),
+            Some(index) => {
+                format!("WAL {}, {} frames ({} checkpointed)", human_bytes(self.bytes), self.frames, index.backfilled)
+            }
             None => format!("WAL {}, ~{} frames", human_bytes(self.bytes), self.frames),
         }
     }
@@ -88,7 +85,8 @@ impl DbRun<'_> {
     /// The `wal_size` finding, after stopping stale pinning readers when allowed.
     pub(super) fn wal_finding(&self, path: &Path, st: &mut DbState) -> Finding {
         let look = WalLook::take(path);
-        let healthy = |details: String| Finding::healthy(&self.component, WAL_SIZE, details).with_value(look.bytes as i64);
+        let healthy =
+            |details: String| Finding::healthy(&self.component, WAL_SIZE, details).with_value(look.bytes as i64);
         let Some(limit) = self.db.wal_max_size.filter(|&limit| look.bytes > limit) else {
             st.pinned.clear();
             return healthy(look.describe());
@@ -113,9 +111,8 @@ impl DbRun<'_> {
             index.max_frame - index.backfilled,
             pinners.names()
         );
-        let pinned =
-            Finding::problem(&self.component, WAL_SIZE, Status::Unhealthy, Severity::Warning, &message, &over)
-                .with_value(look.bytes as i64);
+        let pinned = Finding::problem(&self.component, WAL_SIZE, Status::Unhealthy, Severity::Warning, &message, &over)
+            .with_value(look.bytes as i64);
         let stale = self.stale_readers(st, &pinners);
         if !self.db.kill_holders || stale.is_empty() || st.integrity_failure.is_some() {
             return pinned;
@@ -129,7 +126,8 @@ impl DbRun<'_> {
 
     /// The pinning readers that have pinned it for `locked_after`.
     fn stale_readers(&self, st: &DbState, pinners: &Pinners) -> Vec<ProcessInfo> {
-        let stale = |r: &&ProcessInfo| st.pinned.get(&r.pid).is_some_and(|since| since.elapsed() >= self.db.locked_after);
+        let stale =
+            |r: &&ProcessInfo| st.pinned.get(&r.pid).is_some_and(|since| since.elapsed() >= self.db.locked_after);
         pinners.readers.iter().filter(stale).cloned().collect()
     }
 
@@ -148,7 +146,9 @@ impl DbRun<'_> {
         let details = format!("{stopped}; {done}; {} now", after.describe());
         let action = [report.action(), done.clone()].into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>();
         let finding = match checkpoint {
-            Ok(cp) if !cp.busy => Finding { status: Status::Recovered, ..Finding::healthy(&self.component, WAL_SIZE, details) },
+            Ok(cp) if !cp.busy => {
+                Finding { status: Status::Recovered, ..Finding::healthy(&self.component, WAL_SIZE, details) }
+            }
             _ => Finding::problem(&self.component, WAL_SIZE, Status::Unhealthy, Severity::Warning, message, details),
         };
         let kind = if report.signalled() { ActionKind::LockCleared } else { ActionKind::Other };

@@ -68,14 +68,32 @@ pub enum Phase {
     /// Before the first start or adoption.
     Starting,
     /// Running; `restart` holds the cause while a restart awaits verification.
-    Up { pid: u32, unit: Option<String>, since: Instant, adopted: bool, verified: bool, restart: Option<String> },
+    Up {
+        pid: u32,
+        unit: Option<String>,
+        since: Instant,
+        adopted: bool,
+        verified: bool,
+        restart: Option<String>,
+    },
     /// Waiting `restart_delay` before the next start; `error`: the last start failed.
-    Waiting { until: Instant, message: String, error: bool },
-    GivenUp { restarts: u32, last: String },
+    Waiting {
+        until: Instant,
+        message: String,
+        error: bool,
+    },
+    GivenUp {
+        restarts: u32,
+        last: String,
+    },
     /// Several processes match `match`; none adopted, none started.
-    Ambiguous { message: String },
+    Ambiguous {
+        message: String,
+    },
     /// Dry run and not running.
-    Down { message: String },
+    Down {
+        message: String,
+    },
     /// Stopped by an administrator; stays so until started.
     Held,
     /// The task ended (healthmon is stopping, or the worker was removed).
@@ -177,9 +195,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// What the task loop does next.
 enum State {
     Up(Proc, Run),
-    Waiting { until: Instant, cause: String, nth: u32, message: String, error: bool },
+    Waiting {
+        until: Instant,
+        cause: String,
+        nth: u32,
+        message: String,
+        error: bool,
+    },
     /// Several processes match `match`: wait, then look again.
-    Ambiguous { until: Instant, message: String },
+    Ambiguous {
+        until: Instant,
+        message: String,
+    },
     Idle(Phase),
     Quit,
 }
@@ -248,14 +275,22 @@ impl Task {
                 verified: run.verified,
                 restart: run.restart.as_ref().map(|(cause, _)| cause.clone()),
             },
-            State::Waiting { until, message, error, .. } => Phase::Waiting { until: *until, message: message.clone(), error: *error },
+            State::Waiting { until, message, error, .. } => {
+                Phase::Waiting { until: *until, message: message.clone(), error: *error }
+            }
             State::Ambiguous { message, .. } => Phase::Ambiguous { message: message.clone() },
             State::Idle(phase) => phase.clone(),
             State::Quit => Phase::Stopped,
         };
         let mut view = lock(&self.view);
         let since = if same_phase(&view.phase, &phase) { view.since } else { SystemTime::now() };
-        *view = Snapshot { phase, restarts: self.restarts, used: self.budget.used(Instant::now()), last_exit: self.last_exit.clone(), since };
+        *view = Snapshot {
+            phase,
+            restarts: self.restarts,
+            used: self.budget.used(Instant::now()),
+            last_exit: self.last_exit.clone(),
+            since,
+        };
     }
 
     async fn initial(&mut self) -> State {
@@ -269,7 +304,8 @@ impl Task {
         }
         if self.budget.is_given_up() {
             // Given up before healthmon restarted: it stays down until a person acts.
-            let (restarts, last) = (self.budget.used(Instant::now()), "given up before healthmon restarted".to_string());
+            let (restarts, last) =
+                (self.budget.used(Instant::now()), "given up before healthmon restarted".to_string());
             self.emit(vec![f::given_up(&self.w, restarts, &last)]);
             return State::Idle(Phase::GivenUp { restarts, last });
         }
@@ -291,7 +327,9 @@ impl Task {
                     self.restarts += 1;
                 } else {
                     let started = f::healthy(&self.w, format!("started pid {}", proc.pid()));
-                    self.emit(vec![started.with_action(crate::model::ActionKind::Other, format!("started (pid {})", proc.pid()))]);
+                    self.emit(vec![
+                        started.with_action(crate::model::ActionKind::Other, format!("started (pid {})", proc.pid()))
+                    ]);
                 }
                 State::Up(proc, Run { adopted: false, verified: false, restart })
             }
@@ -384,7 +422,10 @@ impl Task {
                 let taken = f::restart_text(&self.w, cause, *nth);
                 let message = format!("restarted but health check failed: {}", failure.0);
                 let details = format!("pid {pid}, {message}");
-                self.emit(vec![f::restart(&self.w, false, taken, details.clone()), f::problem(&self.w, Status::Unhealthy, message, details)]);
+                self.emit(vec![
+                    f::restart(&self.w, false, taken, details.clone()),
+                    f::problem(&self.w, Status::Unhealthy, message, details),
+                ]);
             }
             (None, Err(failure)) => {
                 let message = format!("started but health check failed: {}", failure.0);
@@ -447,7 +488,11 @@ impl Task {
         match self.budget.on_exit(now, quick) {
             Verdict::Restart { delay, nth } => {
                 let when = if delay.is_zero() { "now".to_string() } else { format!("in {}", human(delay)) };
-                let plan = format!("restarting {when} (restart {nth} of {} in {})", self.w.max_restarts, human(self.w.restart_window));
+                let plan = format!(
+                    "restarting {when} (restart {nth} of {} in {})",
+                    self.w.max_restarts,
+                    human(self.w.restart_window)
+                );
                 let message = match finding.problem.as_mut() {
                     Some(problem) => {
                         problem.message = format!("{}; {plan}{words}", problem.message);
@@ -545,7 +590,6 @@ fn same_phase(a: &Phase, b: &Phase) -> bool {
     };
     key(a) == key(b)
 }
-
 
 /// Time left until `until`, for "restarting in 3s".
 pub fn remaining(until: Instant) -> Duration {

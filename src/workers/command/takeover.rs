@@ -53,7 +53,10 @@ impl Task {
             Ok(Some(proc)) => {
                 let unit = proc.unit_name().unwrap_or_default().to_string();
                 lock(&self.claimed).insert(proc.pid() as i32);
-                self.emit(vec![f::healthy(&self.w, format!("adopted {unit} (pid {}), left running by the previous healthmon", proc.pid()))]);
+                self.emit(vec![f::healthy(
+                    &self.w,
+                    format!("adopted {unit} (pid {}), left running by the previous healthmon", proc.pid()),
+                )]);
                 Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
             }
             Ok(None) => None,
@@ -84,7 +87,8 @@ impl Task {
             return None;
         }
         let proc = Proc::adopted(fd).ok()?;
-        let details = format!("adopted running process pid {} matching {pattern:?}: {}", candidate.pid, candidate.cmdline);
+        let details =
+            format!("adopted running process pid {} matching {pattern:?}: {}", candidate.pid, candidate.cmdline);
         self.emit(vec![f::healthy(&self.w, details)]);
         Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
     }

@@ -97,9 +97,16 @@ impl Launcher {
     }
 
     /// Starts the worker.
-    pub async fn start(&self, w: &WorkerSettings, spec: &CommandWorker, output: &Output) -> Result<Started, WorkerError> {
+    pub async fn start(
+        &self,
+        w: &WorkerSettings,
+        spec: &CommandWorker,
+        output: &Output,
+    ) -> Result<Started, WorkerError> {
         match self {
-            Launcher::Fork => fork::start(spec, output).await.map(|(proc, reader)| Started { proc, reader: Some(reader) }),
+            Launcher::Fork => {
+                fork::start(spec, output).await.map(|(proc, reader)| Started { proc, reader: Some(reader) })
+            }
             Launcher::Transient(slot) => {
                 let manager = Launcher::manager(slot, &w.name).await?;
                 let started = transient::start(&manager, w, spec).await;

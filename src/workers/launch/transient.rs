@@ -139,7 +139,8 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
         }
     }
     let started = |s: &UnitState| (s.main_pid != 0 && s.active == "active") || s.is_down();
-    let state = wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
+    let state =
+        wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
     match state {
         Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
         other => {
