@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench/*.sh scripts (sourced, not run).
 
 # Runs a command and prints how long it took, in seconds (3 decimals).

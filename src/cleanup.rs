@@ -3,7 +3,7 @@
 //! descriptor that was opened without following symlinks: nothing a user
 //! can write inside the tree (a symlink, a directory swapped for a symlink,
 //! a mount) can steer a deletion outside it. A rule may keep a copy of
-//! each file first ([`archive`], [`command`]); a file whose copy fails stays.
+//! each file first (`archive`, `command`); a file whose copy fails stays.
 //!
 //! # Guarantees
 //! - The rule directory is opened with `openat2(RESOLVE_NO_SYMLINKS)`: it is

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # %systemd_postun_with_restart: reload units; restart on upgrade.
 if [ -x /usr/bin/systemctl ]; then
     /usr/bin/systemctl daemon-reload >/dev/null 2>&1 || :

@@ -229,9 +229,11 @@ impl Outcome {
                     (false, false) => "deleted",
                     (false, true) => "archived, then deleted",
                 };
-                let archive = (report.archived > 0 && !dry_run)
-                    .then(|| format!(", {} in the archive", human::size(report.archived_bytes)))
-                    .unwrap_or_default();
+                let archive = if report.archived > 0 && !dry_run {
+                    format!(", {} in the archive", human::size(report.archived_bytes))
+                } else {
+                    String::new()
+                };
                 let into = if report.archived > 0 { into.as_str() } else { "" };
                 let files = human::count(report.files, "file", "files");
                 Some(format!("{verb} {files} ({}{archive}) from {}{into}", human::size(report.bytes), dir.display()))

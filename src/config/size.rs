@@ -17,7 +17,7 @@ pub fn parse(text: &str) -> Result<u64, String> {
 pub fn format(bytes: u64) -> String {
     let (name, per_unit) = [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)]
         .into_iter()
-        .find(|(_, n)| bytes % n == 0)
+        .find(|(_, n)| bytes.is_multiple_of(*n))
         .unwrap_or(("KB", 1 << 10));
     format!("{}{name}", bytes / per_unit)
 }

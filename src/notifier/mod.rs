@@ -1,9 +1,9 @@
 //! Alert notifications: a webhook (JSON POST, Slack-compatible `text`), a
 //! command (the alert in `HEALTHMON_*` environment variables) and
-//! Alertmanager. Each channel has its own queue and task (see [`channel`]),
+//! Alertmanager. Each channel has its own queue and task (see `channel`),
 //! so one dead receiver never delays another, and none ever blocks or
 //! slows the check loop; failures come back as `error` metric rows, with
-//! URLs cut to `scheme://host:port` ([`redact`]). Silenced alerts are not
+//! URLs cut to `scheme://host:port` (`redact`). Silenced alerts are not
 //! notified. (The word "notify" is systemd's; this module is about people.)
 
 mod alertmanager;

@@ -76,7 +76,7 @@ impl Held {
     /// The open alerts as alerting sees them.
     pub fn open(&self) -> Vec<AlertRow> {
         let mut open = self.open.clone();
-        open.sort_by(|a, b| b.id.cmp(&a.id));
+        open.sort_by_key(|a| std::cmp::Reverse(a.id));
         open
     }
 

@@ -1,7 +1,7 @@
 //! SQLite state: `health_metrics` and `health_alerts`, migrations on
 //! `PRAGMA user_version` (`schema`), retention. [`Store`] is blocking;
 //! async code goes through [`StoreHandle`], which runs every call on the
-//! blocking pool. When writes fail, [`held`] keeps alerting going from
+//! blocking pool. When writes fail, `held` keeps alerting going from
 //! memory until the database is writable again.
 
 mod budget;
@@ -370,7 +370,7 @@ fn configure(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
 
 /// A cheap clone of the store for async code: each call runs on the
 /// blocking pool so SQLite never blocks a runtime thread. The list methods
-/// for D-Bus callers read through a connection of their own ([`reader`]).
+/// for D-Bus callers read through a connection of their own (`reader`).
 #[derive(Clone)]
 pub struct StoreHandle {
     inner: Arc<Mutex<Store>>,

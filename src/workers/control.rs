@@ -135,7 +135,7 @@ impl Supervisor {
     }
 }
 
-/// Refuses an empty name or one longer than [`MAX_NAME_BYTES`] before any
+/// Refuses an empty name or one longer than `MAX_NAME_BYTES` before any
 /// lookup, so a bad request is told why rather than "unknown".
 pub fn check_name(name: &str) -> Result<(), ControlError> {
     match name.len() {

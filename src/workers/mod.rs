@@ -122,6 +122,9 @@ pub enum WorkerError {
     ExitedAtOnce { unit: String, exit: proc::ExitInfo },
 }
 
+// One per configured worker, kept in a Vec: boxing the larger variant
+// would save a few hundred bytes per worker at the cost of an indirection.
+#[allow(clippy::large_enum_variant)]
 enum Entry {
     Command(CommandEntry),
     Unit(UnitWorker),
