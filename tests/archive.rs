@@ -97,7 +97,7 @@ fn gzip_archive_keeps_bytes_path_and_mtime() {
 
     let cleanup = run(fs.path(), rule(&logs, into_dir(&archive)), false);
 
-    assert_eq!(cleanup.status, Status::Recovered, "{cleanup:?}");
+    assert_eq!(cleanup.status, Status::Healthy, "{cleanup:?}");
     let taken = &cleanup.action.as_ref().unwrap().taken;
     assert!(taken.starts_with("archived, then deleted 2 files ("), "{taken}");
     assert!(taken.ends_with(&format!("from {} into {}", logs.display(), archive.display())), "{taken}");
@@ -156,7 +156,7 @@ fn succeeding_archive_command_ships_then_deletes() {
     let cleanup =
         run(fs.path(), rule(&logs, through(&["/bin/sh", "-c", &script, "sh", "{}"], Duration::from_secs(10))), false);
 
-    assert_eq!(cleanup.status, Status::Recovered, "{cleanup:?}");
+    assert_eq!(cleanup.status, Status::Healthy, "{cleanup:?}");
     assert!(aged.iter().all(|p| !p.exists()));
     assert_eq!(fs::read(shipped.join("sub_old.log.1")).unwrap(), original);
     assert!(shipped.join("app.log").exists());

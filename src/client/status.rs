@@ -98,8 +98,9 @@ pub fn status_text(
     if !s.state_problem.is_empty() {
         let _ = writeln!(out, "{:<12}{}", "State db:", s.state_problem);
     }
-    // The disk forecast: one line per path that is growing toward full.
-    for line in s.disk_forecast.iter().flatten() {
+    // The disk forecast, for the paths it has something to say about
+    // ("no forecast yet" is the quiet default and the JSON carries it).
+    for line in s.disk_forecast.iter().flatten().filter(|l| !l.contains("no forecast yet")) {
         let _ = writeln!(out, "{:<12}{line}", "Forecast:");
     }
     let _ = writeln!(out);
