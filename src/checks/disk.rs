@@ -23,8 +23,8 @@ use crate::human;
 use crate::model::{Action, ActionKind, Finding, Problem, Severity, Status};
 use crate::store::series::History;
 
+pub use super::disk_usage::used_percent;
 use super::disk_usage::Usage;
-pub use super::disk_usage::{human_bytes, used_percent};
 
 const USAGE: &str = "disk_usage";
 const CLEANUP: &str = "disk_cleanup";

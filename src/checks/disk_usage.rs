@@ -30,31 +30,11 @@ impl Usage {
     }
 
     pub fn details(&self) -> String {
-        format!("used {:.1}% ({} free of {})", self.percent, human_bytes(self.free), human_bytes(self.total))
-    }
-}
-
-/// Bytes in the largest binary unit that keeps the number at least 1.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Byte counts pick the unit an admin reads at a glance.
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(512), "512.0 B");
-        assert_eq!(human_bytes(4 * 1024 * 1024), "4.0 MiB");
-        assert_eq!(human_bytes(930 * 1024 * 1024 * 1024), "930.0 GiB");
+        format!(
+            "used {:.1}% ({} free of {})",
+            self.percent,
+            crate::human::size(self.free),
+            crate::human::size(self.total)
+        )
     }
 }

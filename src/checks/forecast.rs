@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::checks::disk::human_bytes;
+use crate::human;
 
 /// At least this many samples before any forecast: a line through two or
 /// three points follows noise.
@@ -86,7 +86,7 @@ pub fn about(d: Duration) -> String {
 
 /// `2.1 GiB/h`.
 pub fn per_hour(rate: f64) -> String {
-    format!("{}/h", human_bytes((rate.abs() * 3600.0) as u64))
+    format!("{}/h", human::size((rate.abs() * 3600.0) as u64))
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ use super::shm::WalIndex;
 use super::sqlite::{self, Recovery};
 use super::stop::{describe, short, stop_processes};
 use super::{DbRun, DbState, WAL_SIZE};
-use crate::checks::disk::human_bytes;
 use crate::checks::holders::{self, sidecar};
 use crate::human;
 use crate::model::{ActionKind, Finding, Severity, Status};
@@ -52,9 +51,9 @@ impl WalLook {
     fn describe(&self) -> String {
         match self.index {
             Some(index) => {
-                format!("WAL {}, {} frames ({} checkpointed)", human_bytes(self.bytes), self.frames, index.backfilled)
+                format!("WAL {}, {} frames ({} checkpointed)", human::size(self.bytes), self.frames, index.backfilled)
             }
-            None => format!("WAL {}, ~{} frames", human_bytes(self.bytes), self.frames),
+            None => format!("WAL {}, ~{} frames", human::size(self.bytes), self.frames),
         }
     }
 }
@@ -91,7 +90,7 @@ impl DbRun<'_> {
             st.pinned.clear();
             return healthy(look.describe());
         };
-        let over = format!("{} (above wal_max_size {})", look.describe(), human_bytes(limit));
+        let over = format!("{} (above wal_max_size {})", look.describe(), human::size(limit));
         let Some(index) = look.index.filter(WalIndex::has_unbackfilled) else {
             st.pinned.clear();
             return healthy(format!("{over}; every frame is checkpointed, nothing pins it"));
@@ -107,7 +106,7 @@ impl DbRun<'_> {
         let message = format!(
             "{} WAL is {} and cannot be checkpointed: {} frames pinned by the open read transaction(s) of {}",
             self.db.path.display(),
-            human_bytes(look.bytes),
+            human::size(look.bytes),
             index.max_frame - index.backfilled,
             pinners.names()
         );
