@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{as_nobody, json, ok_stdout, require_root, TestBus, TestDaemon, TIMEOUT};
 use futures_core::Stream;
@@ -368,8 +368,10 @@ fn notify_reports_ready_watchdog_status_reload_and_stop() {
 fn watchdog_pings_stop_when_the_loop_is_wedged() {
     let bus = TestBus::session();
     let mut daemon = TestDaemon::start_with(&bus, &[("WATCHDOG_USEC", "200000"), ("HEALTHMON_TEST_HOOKS", "1")]);
-    let before = daemon.notify.collect(Duration::from_millis(600));
-    assert!(before.iter().filter(|m| *m == "WATCHDOG=1\n").count() >= 3, "pings every 100 ms: {before:?}");
+    // Pings keep coming (three in a row, however slow the machine is) ...
+    for n in 1..=3 {
+        assert!(daemon.notify.wait_for(TIMEOUT, |m| m == "WATCHDOG=1\n").is_some(), "ping {n} of 3");
+    }
 
     daemon.signal(Signal::SIGUSR1);
     // Let a ping already on its way arrive, then watch a full second.
@@ -492,12 +494,11 @@ async fn status_answers_while_a_cycle_waits_for_the_database() {
 
     let cycle_proxy = proxy.clone();
     let cycle = tokio::spawn(async move { cycle_proxy.run_once().await });
+    // Time for the loop to take the request and reach the database. Not an
+    // assertion: the check below shows the cycle was in flight throughout.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!cycle.is_finished(), "the cycle is blocked on the database");
-    let started = Instant::now();
-    let status = proxy.status().await.expect("status");
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(100), "Status took {took:?} during a cycle");
+    let status = tokio::time::timeout(TIMEOUT, proxy.status()).await.expect("Status answers").expect("status");
+    assert!(!cycle.is_finished(), "Status answered while the cycle was still blocked on the database");
     assert_eq!(status.checks_run, 1, "the blocked cycle has not counted yet");
 
     lock.execute_batch("COMMIT").expect("release");

