@@ -100,6 +100,8 @@ pub struct UnitState {
     pub exec_main: Option<(i32, i32)>,
     /// Since when the unit is active, µs since the epoch (0 = not active).
     pub active_since_usec: u64,
+    /// A job (start, stop, ...) is queued or running on the unit.
+    pub job_pending: bool,
 }
 
 impl UnitState {
@@ -108,9 +110,12 @@ impl UnitState {
         format!("ActiveState={} SubState={} MainPID={}{restarts}", self.active, self.sub, self.main_pid)
     }
 
-    /// Gone from systemd's point of view: nothing of it runs any more.
+    /// Gone from systemd's point of view: nothing of it runs any more, and
+    /// nothing is about to. A unit just handed to StartTransientUnit is
+    /// `inactive` until its start job runs (later still while its slice is
+    /// being made): that is not a unit that ended.
     pub fn is_down(&self) -> bool {
-        matches!(self.active.as_str(), "inactive" | "failed")
+        matches!(self.active.as_str(), "inactive" | "failed") && !self.job_pending
     }
 }
 
@@ -219,6 +224,7 @@ impl Manager {
             result: service.get("Result"),
             exec_main: code.zip(status),
             active_since_usec: unit.get("ActiveEnterTimestamp").unwrap_or(0),
+            job_pending: unit.get::<(u32, OwnedObjectPath)>("Job").is_some_and(|(id, _)| id != 0),
         })
     }
 

@@ -344,21 +344,34 @@ mod tests {
     /// A collected unit ended well; a failed one says its code or signal.
     #[test]
     fn exit_of_an_ended_unit() {
-        let failed = |code, status| UnitState {
-            load: "loaded".into(),
-            active: "failed".into(),
-            sub: "failed".into(),
-            description: String::new(),
-            main_pid: 0,
-            n_restarts: Some(0),
-            result: Some("exit-code".into()),
-            exec_main: Some((code, status)),
-            active_since_usec: 0,
-        };
+        let failed = |code, status| unit_state("failed", Some((code, status)), false);
         assert_eq!(exit_info(None), ExitInfo::Code(0));
         assert_eq!(exit_info(Some(&failed(1, 4))), ExitInfo::Code(4));
         assert_eq!(exit_info(Some(&failed(2, 9))), ExitInfo::Signal(Signal::SIGKILL));
         assert!(ran(ExitInfo::Code(3)) && ran(ExitInfo::Code(0)) && ran(ExitInfo::Signal(Signal::SIGSEGV)));
         assert!(!ran(ExitInfo::Code(203)), "203/EXEC: the program never ran");
+    }
+
+    /// An inactive unit whose start job has not run yet has not ended.
+    #[test]
+    fn a_queued_start_is_not_an_end() {
+        let queued = unit_state("inactive", None, true);
+        assert!(!queued.is_down());
+        assert!(UnitState { job_pending: false, ..queued }.is_down());
+    }
+
+    fn unit_state(active: &str, exec_main: Option<(i32, i32)>, job_pending: bool) -> UnitState {
+        UnitState {
+            load: "loaded".into(),
+            active: active.into(),
+            sub: if active == "failed" { "failed" } else { "dead" }.into(),
+            description: String::new(),
+            main_pid: 0,
+            n_restarts: Some(0),
+            result: Some(if active == "failed" { "exit-code" } else { "success" }.into()),
+            exec_main,
+            active_since_usec: 0,
+            job_pending,
+        }
     }
 }
