@@ -69,6 +69,9 @@ fn worker(w: &WorkerSettings) -> WorkerFile {
         health_timeout: dur(w.health_timeout),
         health_failures: val(w.health_failures),
         stop_timeout: dur(w.stop_timeout),
+        watchdog: w.watchdog.and_then(dur),
+        notify_ready: val(w.notify_ready),
+        start_timeout: dur(w.start_timeout),
         ..WorkerFile::default()
     };
     match &w.kind {

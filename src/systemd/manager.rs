@@ -100,6 +100,8 @@ pub struct UnitState {
     pub exec_main: Option<(i32, i32)>,
     /// Since when the unit is active, µs since the epoch (0 = not active).
     pub active_since_usec: u64,
+    /// A service's `STATUS=` text (sd_notify), `""` when none.
+    pub status_text: String,
 }
 
 impl UnitState {
@@ -219,6 +221,7 @@ impl Manager {
             result: service.get("Result"),
             exec_main: code.zip(status),
             active_since_usec: unit.get("ActiveEnterTimestamp").unwrap_or(0),
+            status_text: service.string("StatusText"),
         })
     }
 
