@@ -261,3 +261,69 @@ async fn status_shows_in_get_worker_and_healthctl() {
     let logged = healthmon.stderr();
     assert_eq!(logged.matches("ignored a notify message of 5000 bytes").count(), 1, "{logged}");
 }
+
+/// The keys as a config file gives them, or the errors of a failed load as
+/// `line:column: message`.
+fn load(text: &str) -> Result<healthmon::config::WorkerSettings, Vec<String>> {
+    let dir = tempdir();
+    let path = dir.path().join("healthmon.toml");
+    std::fs::write(&path, text).expect("write config");
+    match healthmon::config::load(Some(&path)) {
+        Ok(mut settings) => Ok(settings.workers.remove(0)),
+        Err(err) => Err(err
+            .errors()
+            .into_iter()
+            .map(|e| match e {
+                healthmon::config::ConfigError::Invalid { line, column, message, .. } => {
+                    format!("{line}:{column}: {message}")
+                }
+                other => panic!("expected a positioned error, got: {other}"),
+            })
+            .collect()),
+    }
+}
+
+const COMMAND: &str = "[workers.w]\ncommand = [\"/bin/true\"]\n";
+
+/// Defaults: no watchdog, no readiness, a 90 s start window (systemd's);
+/// given keys are read and survive the rendered effective config.
+#[test]
+fn keys_defaults_and_values() {
+    let w = load(COMMAND).unwrap();
+    assert_eq!((w.watchdog, w.notify_ready, w.start_timeout), (None, false, Duration::from_secs(90)));
+    let text = format!("{COMMAND}watchdog = \"30s\"\nnotify_ready = true\nstart_timeout = \"2m\"\n");
+    let w = load(&text).unwrap();
+    assert_eq!(
+        (w.watchdog, w.notify_ready, w.start_timeout),
+        (Some(Duration::from_secs(30)), true, Duration::from_secs(120))
+    );
+    let settings = healthmon::config::Settings { workers: vec![w.clone()], ..healthmon::config::embedded_defaults() };
+    assert_eq!(load(&healthmon::config::render(&settings)).unwrap(), w, "the rendered config reads back the same");
+}
+
+/// Bad values are errors at the value's line and column.
+#[test]
+fn bad_values_name_their_position() {
+    let cases = [
+        ("watchdog = \"0s\"", "3:12: workers.w.watchdog must be longer than 0s"),
+        ("watchdog = \"soon\"", "3:12: invalid duration \"soon\""),
+        ("start_timeout = \"0s\"", "3:17: workers.w.start_timeout must be longer than 0s"),
+        ("notify_ready = \"yes\"", "3:16: workers.w.notify_ready: invalid type: string \"yes\", expected a boolean"),
+    ];
+    for (line, expected) in cases {
+        let errors = load(&format!("{COMMAND}{line}\n")).expect_err(line);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with(expected), "{line}: {errors:?}");
+    }
+}
+
+/// A unit worker's own unit file says Type=notify and WatchdogSec=: the keys are refused there.
+#[test]
+fn unit_workers_refuse_the_keys() {
+    for (line, column) in [("watchdog = \"30s\"", 12), ("notify_ready = true", 16)] {
+        let errors = load(&format!("[workers.w]\nunit = \"w.service\"\n{line}\n")).expect_err(line);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let expected = format!("3:{column}: workers.w.{} applies only to command workers", line.split(' ').next().unwrap());
+        assert!(errors[0].starts_with(&expected), "{errors:?}");
+    }
+}
