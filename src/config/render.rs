@@ -70,7 +70,8 @@ fn worker(w: &WorkerSettings) -> WorkerFile {
         health_failures: val(w.health_failures),
         stop_timeout: dur(w.stop_timeout),
         watchdog: w.watchdog.and_then(dur),
-        notify_ready: val(w.notify_ready),
+        // Only when set: a unit worker refuses the key.
+        notify_ready: if w.notify_ready { val(true) } else { None },
         start_timeout: dur(w.start_timeout),
         ..WorkerFile::default()
     };
