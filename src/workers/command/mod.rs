@@ -17,13 +17,15 @@ use crate::store::{SavedBudget, StoreHandle};
 use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
 use super::launch::{Launcher, Started};
-use super::notify::{self, Notice, NotifySocket, Watch};
+use super::notify::{self, NotifySocket, Watch};
 use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
 use super::{probe, EventSender, WorkerError};
 
 /// Finding the worker already running, and its saved budget.
 mod takeover;
+/// The worker's notify socket and what arrives on it.
+mod notified;
 
 /// Pids held by some worker, so two `match` patterns never adopt the same
 /// process.
@@ -369,28 +371,6 @@ impl Task {
         self.last_exit = Some(message.clone());
         let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
         self.decide(Instant::now(), true, message, finding, true, None)
-    }
-
-    /// Binds the worker's notify socket once (fork mode, sd_notify keys),
-    /// and empties it of what an earlier process left.
-    async fn bind_notify(&mut self) -> Result<(), WorkerError> {
-        if self.notify.is_none() {
-            self.notify = self.launcher.notify_socket(&self.w, &self.spec).await?;
-        }
-        if let Some(socket) = &self.notify {
-            socket.clear();
-        }
-        Ok(())
-    }
-
-    /// A message from the worker: its status text, its readiness, a watchdog ping.
-    fn on_notice(&mut self, notice: Notice, run: &mut Run) {
-        if let Some(status) = &notice.status {
-            lock(&self.view).status.clone_from(status);
-        }
-        if run.watch.on_notice(&notice) && !run.adopted {
-            log::info!("{}: READY=1", self.w.name);
-        }
     }
 
     async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
