@@ -375,8 +375,10 @@ impl Task {
 
     async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
         let verify_at = proc.started() + self.w.verify_after;
-        // Only healthmon's own socket is timed here; under systemd the unit is.
-        let overdue = self.notify.as_ref().and(run.watch.overdue(&self.w, proc.started()));
+        // Only healthmon's own socket is timed here (under systemd the unit
+        // is), and only for a process healthmon started and gave it to.
+        let timed = self.notify.is_some() && !run.adopted;
+        let overdue = if timed { run.watch.overdue(&self.w, proc.started()) } else { None };
         tokio::select! {
             biased;
             _ = proc.exited() => {
