@@ -327,3 +327,41 @@ fn unit_workers_refuse_the_keys() {
         assert!(errors[0].starts_with(&expected), "{errors:?}");
     }
 }
+
+/// A reload that adds `watchdog` to a running worker restarts it, so the
+/// new process gets NOTIFY_SOCKET and WATCHDOG_USEC; an unchanged reload keeps it.
+#[tokio::test]
+async fn reload_that_changes_the_keys_restarts_the_worker() {
+    bounded(Duration::from_secs(30), async {
+        let dir = tempdir();
+        let env = dir.path().join("env");
+        let body = format!(
+            "env_to('{}')\nwhile True:\n    if os.environ.get('NOTIFY_SOCKET'):\n        say('WATCHDOG=1')\n    time.sleep(0.05)",
+            env.display()
+        );
+        let plain = python("reloaded", &body);
+        let (tx, _events) = Events::channel();
+        let mut sup = Supervisor::start(&[plain.clone()], false, tx).await;
+        wait_until("running", Duration::from_secs(10), || sup.list()[0].state == "running").await;
+        assert_eq!(lines(&env), ["-", "-"], "no sd_notify keys: no NOTIFY_SOCKET, no WATCHDOG_USEC");
+        let first = sup.list()[0].pid;
+
+        sup.reconfigure(&[plain.clone()], false).await;
+        assert_eq!(sup.list()[0].pid, first, "an unchanged worker keeps running");
+
+        let mut watched = plain;
+        watched.watchdog = Some(Duration::from_secs(2));
+        std::fs::remove_file(&env).unwrap();
+        sup.reconfigure(&[watched], false).await;
+        wait_until("the new process's environment", Duration::from_secs(10), || lines(&env).len() == 2).await;
+        assert_eq!(lines(&env)[1], "2000000");
+        wait_until("running again", Duration::from_secs(10), || {
+            let info = &sup.list()[0];
+            info.state == "running" && info.pid != first
+        })
+        .await;
+        assert!(exited(first as i32), "the old process was stopped");
+        sup.shutdown().await;
+    })
+    .await;
+}
