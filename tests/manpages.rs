@@ -124,6 +124,9 @@ const CONFIG_KEYS: [(&str, &[&str]); 8] = [
             "health_timeout",
             "health_failures",
             "stop_timeout",
+            "watchdog",
+            "notify_ready",
+            "start_timeout",
         ],
     ),
     (

@@ -106,6 +106,7 @@ pub fn worker_text(w: &WorkerDict) -> String {
         ("Unit", or_dash(&w.unit)),
         ("Restarts", w.restarts.to_string()),
         ("Last exit", or_dash(&w.last_exit)),
+        ("Status", or_dash(&w.status)),
         ("Memory", if w.memory_bytes == 0 { "-".into() } else { format!("{} bytes", w.memory_bytes) }),
         ("CPU", if w.cpu_usec == 0 { "-".into() } else { format!("{} µs", w.cpu_usec) }),
         ("Tasks", if w.tasks == 0 { "-".into() } else { w.tasks.to_string() }),
@@ -122,6 +123,7 @@ pub fn worker_json(w: &WorkerDict) -> Value {
         "name": w.name, "state": w.state, "pid": w.pid, "restarts": w.restarts, "since": w.since,
         "last_exit": w.last_exit, "desired": w.desired, "unit": w.unit, "kind": w.kind,
         "memory_bytes": w.memory_bytes, "cpu_usec": w.cpu_usec, "tasks": w.tasks, "detail": w.detail,
+        "status": w.status,
     })
 }
 
@@ -246,6 +248,7 @@ mod tests {
             tasks: 0,
             detail: String::new(),
             kind: kind.into(),
+            status: String::new(),
         }
     }
 

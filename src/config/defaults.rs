@@ -18,6 +18,9 @@ pub const RESTART_WINDOW: Duration = Duration::from_secs(10 * MINUTE);
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEALTH_FAILURES: u32 = 3;
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// systemd's own default for TimeoutStartSec=.
+pub const START_TIMEOUT: Duration = Duration::from_secs(90);
+pub const NOTIFY_READY: bool = false;
 
 /// `[sessions]` keys.
 pub const STUCK_AFTER: Duration = Duration::from_secs(30 * MINUTE);

@@ -55,6 +55,9 @@ pub struct WorkerFile {
     pub health_timeout: Val<String>,
     pub health_failures: Val<u32>,
     pub stop_timeout: Val<String>,
+    pub watchdog: Val<String>,
+    pub notify_ready: Val<bool>,
+    pub start_timeout: Val<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -69,6 +69,10 @@ fn worker(w: &WorkerSettings) -> WorkerFile {
         health_timeout: dur(w.health_timeout),
         health_failures: val(w.health_failures),
         stop_timeout: dur(w.stop_timeout),
+        watchdog: w.watchdog.and_then(dur),
+        // Only when set: a unit worker refuses the key.
+        notify_ready: if w.notify_ready { val(true) } else { None },
+        start_timeout: dur(w.start_timeout),
         ..WorkerFile::default()
     };
     match &w.kind {

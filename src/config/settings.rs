@@ -50,6 +50,13 @@ pub struct WorkerSettings {
     pub health_failures: u32,
     /// Grace between SIGTERM and SIGKILL when stopping (extension; default 10s).
     pub stop_timeout: Duration,
+    /// sd_notify watchdog: `WATCHDOG=1` at least this often, else the
+    /// worker is hung and restarted (`None` = off).
+    pub watchdog: Option<Duration>,
+    /// The start counts only once the worker sends `READY=1`.
+    pub notify_ready: bool,
+    /// Startup window: no `READY=1` by then is a failed start (default 90s).
+    pub start_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -62,6 +62,11 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A duration that is off when absent; when given it must be longer than 0s.
+    pub fn optional_duration(&mut self, key: &str, value: &Val<String>) -> Option<Duration> {
+        value.as_ref().map(|_| self.duration(key, value, Duration::ZERO, Zero::Forbidden)).filter(|d| !d.is_zero())
+    }
+
     /// An absolute path, normalised (no `.`, `//` or trailing `/`).
     pub fn path(&mut self, key: &str, value: &Spanned<String>) -> PathBuf {
         let path = PathBuf::from(value.get_ref());

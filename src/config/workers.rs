@@ -58,6 +58,9 @@ fn worker_settings(name: &Spanned<String>, file: &Spanned<WorkerFile>, c: &mut C
         health_timeout: c.duration(&key("health_timeout"), &w.health_timeout, HEALTH_TIMEOUT, Zero::Forbidden),
         health_failures,
         stop_timeout: c.duration(&key("stop_timeout"), &w.stop_timeout, STOP_TIMEOUT, Zero::Allowed),
+        watchdog: c.optional_duration(&key("watchdog"), &w.watchdog),
+        notify_ready: plain(&w.notify_ready, NOTIFY_READY),
+        start_timeout: c.duration(&key("start_timeout"), &w.start_timeout, START_TIMEOUT, Zero::Forbidden),
     }
 }
 
@@ -109,11 +112,14 @@ fn command_only_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
         ("environment", w.environment.as_ref().map(Spanned::span)),
         ("user", w.user.as_ref().map(Spanned::span)),
         ("match", w.match_cmdline.as_ref().map(Spanned::span)),
+        // A unit worker's own unit file says Type=notify and WatchdogSec=.
+        ("watchdog", w.watchdog.as_ref().map(Spanned::span)),
+        ("notify_ready", w.notify_ready.as_ref().map(Spanned::span)),
     ])
 }
 
 /// Keys a unit worker accepts but does not use: systemd's own
-/// `RestartSec=` and `TimeoutStopSec=` apply, and its probes are not run.
+/// `RestartSec=`, `TimeoutStopSec=` and `TimeoutStartSec=` apply, and its probes are not run.
 fn unit_noop_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
     set_keys([
         ("restart_delay", w.restart_delay.as_ref().map(Spanned::span)),
@@ -122,6 +128,7 @@ fn unit_noop_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
         ("health_timeout", w.health_timeout.as_ref().map(Spanned::span)),
         ("health_failures", w.health_failures.as_ref().map(Spanned::span)),
         ("stop_timeout", w.stop_timeout.as_ref().map(Spanned::span)),
+        ("start_timeout", w.start_timeout.as_ref().map(Spanned::span)),
     ])
 }
 

@@ -146,7 +146,8 @@ impl Monitor {
     }
 
     /// One worker: name, state, pid, restarts, since, last_exit, desired,
-    /// unit, memory_bytes, cpu_usec, tasks, detail.
+    /// unit, memory_bytes, cpu_usec, tasks, detail, kind, status (the
+    /// worker's sd_notify STATUS= text).
     async fn get_worker(&self, name: &str) -> Result<WorkerDict, MonitorError> {
         check_name(name)?;
         let snapshot = read_snapshot(&self.snapshot);

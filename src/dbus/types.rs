@@ -204,6 +204,8 @@ pub struct WorkerDict {
     pub detail: String,
     /// `command` or `unit`.
     pub kind: String,
+    /// The worker's last sd_notify `STATUS=` text (`""` when none), an addition.
+    pub status: String,
 }
 
 impl From<&WorkerInfo> for WorkerDict {
@@ -222,6 +224,7 @@ impl From<&WorkerInfo> for WorkerDict {
             tasks: 0,
             detail: w.detail.clone(),
             kind: w.kind.to_string(),
+            status: w.status.clone(),
         }
     }
 }

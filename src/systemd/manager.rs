@@ -102,6 +102,8 @@ pub struct UnitState {
     pub active_since_usec: u64,
     /// A job (start, stop, ...) is queued or running on the unit.
     pub job_pending: bool,
+    /// A service's `STATUS=` text (sd_notify), `""` when none.
+    pub status_text: String,
 }
 
 impl UnitState {
@@ -225,6 +227,7 @@ impl Manager {
             exec_main: code.zip(status),
             active_since_usec: unit.get("ActiveEnterTimestamp").unwrap_or(0),
             job_pending: unit.get::<(u32, OwnedObjectPath)>("Job").is_some_and(|(id, _)| id != 0),
+            status_text: service.string("StatusText"),
         })
     }
 

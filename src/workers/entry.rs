@@ -106,6 +106,7 @@ impl CommandEntry {
             tasks: self.usage.tasks,
             held: snap.phase == Phase::Held,
             kind: super::KIND_COMMAND,
+            status: snap.status.clone(),
         }
     }
 

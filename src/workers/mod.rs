@@ -23,6 +23,7 @@ mod control;
 mod entry;
 mod findings;
 pub mod launch;
+mod notify;
 mod once;
 mod output;
 mod probe;
@@ -93,6 +94,8 @@ pub struct WorkerInfo {
     pub held: bool,
     /// `command` or `unit` (a `unit = ...` worker), for `healthctl logs`.
     pub kind: &'static str,
+    /// The worker's last sd_notify `STATUS=` text, `""` when none.
+    pub status: String,
 }
 
 /// [`WorkerInfo::kind`] of a command worker.
@@ -111,6 +114,8 @@ pub enum WorkerError {
     User { user: String, reason: String },
     #[error("failed to start {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
+    #[error("no notify socket for {worker}: {source}")]
+    Notify { worker: String, source: std::io::Error },
     #[error("cannot watch pid {pid} through a pidfd: {source}")]
     Pidfd { pid: u32, source: std::io::Error },
     /// systemd refused or failed the worker's unit: never a reason to fork it instead.
@@ -318,8 +323,9 @@ impl Supervisor {
     }
 
     /// Applies new worker settings after a reload (restart budgets reset).
-    /// A worker whose command (argv, directory, environment, user, match)
-    /// or unit is unchanged keeps running; a changed one is stopped and
+    /// A worker whose command (argv, directory, environment, user, match,
+    /// and the sd_notify keys `watchdog` and `notify_ready`) or unit is
+    /// unchanged keeps running; a changed one is stopped and
     /// started anew; a removed one is stopped. Stops run in the background:
     /// the reload does not wait for them.
     pub async fn reconfigure(&mut self, workers: &[WorkerSettings], dry_run: bool) {
@@ -328,7 +334,7 @@ impl Supervisor {
         let mut old: HashMap<String, Entry> = self.entries.drain(..).map(|e| (e.name().to_string(), e)).collect();
         for w in workers {
             let kept = match (old.remove(&w.name), &w.kind) {
-                (Some(Entry::Command(mut c)), WorkerKind::Command(spec)) if same_command(&c.handle.settings, spec) => {
+                (Some(Entry::Command(mut c)), WorkerKind::Command(spec)) if same_command(&c.handle.settings, w, spec) => {
                     c.handle.send(Control::Update(Box::new(w.clone()), dry_run));
                     c.handle.settings = w.clone();
                     c.failures = 0;
@@ -430,8 +436,11 @@ impl Supervisor {
     }
 }
 
-fn same_command(old: &WorkerSettings, spec: &CommandWorker) -> bool {
+/// Same command, and the same sd_notify keys (they decide how it is
+/// started: its environment, or its unit's type).
+fn same_command(old: &WorkerSettings, new: &WorkerSettings, spec: &CommandWorker) -> bool {
     matches!(&old.kind, WorkerKind::Command(current) if current == spec)
+        && (old.watchdog, old.notify_ready) == (new.watchdog, new.notify_ready)
 }
 
 /// Unix seconds, 0 before the epoch.

@@ -35,6 +35,10 @@ pub enum ExitInfo {
     Signal(Signal),
     /// An adopted process: not our child, so its status is its parent's.
     Unknown,
+    /// Stopped as a failed start: no `READY=1` within `start_timeout`.
+    NotReady(Duration),
+    /// Stopped as hung: no `WATCHDOG=1` for `watchdog`.
+    NoWatchdog(Duration),
 }
 
 impl fmt::Display for ExitInfo {
@@ -43,6 +47,8 @@ impl fmt::Display for ExitInfo {
             ExitInfo::Code(code) => write!(f, "exit code {code}"),
             ExitInfo::Signal(sig) => write!(f, "signal {} ({})", *sig as i32, sig.as_str()),
             ExitInfo::Unknown => f.write_str("exit status unknown, not our child"),
+            ExitInfo::NotReady(within) => write!(f, "no READY=1 within {}", crate::human::duration(*within)),
+            ExitInfo::NoWatchdog(every) => write!(f, "no WATCHDOG=1 for {}", crate::human::duration(*every)),
         }
     }
 }
@@ -85,8 +91,12 @@ impl Proc {
 
     /// The systemd unit it runs in, if any.
     pub fn unit_name(&self) -> Option<&str> {
+        self.unit_ref().map(|unit| unit.name.as_str())
+    }
+
+    pub fn unit_ref(&self) -> Option<&UnitRef> {
         match &self.held {
-            Held::Unit(unit) => Some(&unit.name),
+            Held::Unit(unit) => Some(unit),
             Held::Child | Held::Adopted => None,
         }
     }

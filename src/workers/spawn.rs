@@ -39,6 +39,13 @@ pub struct Identity {
     home: PathBuf,
 }
 
+impl Identity {
+    /// (uid, primary gid).
+    pub fn ids(&self) -> (u32, u32) {
+        (self.uid, self.gid)
+    }
+}
+
 /// Resolves `user` (name or numeric uid) with its supplementary groups.
 /// Blocking: NSS may read files or ask a network service.
 pub fn resolve_user(user: &str) -> Result<Identity, WorkerError> {

@@ -17,12 +17,15 @@ use crate::store::{SavedBudget, StoreHandle};
 use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
 use super::launch::{Launcher, Started};
+use super::notify::{self, NotifySocket, Watch};
 use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
 use super::{probe, EventSender, WorkerError};
 
 /// Finding the worker already running, and its saved budget.
 mod takeover;
+/// The worker's notify socket and what arrives on it.
+mod notified;
 
 /// Pids held by some worker, so two `match` patterns never adopt the same
 /// process.
@@ -110,6 +113,8 @@ pub struct Snapshot {
     pub last_exit: Option<String>,
     /// When the current phase began (a new pid or verification counts as new).
     pub since: SystemTime,
+    /// The worker's last `STATUS=` text (sd_notify), `""` when none.
+    pub status: String,
 }
 
 /// The supervisor's end of one worker task.
@@ -140,6 +145,7 @@ impl Handle {
             used: 0,
             last_exit: None,
             since: SystemTime::now(),
+            status: String::new(),
         }));
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = RestartBudget::new(settings.max_restarts, settings.restart_window, settings.restart_delay);
@@ -161,6 +167,7 @@ impl Handle {
             store,
             saved: None,
             held,
+            notify: None,
         };
         Handle { settings, view, tx, task: tokio::spawn(task.run()) }
     }
@@ -215,6 +222,8 @@ enum State {
 struct Run {
     adopted: bool,
     verified: bool,
+    /// What it said over sd_notify, and when it is overdue.
+    watch: Watch,
     /// Cause and number of the restart that started it, if one did.
     restart: Option<(String, u32)>,
 }
@@ -240,6 +249,8 @@ struct Task {
     store: Option<StoreHandle>,
     /// The budget as last saved.
     saved: Option<SavedBudget>,
+    /// healthmon's own notify socket for the worker (fork mode, sd_notify keys), bound at its first start.
+    notify: Option<NotifySocket>,
 }
 
 impl Task {
@@ -284,12 +295,14 @@ impl Task {
         };
         let mut view = lock(&self.view);
         let since = if same_phase(&view.phase, &phase) { view.since } else { SystemTime::now() };
+        let status = std::mem::take(&mut view.status);
         *view = Snapshot {
             phase,
             restarts: self.restarts,
             used: self.budget.used(Instant::now()),
             last_exit: self.last_exit.clone(),
             since,
+            status,
         };
     }
 
@@ -319,8 +332,15 @@ impl Task {
 
     /// Starts the command; `restart` = (cause, nth) when it replaces a dead one.
     async fn launch(&mut self, restart: Option<(String, u32)>) -> State {
-        match self.launcher.start(&self.w, &self.spec, &self.output).await {
+        if let Err(err) = self.bind_notify().await {
+            return self.start_failed(err);
+        }
+        lock(&self.view).status.clear();
+        match self.launcher.start(&self.w, &self.spec, &self.output, self.notify.as_ref()).await {
             Ok(Started { proc, reader }) => {
+                if let Some(socket) = &self.notify {
+                    socket.expect(proc.pid());
+                }
                 self.reader = reader;
                 lock(&self.claimed).insert(proc.pid() as i32);
                 if restart.is_some() {
@@ -331,26 +351,34 @@ impl Task {
                         started.with_action(crate::model::ActionKind::Other, format!("started (pid {})", proc.pid()))
                     ]);
                 }
-                State::Up(proc, Run { adopted: false, verified: false, restart })
+                State::Up(proc, Run { adopted: false, verified: false, watch: Watch::started(&self.w), restart })
             }
             Err(WorkerError::ExitedAtOnce { exit, .. }) => {
                 // It ran and ended before healthmon saw its pid: a crash like any other.
                 if restart.is_some() {
                     self.restarts += 1;
                 }
-                self.on_exit(0, exit, Run { adopted: false, verified: false, restart }, None).await
+                let run = Run { adopted: false, verified: false, watch: Watch::started(&self.w), restart };
+                self.on_exit(0, exit, run, None).await
             }
-            Err(err) => {
-                let message = format!("cannot start: {err}");
-                self.last_exit = Some(message.clone());
-                let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
-                self.decide(Instant::now(), true, message, finding, true, None)
-            }
+            Err(err) => self.start_failed(err),
         }
+    }
+
+    /// The start itself failed (no process ran): an error, counted as a quick exit.
+    fn start_failed(&mut self, err: WorkerError) -> State {
+        let message = format!("cannot start: {err}");
+        self.last_exit = Some(message.clone());
+        let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
+        self.decide(Instant::now(), true, message, finding, true, None)
     }
 
     async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
         let verify_at = proc.started() + self.w.verify_after;
+        // Only healthmon's own socket is timed here (under systemd the unit
+        // is), and only for a process healthmon started and gave it to.
+        let timed = self.notify.is_some() && !run.adopted;
+        let overdue = if timed { run.watch.overdue(&self.w, proc.started()) } else { None };
         tokio::select! {
             biased;
             _ = proc.exited() => {
@@ -391,7 +419,17 @@ impl Task {
                     self.admin_done(admin, ack, Some(pid)).await
                 }
             },
-            _ = tokio::time::sleep_until(verify_at.into()), if !run.verified => {
+            notice = notify::next(self.notify.as_ref(), &proc, &self.w, run.watch.is_ready()) => {
+                self.on_notice(notice, &mut run);
+                State::Up(proc, run)
+            }
+            hang = notify::come_due(overdue) => {
+                let pid = proc.pid();
+                proc.stop(self.w.stop_timeout).await;
+                self.on_exit(pid, hang, run, None).await
+            }
+            // With notify_ready, the start is verified only once READY=1 came.
+            _ = tokio::time::sleep_until(verify_at.into()), if !run.verified && run.watch.is_ready() => {
                 self.verify(&proc, &mut run).await;
                 State::Up(proc, run)
             }
@@ -448,7 +486,11 @@ impl Task {
             let note = format!("{details}; died within verify_after ({})", human(self.w.verify_after));
             self.emit(vec![f::restart(&self.w, false, taken, note)]);
         }
-        let message = format!("exited ({cause})");
+        let message = match exit {
+            // A hang is why healthmon (or systemd) stopped it, not how it exited.
+            ExitInfo::NotReady(_) | ExitInfo::NoWatchdog(_) => cause.clone(),
+            _ => format!("exited ({cause})"),
+        };
         if self.dry_run {
             self.emit(vec![f::would(f::problem(&self.w, Status::Unhealthy, &message, details), "would restart")]);
             return State::Idle(Phase::Down { message });

@@ -8,6 +8,7 @@ use crate::model::Status;
 
 use super::super::adopt;
 use super::super::findings as f;
+use super::super::notify::Watch;
 use super::super::proc::Proc;
 use super::{lock, Control, Run, State, Task};
 
@@ -57,7 +58,7 @@ impl Task {
                     &self.w,
                     format!("adopted {unit} (pid {}), left running by the previous healthmon", proc.pid()),
                 )]);
-                Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
+                Some(State::Up(proc, Run { adopted: true, verified: true, watch: Watch::adopted(), restart: None }))
             }
             Ok(None) => None,
             Err(err) => {
@@ -90,7 +91,7 @@ impl Task {
         let details =
             format!("adopted running process pid {} matching {pattern:?}: {}", candidate.pid, candidate.cmdline);
         self.emit(vec![f::healthy(&self.w, details)]);
-        Some(State::Up(proc, Run { adopted: true, verified: true, restart: None }))
+        Some(State::Up(proc, Run { adopted: true, verified: true, watch: Watch::adopted(), restart: None }))
     }
 
     /// A WARNING naming the pids; adoption is tried again after a while.

@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use crate::config::{CommandWorker, WorkerSettings};
 use crate::systemd::manager::Manager;
 
+use super::notify::NotifySocket;
 use super::output::{Output, Reader};
 use super::proc::Proc;
 use super::WorkerError;
@@ -96,17 +97,31 @@ impl Launcher {
         slot.get().await.map_err(|reason| WorkerError::Unit { unit: transient::unit_name(worker), reason })
     }
 
-    /// Starts the worker.
+    /// healthmon's own notify socket for the worker: in fork mode, when it
+    /// speaks sd_notify (under systemd its unit has one).
+    pub async fn notify_socket(
+        &self,
+        w: &WorkerSettings,
+        spec: &CommandWorker,
+    ) -> Result<Option<NotifySocket>, WorkerError> {
+        match self {
+            Launcher::Fork => fork::notify_socket(w, spec).await,
+            Launcher::Transient(_) => Ok(None),
+        }
+    }
+
+    /// Starts the worker (in fork mode speaking to `socket`, if any).
     pub async fn start(
         &self,
         w: &WorkerSettings,
         spec: &CommandWorker,
         output: &Output,
+        socket: Option<&NotifySocket>,
     ) -> Result<Started, WorkerError> {
         match self {
-            Launcher::Fork => {
-                fork::start(spec, output).await.map(|(proc, reader)| Started { proc, reader: Some(reader) })
-            }
+            Launcher::Fork => fork::start(w, spec, output, socket)
+                .await
+                .map(|(proc, reader)| Started { proc, reader: Some(reader) }),
             Launcher::Transient(slot) => {
                 let manager = Launcher::manager(slot, &w.name).await?;
                 let started = transient::start(&manager, w, spec).await;

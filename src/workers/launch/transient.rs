@@ -24,6 +24,7 @@ use zbus::Variant;
 use crate::config::{CommandWorker, WorkerSettings};
 use crate::systemd::manager::{Manager, ManagerError, UnitState};
 
+use super::super::notify;
 use super::super::output;
 use super::super::proc::{ExitInfo, Proc};
 use super::super::WorkerError;
@@ -52,9 +53,28 @@ pub struct UnitRef {
     pub name: String,
     manager: Manager,
     stop_timeout: Duration,
+    /// systemd's verdicts that name a hang: `Result=timeout` of a
+    /// `Type=notify` start, `Result=watchdog`.
+    start_timeout: Option<Duration>,
+    watchdog: Option<Duration>,
 }
 
 impl UnitRef {
+    fn new(manager: &Manager, w: &WorkerSettings) -> UnitRef {
+        UnitRef {
+            name: unit_name(&w.name),
+            manager: manager.clone(),
+            stop_timeout: w.stop_timeout,
+            start_timeout: w.notify_ready.then_some(w.start_timeout),
+            watchdog: w.watchdog,
+        }
+    }
+
+    /// The unit's state now; `None` once it is collected.
+    pub async fn state(&self) -> Result<Option<UnitState>, ManagerError> {
+        self.manager.loaded(&self.name).await
+    }
+
     /// Asks systemd to stop the unit (its own stop: SIGTERM to the whole
     /// control group, `stop_timeout`, SIGKILL to what is left).
     pub async fn request_stop(&self) {
@@ -80,7 +100,16 @@ impl UnitRef {
                 log::warn!("cannot reset the failed {}: {err}", self.name);
             }
         }
-        exit_info(state.as_ref())
+        self.hang(state.as_ref()).unwrap_or_else(|| exit_info(state.as_ref()))
+    }
+
+    /// How systemd's `Result` says the unit ended, when it names a hang.
+    fn hang(&self, state: Option<&UnitState>) -> Option<ExitInfo> {
+        match state?.result.as_deref()? {
+            "timeout" => self.start_timeout.map(ExitInfo::NotReady),
+            "watchdog" => self.watchdog.map(ExitInfo::NoWatchdog),
+            _ => None,
+        }
     }
 }
 
@@ -125,7 +154,7 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
     let name = unit_name(&w.name);
     let refused = |reason: String| WorkerError::Unit { unit: name.clone(), reason };
     let properties = properties(w, spec)?;
-    let unit = UnitRef { name: name.clone(), manager: manager.clone(), stop_timeout: w.stop_timeout };
+    let unit = UnitRef::new(manager, w);
     if let Err(first) = manager.start_transient(&name, &properties).await {
         // A failed unit of that name blocks a new one until it is reset.
         manager.reset_failed(&name).await.map_err(|err| refused(err.to_string()))?;
@@ -138,7 +167,10 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
             };
         }
     }
-    let started = |s: &UnitState| (s.main_pid != 0 && s.active == "active") || s.is_down();
+    // A Type=notify unit stays "activating" until its READY=1, which the
+    // worker's task awaits (notify::unit) without holding up anything.
+    let running = |s: &UnitState| s.active == "active" || (w.notify_ready && s.active == "activating");
+    let started = |s: &UnitState| (s.main_pid != 0 && running(s)) || s.is_down();
     let state =
         wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
     match state {
@@ -161,7 +193,7 @@ pub async fn adopt(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
     let name = unit_name(&w.name);
     let refused = |err: ManagerError| WorkerError::Unit { unit: name.clone(), reason: err.to_string() };
     let Some(state) = manager.loaded(&name).await.map_err(refused)? else { return Ok(None) };
-    let unit = UnitRef { name: name.clone(), manager: manager.clone(), stop_timeout: w.stop_timeout };
+    let unit = UnitRef::new(manager, w);
     if state.description != description(w, spec) && !state.is_down() {
         log::info!("{name} runs another command than the configuration says: stopping it to start it anew");
         unit.request_stop().await;
@@ -249,7 +281,7 @@ fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static 
     let mut properties = vec![
         ("Description", Variant::from(description(w, spec))),
         ("ExecStart", Variant::from(vec![(program, literal_argv(&spec.command), false)])),
-        ("Type", Variant::from("exec")),
+        ("Type", Variant::from(notify::unit::service_type(w))),
         ("Slice", Variant::from(SLICE)),
         ("WorkingDirectory", Variant::from(dir.to_string_lossy().into_owned())),
         ("Environment", Variant::from(environment)),
@@ -263,6 +295,7 @@ fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static 
     if let Some(user) = &spec.user {
         properties.push(("User", Variant::from(user.clone())));
     }
+    properties.extend(notify::unit::properties(w));
     Ok(properties)
 }
 
@@ -372,6 +405,7 @@ mod tests {
             exec_main,
             active_since_usec: 0,
             job_pending,
+            status_text: String::new(),
         }
     }
 }
