@@ -18,6 +18,12 @@ pub const RESTART_WINDOW: Duration = Duration::from_secs(10 * MINUTE);
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEALTH_FAILURES: u32 = 3;
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// systemd's own default start timeout (DefaultTimeoutStartSec=).
+pub const START_TIMEOUT: Duration = Duration::from_secs(90);
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+/// Shorter probe intervals are refused.
+pub const MIN_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+pub const OVER_FOR: Duration = Duration::from_secs(MINUTE);
 
 /// `[sessions]` keys.
 pub const STUCK_AFTER: Duration = Duration::from_secs(30 * MINUTE);

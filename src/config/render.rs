@@ -69,6 +69,15 @@ fn worker(w: &WorkerSettings) -> WorkerFile {
         health_timeout: dur(w.health_timeout),
         health_failures: val(w.health_failures),
         stop_timeout: dur(w.stop_timeout),
+        health_http: w.probes.http.as_ref().and_then(|h| val(h.url.clone())),
+        health_tcp: w.probes.tcp.as_ref().and_then(|t| val(t.to_string())),
+        heartbeat_file: w.probes.heartbeat.as_ref().and_then(|h| path(&h.path)),
+        heartbeat_max_age: w.probes.heartbeat.as_ref().and_then(|h| dur(h.max_age)),
+        health_interval: dur(w.health_interval),
+        start_timeout: dur(w.start_timeout),
+        max_memory: w.limits.max_memory.and_then(|m| val(size::format(m))),
+        max_cpu_percent: w.limits.max_cpu_percent.and_then(val),
+        over_for: (!w.limits.is_empty()).then(|| dur(w.limits.over_for)).flatten(),
         ..WorkerFile::default()
     };
     match &w.kind {

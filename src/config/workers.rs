@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::defaults::*;
 use super::file::WorkerFile;
+use super::probes;
 use super::settings::*;
 use super::validate::plain;
 use super::values::{Checker, Zero};
@@ -58,6 +59,10 @@ fn worker_settings(name: &Spanned<String>, file: &Spanned<WorkerFile>, c: &mut C
         health_timeout: c.duration(&key("health_timeout"), &w.health_timeout, HEALTH_TIMEOUT, Zero::Forbidden),
         health_failures,
         stop_timeout: c.duration(&key("stop_timeout"), &w.stop_timeout, STOP_TIMEOUT, Zero::Allowed),
+        start_timeout: probes::start_timeout(name.get_ref(), &w.start_timeout, c),
+        health_interval: probes::health_interval(name.get_ref(), &w.health_interval, c),
+        probes: probes::probes(name.get_ref(), w, c),
+        limits: probes::limits(name.get_ref(), w, c),
     }
 }
 
@@ -122,6 +127,12 @@ fn unit_noop_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
         ("health_timeout", w.health_timeout.as_ref().map(Spanned::span)),
         ("health_failures", w.health_failures.as_ref().map(Spanned::span)),
         ("stop_timeout", w.stop_timeout.as_ref().map(Spanned::span)),
+        ("health_http", w.health_http.as_ref().map(Spanned::span)),
+        ("health_tcp", w.health_tcp.as_ref().map(Spanned::span)),
+        ("heartbeat_file", w.heartbeat_file.as_ref().map(Spanned::span)),
+        ("health_interval", w.health_interval.as_ref().map(Spanned::span)),
+        ("max_memory", w.max_memory.as_ref().map(Spanned::span)),
+        ("max_cpu_percent", w.max_cpu_percent.as_ref().map(Spanned::span)),
     ])
 }
 

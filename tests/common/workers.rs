@@ -50,6 +50,10 @@ pub fn command_worker(name: &str, command: Vec<String>) -> WorkerSettings {
         health_timeout: Duration::from_secs(2),
         health_failures: 2,
         stop_timeout: Duration::from_secs(2),
+        start_timeout: Duration::ZERO,
+        health_interval: Duration::from_secs(1),
+        probes: Default::default(),
+        limits: Default::default(),
     }
 }
 
