@@ -260,14 +260,18 @@ async fn stale_heartbeat_records_its_age_and_restarts() {
 async fn missing_heartbeat_not_counted_during_start_timeout() {
     bounded(Duration::from_secs(30), async {
         let dir = tempdir();
-        let hb = dir.path().join("heartbeat");
+        let (hb, rounds) = (dir.path().join("heartbeat"), dir.path().join("rounds"));
         let mut w = beating("slow", &hb, 1.5);
         w.start_timeout = Duration::from_secs(20);
+        // A passing probe beside the heartbeat: each round leaves a line.
+        w.health_command = Some(vec!["/bin/sh".into(), "-c".into(), format!("echo run >> '{}'", rounds.display())]);
         let (tx, mut events) = Events::channel();
         let sup = Supervisor::start(&[w], false, tx).await;
         let pid = running_pid(&sup).await;
         wait_until("the first beat", Duration::from_secs(10), || hb.exists()).await;
-        tokio::time::sleep(Duration::from_millis(600)).await; // proving an absence: rounds ran meanwhile
+        let missing = lines(&rounds).len();
+        assert!(missing >= 2, "rounds ran while the file was missing: {missing}");
+        wait_until("two rounds with the file", Duration::from_secs(10), || lines(&rounds).len() >= missing + 2).await;
         events.drain();
         assert!(events.seen.iter().all(|f| f.problem.is_none()), "{:#?}", events.seen);
         assert_eq!((sup.list()[0].pid, sup.list()[0].restarts), (pid, 0));
