@@ -91,7 +91,7 @@ start_host() {
   { printf '[monitor]\ndatabase = "%s"\n\n' "$HOST/health.db"
     worker_keys "$HOST/beat" "$HOST/fork.log" "$HOST/heartbeat"; } >"$HOST/healthmon.toml"
   dbus-run-session -- /bin/sh -c 'echo $$ > "$0/pid"; exec "$1" --bus session --config "$0/healthmon.toml"' \
-    "$HOST" "$REPO/target/release/healthmon" 2>"$HOST/stderr" &
+    "$HOST" "${HM_BIN:-$REPO/target/release/healthmon}" 2>"$HOST/stderr" &
   HOST_JOB=$!
   wait_until 10 "the host healthmon's pid" test -s "$HOST/pid" && HOST_PID=$(cat "$HOST/pid")
 }

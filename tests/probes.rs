@@ -280,7 +280,8 @@ async fn missing_heartbeat_not_counted_during_start_timeout() {
     .await;
 }
 
-/// After start_timeout, a heartbeat file that never appeared is a failure.
+/// After start_timeout, a heartbeat file that never appeared is a failure,
+/// and the restart it causes counts against the budget.
 #[tokio::test]
 async fn missing_heartbeat_counts_after_start_timeout() {
     bounded(Duration::from_secs(30), async {
@@ -294,6 +295,9 @@ async fn missing_heartbeat_counts_after_start_timeout() {
         let sup = Supervisor::start(&[w], false, tx).await;
         let failed = events.wait_for("the missing file", Duration::from_secs(10), |f| is_problem(f, "heartbeat")).await;
         assert!(failed.problem.unwrap().message.contains("No such file or directory"));
+        // A start that never became healthy is a restart counted against the budget.
+        let restart = events.wait_for("the restart", Duration::from_secs(10), is_restart).await;
+        assert!(restart.action.unwrap().taken.ends_with("restart 1 of 5 in 10 min"));
         sup.shutdown().await;
     })
     .await;
