@@ -155,7 +155,7 @@ impl Task {
         let starting = !run.started_up && run.since.elapsed() < self.w.start_timeout;
         let round = super::round(&self.w, &self.spec, starting).await;
         // A round of an earlier process says nothing about the current one.
-        if !matches!(self.peer.snapshot().phase, Phase::Up { pid: now, .. } if now == pid) {
+        if !self.still_runs(pid) {
             return None;
         }
         match round.outcome {
@@ -196,7 +196,7 @@ impl Task {
         let reason = format!("health check failed {} times in a row, last: {what}", w.health_failures);
         let finding = f::problem(w, Status::Unhealthy, format!("{reason}; restarting"), details);
         *lock(&self.health) = Health { pid, ..Health::default() };
-        self.restart(finding, reason);
+        self.restart(pid, finding, reason);
     }
 
     /// Samples the worker's memory and CPU; a limit held for `over_for`
@@ -212,14 +212,23 @@ impl Task {
         let Some(breach) = run.limits.sample(&self.w.limits, Instant::now(), usage) else { return };
         let details = format!("pid {pid}: {breach}");
         let finding = f::warning(&self.w, Status::Unhealthy, format!("{breach}; restarting"), details);
-        self.restart(finding, breach);
+        self.restart(pid, finding, breach);
+    }
+
+    /// Whether `pid` is still the worker's running process.
+    fn still_runs(&self, pid: u32) -> bool {
+        matches!(self.peer.snapshot().phase, Phase::Up { pid: now, .. } if now == pid)
     }
 
     /// Records `finding` and asks the worker's task for a graceful restart
-    /// (in dry run: records what it would do).
-    fn restart(&mut self, finding: Finding, reason: String) {
+    /// of `pid` (in dry run: records what it would do). The task restarts
+    /// whatever it runs, so a `pid` it no longer runs is left alone.
+    fn restart(&mut self, pid: u32, finding: Finding, reason: String) {
         if self.dry_run {
             return self.emit(f::would(finding, "would restart"));
+        }
+        if !self.still_runs(pid) {
+            return;
         }
         self.emit(finding);
         if let Some(run) = self.run.as_mut() {
