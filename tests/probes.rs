@@ -331,7 +331,7 @@ async fn failures_in_the_startup_window_are_not_counted() {
 
         std::fs::remove_file(&ready).unwrap();
         let failed = events.wait_for("a counted failure", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
-        assert_eq!(failed.problem.unwrap().message, "health check failed 1 times in a row, last: exit code 1; restarting");
+        assert_eq!(failed.problem.unwrap().message, "health check failed: exit code 1; restarting");
         sup.shutdown().await;
     })
     .await;

@@ -193,7 +193,10 @@ impl Task {
             let message = format!("health check failed ({n} of {}): {what}", w.health_failures);
             return self.emit(f::problem(w, Status::Unhealthy, message, details));
         }
-        let reason = format!("health check failed {} times in a row, last: {what}", w.health_failures);
+        let reason = match w.health_failures {
+            1 => format!("health check failed: {what}"),
+            k => format!("health check failed {k} times in a row, last: {what}"),
+        };
         let finding = f::problem(w, Status::Unhealthy, format!("{reason}; restarting"), details);
         *lock(&self.health) = Health { pid, ..Health::default() };
         self.restart(pid, finding, reason);
