@@ -62,7 +62,8 @@ fn probe_and_limit_keys_parse_and_round_trip() {
     assert_eq!(w.limits.max_cpu_percent, Some(95.0));
     assert_eq!(w.limits.over_for, Duration::from_secs(180));
 
-    let (_dir, first) = load(&format!("[workers.api]\ncommand = [\"/bin/true\"]\nhealth_tcp = \"db:5432\"\nmax_memory = \"1G\"\n"));
+    let (_dir, first) =
+        load("[workers.api]\ncommand = [\"/bin/true\"]\nhealth_tcp = \"db:5432\"\nmax_memory = \"1G\"\n");
     let first = first.unwrap();
     let (_dir2, again) = load(&config::render(&first));
     assert_eq!(again.unwrap().workers, first.workers);

@@ -39,12 +39,8 @@ impl Server {
     fn start(status: u16) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let port = listener.local_addr().unwrap().port();
-        let server = Server {
-            port,
-            status: Arc::new(AtomicU16::new(status)),
-            paths: Arc::default(),
-            answered: Arc::default(),
-        };
+        let server =
+            Server { port, status: Arc::new(AtomicU16::new(status)), paths: Arc::default(), answered: Arc::default() };
         let (status, paths, answered) = (server.status.clone(), server.paths.clone(), server.answered.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
@@ -112,7 +108,8 @@ async fn running_pid(sup: &Supervisor) -> u32 {
 
 /// Waits for the worker's pid to be other than `old` (restarted).
 async fn wait_new_pid(sup: &Supervisor, old: u32) -> u32 {
-    wait_until("a new pid", Duration::from_secs(10), || !matches!(sup.list()[0].pid, 0) && sup.list()[0].pid != old).await;
+    wait_until("a new pid", Duration::from_secs(10), || !matches!(sup.list()[0].pid, 0) && sup.list()[0].pid != old)
+        .await;
     sup.list()[0].pid
 }
 
@@ -136,7 +133,11 @@ async fn http_500_restarts_after_health_failures() {
         assert_eq!(first.details, format!("pid {old}: GET {url}: status 500"));
         let restart = events.wait_for("the restart", Duration::from_secs(10), is_restart).await;
         let taken = restart.action.unwrap().taken;
-        assert!(taken.starts_with(&format!("restarted (health check failed 2 times in a row, last: GET {url}: status 500)")), "{taken}");
+        assert!(
+            taken
+                .starts_with(&format!("restarted (health check failed 2 times in a row, last: GET {url}: status 500)")),
+            "{taken}"
+        );
         assert_ne!(wait_new_pid(&sup, old).await, old);
         assert!(stat(old as i32).is_none(), "the old worker {old} was stopped and reaped");
         sup.shutdown().await;
@@ -158,7 +159,10 @@ async fn hanging_http_server_is_a_timeout() {
         let old = running_pid(&sup).await;
         let failed = events.wait_for("the timeout", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
         let message = failed.problem.unwrap().message;
-        assert!(message.ends_with(&format!("GET {}: no answer within 500 ms; restarting", server.target().shown)), "{message}");
+        assert!(
+            message.ends_with(&format!("GET {}: no answer within 500 ms; restarting", server.target().shown)),
+            "{message}"
+        );
         assert_ne!(wait_new_pid(&sup, old).await, old);
         sup.shutdown().await;
     })
@@ -178,7 +182,10 @@ async fn redirect_is_a_failure_and_not_followed() {
         let failed = events.wait_for("the 302", Duration::from_secs(10), |f| is_problem(f, "(2 of 3)")).await;
         assert!(failed.problem.unwrap().message.ends_with(": status 302"));
         let paths = server.paths.lock().unwrap().clone();
-        assert!(paths.len() >= 2 && paths.iter().all(|p| p == "/healthz"), "only the probe URL was asked for: {paths:?}");
+        assert!(
+            paths.len() >= 2 && paths.iter().all(|p| p == "/healthz"),
+            "only the probe URL was asked for: {paths:?}"
+        );
         sup.shutdown().await;
     })
     .await;
@@ -206,7 +213,8 @@ async fn closed_tcp_port_restarts_the_worker() {
         .unwrap();
         drop(listener);
 
-        let failed = events.wait_for("the refused connect", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
+        let failed =
+            events.wait_for("the refused connect", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
         let message = failed.problem.unwrap().message;
         assert!(message.contains(&format!("tcp 127.0.0.1:{port}: connect failed: Connection refused")), "{message}");
         assert_ne!(wait_new_pid(&sup, old).await, old);
@@ -241,7 +249,8 @@ async fn stale_heartbeat_records_its_age_and_restarts() {
         let old = running_pid(&sup).await;
         kill(old as i32, Signal::SIGSTOP);
 
-        let failed = events.wait_for("the stale heartbeat", Duration::from_secs(10), |f| is_problem(f, "heartbeat")).await;
+        let failed =
+            events.wait_for("the stale heartbeat", Duration::from_secs(10), |f| is_problem(f, "heartbeat")).await;
         let message = failed.problem.unwrap().message;
         let age = message.split(" is ").nth(1).and_then(|rest| rest.split(" s old").next()).expect(&message);
         let age: f64 = age.parse().expect(&message);
@@ -326,11 +335,16 @@ async fn failures_in_the_startup_window_are_not_counted() {
         assert!(failing >= 2, "rounds failed while starting: {failing}");
         wait_until("two passing rounds", Duration::from_secs(10), || lines(&rounds).len() >= failing + 2).await;
         events.drain();
-        assert!(events.seen.iter().all(|f| f.problem.is_none()), "no failure counted while starting: {:#?}", events.seen);
+        assert!(
+            events.seen.iter().all(|f| f.problem.is_none()),
+            "no failure counted while starting: {:#?}",
+            events.seen
+        );
         assert_eq!((sup.list()[0].pid, sup.list()[0].restarts), (pid, 0), "not restarted");
 
         std::fs::remove_file(&ready).unwrap();
-        let failed = events.wait_for("a counted failure", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
+        let failed =
+            events.wait_for("a counted failure", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
         assert_eq!(failed.problem.unwrap().message, "health check failed: exit code 1; restarting");
         sup.shutdown().await;
     })
@@ -402,7 +416,10 @@ fn http_failure_is_recorded_with_its_status_code() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(common::sqlite::rows(&daemon.db, query)[0][0], "Text(\"unhealthy\")");
-    let alerts = common::sqlite::rows(&daemon.db, "SELECT severity, message FROM health_alerts WHERE component = 'api' AND resolved = 0");
+    let alerts = common::sqlite::rows(
+        &daemon.db,
+        "SELECT severity, message FROM health_alerts WHERE component = 'api' AND resolved = 0",
+    );
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0][1].contains("health check failed (1 of 5): GET http://127.0.0.1:"), "{alerts:?}");
     assert!(alerts[0][1].contains("/healthz: status 503"), "{alerts:?}");

@@ -30,8 +30,10 @@ impl CommandEntry {
                 let details = self.describe(&snap);
                 match self.failing(*pid) {
                     Some(health) => {
-                        let message =
-                            format!("health check failed ({} of {}): {}", health.failures, w.health_failures, health.last);
+                        let message = format!(
+                            "health check failed ({} of {}): {}",
+                            health.failures, w.health_failures, health.last
+                        );
                         findings::problem(w, Status::Unhealthy, message, details)
                     }
                     None => findings::healthy(w, details),

@@ -432,7 +432,8 @@ impl Task {
         self.budget.on_verified();
         let Some((cause, nth)) = &run.restart else { return };
         let taken = f::restart_text(&self.w, cause, *nth);
-        let details = format!("pid {}, alive after {}, restarts {}", proc.pid(), human(self.w.verify_after), self.restarts);
+        let details =
+            format!("pid {}, alive after {}, restarts {}", proc.pid(), human(self.w.verify_after), self.restarts);
         self.emit(vec![f::restart(&self.w, true, taken, details.clone()), f::healthy(&self.w, details)]);
     }
 

@@ -245,4 +245,3 @@ impl Task {
         let _ = self.events.send(vec![finding]);
     }
 }
-
