@@ -63,6 +63,7 @@ async fn late_ready_counts_only_from_ready() {
         );
         let mut w = python("late", &body);
         w.notify_ready = true;
+        w.start_timeout = Duration::from_secs(60);
         let (tx, mut events) = Events::channel();
         let mut sup = Supervisor::start(&[w], false, tx).await;
 
@@ -105,16 +106,21 @@ async fn never_ready_is_a_failed_start_counted_in_the_budget() {
         let (tx, mut events) = Events::channel();
         let sup = Supervisor::start(&[w], false, tx).await;
 
-        let failed =
-            events.wait_for("the failed start", Duration::from_secs(10), |f| problem_with(f, "READY=1").is_some()).await;
+        let failed = events
+            .wait_for("the failed start", Duration::from_secs(10), |f| problem_with(f, "READY=1").is_some())
+            .await;
         let problem = failed.problem.unwrap();
         assert_eq!(problem.message, "no READY=1 within 700 ms; restarting now (restart 1 of 1 in 10 min)");
         assert_eq!(problem.severity, Severity::Critical);
         let first: i32 = lines(&pids)[0].parse().unwrap();
         assert!(stat(first).is_none(), "the worker that never became ready was stopped and reaped");
 
-        let gave_up = events.wait_for("the give-up", Duration::from_secs(10), |f| problem_with(f, "gave up").is_some()).await;
-        assert_eq!(gave_up.problem.unwrap().message, "gave up after 1 restarts in 10 min (last: no READY=1 within 700 ms)");
+        let gave_up =
+            events.wait_for("the give-up", Duration::from_secs(10), |f| problem_with(f, "gave up").is_some()).await;
+        assert_eq!(
+            gave_up.problem.unwrap().message,
+            "gave up after 1 restarts in 10 min (last: no READY=1 within 700 ms)"
+        );
         assert_eq!(lines(&pids).len(), 2, "one start plus the one restart the budget allowed");
         let info = &sup.list()[0];
         assert_eq!((info.state.as_str(), info.last_exit.as_str()), ("given-up", "no READY=1 within 700 ms"));
@@ -202,6 +208,7 @@ async fn oversize_and_foreign_messages_are_ignored() {
         );
         let mut w = python("picky", &body);
         w.notify_ready = true;
+        w.start_timeout = Duration::from_secs(60);
         let (tx, _events) = Events::channel();
         let sup = Supervisor::start(&[w], false, tx).await;
         wait_until("its environment", Duration::from_secs(10), || lines(&env).len() == 2).await;
@@ -308,7 +315,7 @@ fn bad_values_name_their_position() {
     let cases = [
         ("watchdog = \"0s\"", "3:12: workers.w.watchdog must be longer than 0s"),
         ("watchdog = \"soon\"", "3:12: invalid duration \"soon\""),
-        ("start_timeout = \"0s\"", "3:17: workers.w.start_timeout must be longer than 0s"),
+        ("notify_ready = true\nstart_timeout = \"0s\"", "4:17: workers.w.start_timeout must be longer than 0s when"),
         ("notify_ready = \"yes\"", "3:16: workers.w.notify_ready: invalid type: string \"yes\", expected a boolean"),
     ];
     for (line, expected) in cases {
@@ -324,7 +331,8 @@ fn unit_workers_refuse_the_keys() {
     for (line, column) in [("watchdog = \"30s\"", 12), ("notify_ready = true", 16)] {
         let errors = load(&format!("[workers.w]\nunit = \"w.service\"\n{line}\n")).expect_err(line);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        let expected = format!("3:{column}: workers.w.{} applies only to command workers", line.split(' ').next().unwrap());
+        let expected =
+            format!("3:{column}: workers.w.{} applies only to command workers", line.split(' ').next().unwrap());
         assert!(errors[0].starts_with(&expected), "{errors:?}");
     }
 }

@@ -21,6 +21,10 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// systemd's own default for TimeoutStartSec=.
 pub const START_TIMEOUT: Duration = Duration::from_secs(90);
 pub const NOTIFY_READY: bool = false;
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+/// Shorter probe intervals are refused.
+pub const MIN_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+pub const OVER_FOR: Duration = Duration::from_secs(MINUTE);
 
 /// `[sessions]` keys.
 pub const STUCK_AFTER: Duration = Duration::from_secs(30 * MINUTE);

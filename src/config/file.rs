@@ -58,6 +58,14 @@ pub struct WorkerFile {
     pub watchdog: Val<String>,
     pub notify_ready: Val<bool>,
     pub start_timeout: Val<String>,
+    pub health_http: Val<String>,
+    pub health_tcp: Val<String>,
+    pub heartbeat_file: Val<String>,
+    pub heartbeat_max_age: Val<String>,
+    pub health_interval: Val<String>,
+    pub max_memory: Val<String>,
+    pub max_cpu_percent: Val<f64>,
+    pub over_for: Val<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

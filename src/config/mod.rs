@@ -12,6 +12,7 @@ mod defaults;
 mod duplicates;
 pub mod duration;
 mod file;
+mod probes;
 mod render;
 mod settings;
 mod size;

@@ -73,6 +73,14 @@ fn worker(w: &WorkerSettings) -> WorkerFile {
         // Only when set: a unit worker refuses the key.
         notify_ready: if w.notify_ready { val(true) } else { None },
         start_timeout: dur(w.start_timeout),
+        health_http: w.probes.http.as_ref().and_then(|h| val(h.url.clone())),
+        health_tcp: w.probes.tcp.as_ref().and_then(|t| val(t.to_string())),
+        heartbeat_file: w.probes.heartbeat.as_ref().and_then(|h| path(&h.path)),
+        heartbeat_max_age: w.probes.heartbeat.as_ref().and_then(|h| dur(h.max_age)),
+        health_interval: dur(w.health_interval),
+        max_memory: w.limits.max_memory.and_then(|m| val(size::format(m))),
+        max_cpu_percent: w.limits.max_cpu_percent.and_then(val),
+        over_for: (!w.limits.is_empty()).then(|| dur(w.limits.over_for)).flatten(),
         ..WorkerFile::default()
     };
     match &w.kind {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::model::Severity;
 
+pub use super::probes::{Heartbeat, HttpTarget, Limits, Probes, TcpTarget};
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// The files that were read, in merge order (empty: embedded defaults).
@@ -55,8 +57,16 @@ pub struct WorkerSettings {
     pub watchdog: Option<Duration>,
     /// The start counts only once the worker sends `READY=1`.
     pub notify_ready: bool,
-    /// Startup window: no `READY=1` by then is a failed start (default 90s).
+    /// The startup window (default 90s): no `READY=1` by then is a failed
+    /// start; failed probes do not count until it ends (at this long after
+    /// the start, or at the first passing probe round).
     pub start_timeout: Duration,
+    /// How often the probes (and the resource limits) run, on the worker's own timer.
+    pub health_interval: Duration,
+    /// `health_http`, `health_tcp`, `heartbeat_file`.
+    pub probes: Probes,
+    /// `max_memory`, `max_cpu_percent`, `over_for`.
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::defaults::*;
 use super::file::WorkerFile;
+use super::probes;
 use super::settings::*;
 use super::validate::plain;
 use super::values::{Checker, Zero};
@@ -60,7 +61,10 @@ fn worker_settings(name: &Spanned<String>, file: &Spanned<WorkerFile>, c: &mut C
         stop_timeout: c.duration(&key("stop_timeout"), &w.stop_timeout, STOP_TIMEOUT, Zero::Allowed),
         watchdog: c.optional_duration(&key("watchdog"), &w.watchdog),
         notify_ready: plain(&w.notify_ready, NOTIFY_READY),
-        start_timeout: c.duration(&key("start_timeout"), &w.start_timeout, START_TIMEOUT, Zero::Forbidden),
+        start_timeout: probes::start_timeout(name.get_ref(), w, c),
+        health_interval: probes::health_interval(name.get_ref(), &w.health_interval, c),
+        probes: probes::probes(name.get_ref(), w, c),
+        limits: probes::limits(name.get_ref(), w, c),
     }
 }
 
@@ -129,6 +133,12 @@ fn unit_noop_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
         ("health_failures", w.health_failures.as_ref().map(Spanned::span)),
         ("stop_timeout", w.stop_timeout.as_ref().map(Spanned::span)),
         ("start_timeout", w.start_timeout.as_ref().map(Spanned::span)),
+        ("health_http", w.health_http.as_ref().map(Spanned::span)),
+        ("health_tcp", w.health_tcp.as_ref().map(Spanned::span)),
+        ("heartbeat_file", w.heartbeat_file.as_ref().map(Spanned::span)),
+        ("health_interval", w.health_interval.as_ref().map(Spanned::span)),
+        ("max_memory", w.max_memory.as_ref().map(Spanned::span)),
+        ("max_cpu_percent", w.max_cpu_percent.as_ref().map(Spanned::span)),
     ])
 }
 

@@ -1,52 +1,43 @@
 //! What the supervisor keeps about each command worker besides its task:
-//! probe failures in a row, resource usage, and from these plus the task's
+//! its probe timer, resource usage, and from these plus the task's
 //! snapshot each cycle's finding and the `ListWorkers()` row.
 
 use crate::model::{Finding, Status};
 
-use super::command::{self, Control, Handle, Phase};
+use super::command::{self, Handle, Phase};
 use super::findings::{self, human};
-use super::probe::ProbeFailure;
+use super::probe::timer::{Health, Timer};
 use super::resources::Usage;
 use super::WorkerInfo;
 
-/// A command worker's task plus what the cycle keeps about its probe.
+/// A command worker's task plus its probe timer.
 pub struct CommandEntry {
     pub handle: Handle,
-    /// Probe failures in a row against the current pid.
-    pub failures: u32,
+    /// Runs its probes and limits on `health_interval`; counts failures.
+    pub timer: Timer,
     /// Its resource usage as of the last cycle.
     pub usage: Usage,
 }
 
 impl CommandEntry {
-    /// This cycle's `worker_status` finding; a probe failing
-    /// `health_failures` times in a row asks the task for a restart.
-    pub fn cycle(&mut self, probe: Option<(u32, Result<(), ProbeFailure>)>, dry_run: bool) -> Finding {
+    /// This cycle's `worker_status` finding: while the probe timer counts
+    /// failures of the running process, the open problem stays open.
+    pub fn cycle(&mut self) -> Finding {
         let snap = self.handle.snapshot();
         let w = &self.handle.settings;
         match &snap.phase {
             Phase::Up { pid, verified: true, .. } => {
                 let details = self.describe(&snap);
-                // A probe of an earlier pid says nothing about this one.
-                let Some((_, Err(failure))) = probe.filter(|(probed, _)| probed == pid) else {
-                    self.failures = 0;
-                    return findings::healthy(w, details);
-                };
-                self.failures += 1;
-                if self.failures < w.health_failures {
-                    let message =
-                        format!("health check failed ({} of {}): {}", self.failures, w.health_failures, failure.0);
-                    return findings::problem(w, Status::Unhealthy, message, details);
+                match self.failing(*pid) {
+                    Some(health) => {
+                        let message = format!(
+                            "health check failed ({} of {}): {}",
+                            health.failures, w.health_failures, health.last
+                        );
+                        findings::problem(w, Status::Unhealthy, message, details)
+                    }
+                    None => findings::healthy(w, details),
                 }
-                self.failures = 0;
-                let reason = format!("health check failed {} times in a row, last: {}", w.health_failures, failure.0);
-                let finding = findings::problem(w, Status::Unhealthy, format!("{reason}; restarting"), details);
-                if dry_run {
-                    return findings::would(finding, "would restart");
-                }
-                self.handle.send(Control::Restart(reason));
-                finding
             }
             Phase::Up { restart: Some(cause), .. } => findings::problem(
                 w,
@@ -74,7 +65,7 @@ impl CommandEntry {
     pub fn info(&self) -> WorkerInfo {
         let snap = self.handle.snapshot();
         let (state, pid, healthy) = match &snap.phase {
-            Phase::Up { pid, verified: true, .. } if self.failures > 0 => ("unhealthy", *pid, false),
+            Phase::Up { pid, verified: true, .. } if self.failing(*pid).is_some() => ("unhealthy", *pid, false),
             Phase::Up { pid, verified: true, .. } => ("running", *pid, true),
             Phase::Up { pid, restart: Some(_), .. } => ("restarting", *pid, false),
             Phase::Up { pid, .. } => ("starting", *pid, false),
@@ -108,6 +99,11 @@ impl CommandEntry {
             kind: super::KIND_COMMAND,
             status: snap.status.clone(),
         }
+    }
+
+    /// The probe state of `pid` when it has counted failures.
+    fn failing(&self, pid: u32) -> Option<Health> {
+        Some(self.timer.health()).filter(|h| h.pid == pid && h.failures > 0)
     }
 
     /// `pid 123, up 5m, adopted; restarts 2 of 5 in 10m; last exit: exit code 1`.

@@ -4,8 +4,10 @@
 //! Each command worker lives in its own task (`command`) that notices an
 //! exit the moment it happens through a pidfd, restarts it through the
 //! restart `budget`, and reports between cycles through the
-//! [`EventSender`]. Each cycle adds what only a cycle sees: liveness probes
-//! (`probe`), unit states (`unit`), and one `worker_status` finding per
+//! [`EventSender`]. Beside it, each command worker's probe timer
+//! (`probe::timer`) runs its probes and resource limits (`limits`) every
+//! `health_interval`, reporting the same way. Each cycle adds what only a
+//! cycle sees: unit states (`unit`), and one `worker_status` finding per
 //! worker, so every alert resolves once the worker is healthy again.
 //!
 //! How a worker runs is `launch`'s: a transient systemd unit where
@@ -23,6 +25,7 @@ mod control;
 mod entry;
 mod findings;
 pub mod launch;
+mod limits;
 mod notify;
 mod once;
 mod output;
@@ -44,14 +47,14 @@ use crate::model::{Finding, Status};
 use crate::store::StoreHandle;
 use crate::systemd::manager::Manager;
 
-use command::{Claimed, Control, Handle, Phase};
+use command::{Claimed, Control, Handle};
 use entry::CommandEntry;
 use launch::{Launcher, ManagerSlot};
 use resources::{Usage, Whose};
 
 pub use launch::Mode;
 pub use once::once;
-use probe::ProbeFailure;
+use probe::timer::Timer;
 use unit::UnitWorker;
 
 pub use control::{check_name, Change, ControlError, Pending};
@@ -206,8 +209,8 @@ impl Supervisor {
     fn entry(&self, w: &WorkerSettings) -> Entry {
         let held = self.held.contains(&w.name);
         match &w.kind {
-            WorkerKind::Command(spec) => Entry::Command(CommandEntry {
-                handle: Handle::spawn(
+            WorkerKind::Command(spec) => {
+                let handle = Handle::spawn(
                     w.clone(),
                     spec.clone(),
                     self.dry_run,
@@ -216,23 +219,25 @@ impl Supervisor {
                     self.launcher.clone(),
                     self.store.clone(),
                     held,
-                ),
-                failures: 0,
-                usage: Usage::default(),
-            }),
+                );
+                let peer = handle.peer();
+                let (events, launcher) = (self.events.clone(), self.launcher.clone());
+                let timer = Timer::spawn(w.clone(), spec.clone(), peer, events, launcher, self.dry_run);
+                Entry::Command(CommandEntry { handle, timer, usage: Usage::default() })
+            }
             WorkerKind::Unit(name) => Entry::Unit(UnitWorker::new(w.clone(), name.clone(), held)),
         }
     }
 
-    /// The per-cycle findings: liveness probes, unit states, given-up workers.
+    /// The per-cycle findings: probe state (the probes themselves run on
+    /// each worker's own timer), unit states, given-up workers.
     pub async fn cycle(&mut self) -> Vec<Finding> {
-        let mut probes = self.probe_all().await;
         let bus = self.bus_for_cycle().await;
         let mut out = Vec::new();
         let mut bus_failed = false;
-        for (index, entry) in self.entries.iter_mut().enumerate() {
+        for entry in self.entries.iter_mut() {
             match entry {
-                Entry::Command(c) => out.push(c.cycle(probes.remove(&index), self.dry_run)),
+                Entry::Command(c) => out.push(c.cycle()),
                 Entry::Unit(u) => {
                     let found = u.cycle(bus.as_ref().map_err(String::as_str), self.dry_run).await;
                     bus_failed |= found.iter().any(|f| f.status == Status::Error && f.details == u.unit());
@@ -257,11 +262,9 @@ impl Supervisor {
         let mut reads = JoinSet::new();
         for (index, entry) in self.entries.iter().enumerate() {
             let whose = match entry {
-                Entry::Command(c) => match c.handle.snapshot().phase {
-                    Phase::Up { unit: Some(unit), .. } => Whose::Unit(unit),
-                    Phase::Up { pid, adopted: true, .. } => Whose::Process(pid as i32),
-                    Phase::Up { pid, .. } => Whose::Group(pid as i32),
-                    _ => continue,
+                Entry::Command(c) => match resources::whose(&c.handle.snapshot().phase) {
+                    Some(whose) => whose,
+                    None => continue,
                 },
                 Entry::Unit(u) => Whose::Unit(u.unit().to_string()),
             };
@@ -278,29 +281,6 @@ impl Supervisor {
                 Entry::Unit(u) => u.usage = usage,
             }
         }
-    }
-
-    /// Runs the probes of all verified, running command workers at once.
-    async fn probe_all(&self) -> HashMap<usize, (u32, Result<(), ProbeFailure>)> {
-        let mut set = JoinSet::new();
-        for (index, entry) in self.entries.iter().enumerate() {
-            let Entry::Command(c) = entry else { continue };
-            let w = &c.handle.settings;
-            let (Some(argv), Phase::Up { pid, verified: true, .. }) = (&w.health_command, c.handle.snapshot().phase)
-            else {
-                continue;
-            };
-            let (argv, timeout) = (argv.clone(), w.health_timeout);
-            let WorkerKind::Command(spec) = w.kind.clone() else { continue };
-            set.spawn(async move { (index, pid, probe::run(&argv, &spec, timeout).await) });
-        }
-        let mut results = HashMap::new();
-        while let Some(joined) = set.join_next().await {
-            if let Ok((index, pid, result)) = joined {
-                results.insert(index, (pid, result));
-            }
-        }
-        results
     }
 
     /// systemd's manager when some worker is a unit, or why there is none.
@@ -334,10 +314,12 @@ impl Supervisor {
         let mut old: HashMap<String, Entry> = self.entries.drain(..).map(|e| (e.name().to_string(), e)).collect();
         for w in workers {
             let kept = match (old.remove(&w.name), &w.kind) {
-                (Some(Entry::Command(mut c)), WorkerKind::Command(spec)) if same_command(&c.handle.settings, w, spec) => {
+                (Some(Entry::Command(mut c)), WorkerKind::Command(spec))
+                    if same_command(&c.handle.settings, w, spec) =>
+                {
                     c.handle.send(Control::Update(Box::new(w.clone()), dry_run));
                     c.handle.settings = w.clone();
-                    c.failures = 0;
+                    c.timer.update(w.clone(), dry_run);
                     Some(Entry::Command(c))
                 }
                 (Some(Entry::Unit(mut u)), WorkerKind::Unit(name)) if u.unit() == name => {

@@ -7,6 +7,8 @@
 use crate::process::group;
 use crate::systemd::manager::{Manager, UnitResources};
 
+use super::command::Phase;
+
 /// Resident memory in bytes, CPU time in µs, tasks (threads); 0 = not known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -24,6 +26,16 @@ pub enum Whose {
     Group(i32),
     /// One process (adopted through `match`).
     Process(i32),
+}
+
+/// Where the processes of a command worker in `phase` are (none unless it runs).
+pub fn whose(phase: &Phase) -> Option<Whose> {
+    match phase {
+        Phase::Up { unit: Some(unit), .. } => Some(Whose::Unit(unit.clone())),
+        Phase::Up { pid, adopted: true, .. } => Some(Whose::Process(*pid as i32)),
+        Phase::Up { pid, .. } => Some(Whose::Group(*pid as i32)),
+        _ => None,
+    }
 }
 
 /// Reads the usage of `whose` (the unit's accounting first).

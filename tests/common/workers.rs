@@ -52,7 +52,11 @@ pub fn command_worker(name: &str, command: Vec<String>) -> WorkerSettings {
         stop_timeout: Duration::from_secs(2),
         watchdog: None,
         notify_ready: false,
-        start_timeout: Duration::from_secs(90),
+        // No startup window: a probe failure counts at once in tests.
+        start_timeout: Duration::ZERO,
+        health_interval: Duration::from_secs(1),
+        probes: Default::default(),
+        limits: Default::default(),
     }
 }
 

@@ -20,12 +20,12 @@ use super::launch::{Launcher, Started};
 use super::notify::{self, NotifySocket, Watch};
 use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
-use super::{probe, EventSender, WorkerError};
+use super::{EventSender, WorkerError};
 
-/// Finding the worker already running, and its saved budget.
-mod takeover;
 /// The worker's notify socket and what arrives on it.
 mod notified;
+/// Finding the worker already running, and its saved budget.
+mod takeover;
 
 /// Pids held by some worker, so two `match` patterns never adopt the same
 /// process.
@@ -176,6 +176,11 @@ impl Handle {
         lock(&self.view).clone()
     }
 
+    /// What another task (the probe timer) needs: the snapshot and a sender.
+    pub fn peer(&self) -> Peer {
+        Peer { view: self.view.clone(), tx: self.tx.clone() }
+    }
+
     pub fn send(&self, control: Control) {
         // A send fails only when the task ended, i.e. after shutdown.
         let _ = self.tx.send(control);
@@ -192,6 +197,25 @@ impl Handle {
     pub async fn end(self, how: Control) {
         self.send(how);
         let _ = self.task.await;
+    }
+}
+
+/// Another task's view of a worker task: it reads the snapshot and sends
+/// control messages, as the supervisor does.
+#[derive(Clone)]
+pub struct Peer {
+    view: Arc<Mutex<Snapshot>>,
+    tx: mpsc::UnboundedSender<Control>,
+}
+
+impl Peer {
+    pub fn snapshot(&self) -> Snapshot {
+        lock(&self.view).clone()
+    }
+
+    pub fn send(&self, control: Control) {
+        // Fails only once the task ended; there is nothing left to ask then.
+        let _ = self.tx.send(control);
     }
 }
 
@@ -436,40 +460,19 @@ impl Task {
         }
     }
 
-    /// Still alive `verify_after` after the start; with a probe, it must pass.
+    /// Still alive `verify_after` after the start: the start (or restart)
+    /// is verified. Probes judge health on their own timer (`probe::timer`).
     async fn verify(&mut self, proc: &Proc, run: &mut Run) {
-        let probe = match &self.w.health_command {
-            Some(argv) => probe::run(argv, &self.spec, self.w.health_timeout).await,
-            None => Ok(()),
-        };
         if proc.has_exited() {
             return; // the exit branch reports it as a crash before verification
         }
         run.verified = true;
-        let pid = proc.pid();
-        let after = human(self.w.verify_after);
-        match (&run.restart, probe) {
-            (Some((cause, nth)), Ok(())) => {
-                self.budget.on_verified();
-                let taken = f::restart_text(&self.w, cause, *nth);
-                let details = format!("pid {pid}, alive after {after}, restarts {}", self.restarts);
-                self.emit(vec![f::restart(&self.w, true, taken, details.clone()), f::healthy(&self.w, details)]);
-            }
-            (None, Ok(())) => self.budget.on_verified(),
-            (Some((cause, nth)), Err(failure)) => {
-                let taken = f::restart_text(&self.w, cause, *nth);
-                let message = format!("restarted but health check failed: {}", failure.0);
-                let details = format!("pid {pid}, {message}");
-                self.emit(vec![
-                    f::restart(&self.w, false, taken, details.clone()),
-                    f::problem(&self.w, Status::Unhealthy, message, details),
-                ]);
-            }
-            (None, Err(failure)) => {
-                let message = format!("started but health check failed: {}", failure.0);
-                self.emit(vec![f::problem(&self.w, Status::Unhealthy, &message, format!("pid {pid}"))]);
-            }
-        }
+        self.budget.on_verified();
+        let Some((cause, nth)) = &run.restart else { return };
+        let taken = f::restart_text(&self.w, cause, *nth);
+        let details =
+            format!("pid {}, alive after {}, restarts {}", proc.pid(), human(self.w.verify_after), self.restarts);
+        self.emit(vec![f::restart(&self.w, true, taken, details.clone()), f::healthy(&self.w, details)]);
     }
 
     /// The process is gone (crashed, or stopped for `requested`): report it

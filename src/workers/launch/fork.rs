@@ -32,11 +32,7 @@ pub async fn start(
             command.env("WATCHDOG_USEC", notify::watchdog_usec(every));
         }
     }
-    let child = command
-        .stdout(write.try_clone().map_err(failed)?)
-        .stderr(write)
-        .spawn()
-        .map_err(failed)?;
+    let child = command.stdout(write.try_clone().map_err(failed)?).stderr(write).spawn().map_err(failed)?;
     tokio::spawn(reader.clone().run());
     // std's Child neither waits nor kills on drop: the pidfd takes over.
     let pid = child.id();

@@ -119,9 +119,9 @@ impl Launcher {
         socket: Option<&NotifySocket>,
     ) -> Result<Started, WorkerError> {
         match self {
-            Launcher::Fork => fork::start(w, spec, output, socket)
-                .await
-                .map(|(proc, reader)| Started { proc, reader: Some(reader) }),
+            Launcher::Fork => {
+                fork::start(w, spec, output, socket).await.map(|(proc, reader)| Started { proc, reader: Some(reader) })
+            }
             Launcher::Transient(slot) => {
                 let manager = Launcher::manager(slot, &w.name).await?;
                 let started = transient::start(&manager, w, spec).await;

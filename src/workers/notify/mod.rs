@@ -127,6 +127,9 @@ pub(crate) fn test_worker() -> WorkerSettings {
         watchdog: None,
         notify_ready: false,
         start_timeout: Duration::from_secs(90),
+        health_interval: Duration::from_secs(10),
+        probes: Default::default(),
+        limits: Default::default(),
     }
 }
 
