@@ -55,6 +55,8 @@ pub struct WorkerFile {
     pub health_timeout: Val<String>,
     pub health_failures: Val<u32>,
     pub stop_timeout: Val<String>,
+    pub instances: Val<u32>,
+    pub depends_on: List<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -37,8 +37,7 @@ fn file_config(s: &Settings) -> FileConfig {
             dry_run: val(s.monitor.dry_run),
             check_timeout: dur(s.monitor.check_timeout),
         }),
-        workers: (!s.workers.is_empty())
-            .then(|| s.workers.iter().map(|w| (at(w.name.clone()), at(worker(w)))).collect()),
+        workers: (!s.workers.is_empty()).then(|| s.workers.iter().filter_map(configured_worker).collect()),
         sessions: s.sessions.as_ref().and_then(|s| val(sessions(s))),
         databases: (!s.databases.is_empty()).then(|| s.databases.iter().map(|d| at(database(d))).collect()),
         disk: val(DiskFile {
@@ -58,6 +57,15 @@ fn file_config(s: &Settings) -> FileConfig {
     }
 }
 
+/// A worker as configured: a pool once (from its first instance), under
+/// the pool's name, with its command as written.
+fn configured_worker(w: &WorkerSettings) -> Option<(Spanned<String>, Spanned<WorkerFile>)> {
+    let Some(member) = &w.pool else { return Some((at(w.name.clone()), at(worker(w)))) };
+    let mut file = worker(&WorkerSettings { kind: WorkerKind::Command(member.template.clone()), ..w.clone() });
+    file.instances = val(member.instances);
+    (member.instance == 1).then(|| (at(member.pool.clone()), at(file)))
+}
+
 fn worker(w: &WorkerSettings) -> WorkerFile {
     let mut file = WorkerFile {
         critical: val(w.critical),
@@ -69,6 +77,7 @@ fn worker(w: &WorkerSettings) -> WorkerFile {
         health_timeout: dur(w.health_timeout),
         health_failures: val(w.health_failures),
         stop_timeout: dur(w.stop_timeout),
+        depends_on: (!w.depends_on.is_empty()).then(|| list(w.depends_on.iter().cloned())).flatten(),
         ..WorkerFile::default()
     };
     match &w.kind {

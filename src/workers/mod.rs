@@ -24,6 +24,7 @@ mod entry;
 mod findings;
 pub mod launch;
 mod once;
+mod order;
 mod output;
 mod probe;
 mod proc;
@@ -156,6 +157,8 @@ pub struct Supervisor {
     launcher: Launcher,
     /// Keeps restart budgets across restarts of healthmon.
     store: Option<StoreHandle>,
+    /// Which workers are up, for start order and rolling restarts.
+    board: order::Board,
 }
 
 impl Supervisor {
@@ -190,6 +193,7 @@ impl Supervisor {
             systemd,
             launcher,
             store,
+            board: order::Board::default(),
         };
         for w in workers {
             let entry = supervisor.entry(w);
@@ -211,6 +215,7 @@ impl Supervisor {
                     self.launcher.clone(),
                     self.store.clone(),
                     held,
+                    self.board.clone(),
                 ),
                 failures: 0,
                 usage: Usage::default(),

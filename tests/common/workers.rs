@@ -50,6 +50,8 @@ pub fn command_worker(name: &str, command: Vec<String>) -> WorkerSettings {
         health_timeout: Duration::from_secs(2),
         health_failures: 2,
         stop_timeout: Duration::from_secs(2),
+        pool: None,
+        depends_on: Vec::new(),
     }
 }
 
