@@ -124,6 +124,8 @@ const CONFIG_KEYS: [(&str, &[&str]); 8] = [
             "health_timeout",
             "health_failures",
             "stop_timeout",
+            "instances",
+            "depends_on",
         ],
     ),
     (
