@@ -238,6 +238,8 @@ stop_timeout = "2s"
     let first = proxy.get_worker("api@1").await.expect("GetWorker").detail;
     assert!(second.contains("restarts 1 of 5"), "api@2 spent its own budget: {second}");
     assert!(first.contains("restarts 0 of 5"), "api@1's budget is untouched: {first}");
+    let pool = proxy.get_worker("api").await.expect_err("GetWorker takes one instance");
+    assert!(pool.to_string().contains("api is a pool; name one of its instances, api@1 to api@3"), "{pool}");
     daemon.signal(Signal::SIGTERM);
     assert!(daemon.wait_exit().success(), "clean stop; stderr:\n{}", daemon.stderr());
 }

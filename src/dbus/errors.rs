@@ -56,7 +56,7 @@ impl From<crate::workers::ControlError> for MonitorError {
         use crate::workers::ControlError;
         match &err {
             ControlError::EmptyName | ControlError::NameTooLong(_) => MonitorError::InvalidArgument(err.to_string()),
-            ControlError::Unknown(_) => MonitorError::UnknownWorker(err.to_string()),
+            ControlError::Unknown(_) | ControlError::Pool { .. } => MonitorError::UnknownWorker(err.to_string()),
             ControlError::Systemd { .. } => MonitorError::UnitRefused(err.to_string()),
             ControlError::Gone(_) => MonitorError::ShuttingDown(err.to_string()),
             ControlError::NotUp { .. } => MonitorError::NotUp(err.to_string()),

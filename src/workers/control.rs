@@ -46,6 +46,8 @@ pub enum ControlError {
     NameTooLong(usize),
     #[error("no worker named {0:?} is configured (`healthctl workers` lists them)")]
     Unknown(String),
+    #[error("{pool} is a pool; name one of its instances, {pool}@1 to {pool}@{size}")]
+    Pool { pool: String, size: usize },
     #[error("systemd refused to {verb} {unit} for worker {name}: {message}")]
     Systemd { name: String, verb: &'static str, unit: String, message: String },
     #[error("worker {0} is being shut down with healthmon")]
@@ -192,6 +194,18 @@ impl Supervisor {
             }
         };
         Ok(pending)
+    }
+}
+
+impl ControlError {
+    /// `name` is not one worker: a pool's name among `workers` (whose
+    /// instances are `name@N`) is told so, anything else is unknown.
+    pub fn unknown<'a>(name: &str, workers: impl Iterator<Item = &'a String>) -> ControlError {
+        let size = workers.filter(|w| w.rsplit_once('@').is_some_and(|(pool, _)| pool == name)).count();
+        match size {
+            0 => ControlError::Unknown(name.to_string()),
+            size => ControlError::Pool { pool: name.to_string(), size },
+        }
     }
 }
 
