@@ -305,3 +305,39 @@ fn wait_until_sync(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A rolling restart halts at an instance that does not come back (here
+/// it gives up at once, max_restarts = 0): the error names it, and the
+/// instances after it keep their processes.
+#[tokio::test]
+async fn rolling_restart_halts_at_an_instance_that_does_not_come_back() {
+    bounded(Duration::from_secs(30), async {
+        let dir = tempdir();
+        let broken = dir.path().join("broken");
+        let worker = script(dir.path(), "worker.sh", r#"[ -e "$2-$1" ] && exit 1; exec sleep 1000"#);
+        let text = format!(
+            "[workers.api]\ncommand = [\"{}\", \"%i\", \"{}\"]\ninstances = 3\nmax_restarts = 0\nrestart_delay = \"0s\"\nverify_after = \"200ms\"\nstop_timeout = \"2s\"\n",
+            worker.display(),
+            broken.display()
+        );
+        let settings = load(dir.path(), &text).expect("valid");
+        let (mut sup, _events) = supervise(&settings).await;
+        let rows = |sup: &Supervisor| sup.list();
+        wait_until("the pool running", Duration::from_secs(10), || rows(&sup).iter().all(|w| w.state == "running")).await;
+        let before: Vec<u32> = rows(&sup).iter().map(|w| w.pid).collect();
+
+        std::fs::write(format!("{}-2", broken.display()), "").expect("break api@2");
+        let pending = sup.restart_worker("api").await.expect("a pool's name is accepted");
+        let err = pending.wait().await.expect_err("api@2 does not come back");
+        let text = err.to_string();
+        assert!(text.contains("restart of pool api halted: api@2 did not come back up"), "{text}");
+        assert!(text.contains("gave up"), "{text}");
+        let after = rows(&sup);
+        assert_ne!(after[0].pid, before[0], "api@1 was restarted");
+        assert_eq!(after[0].state, "running");
+        assert_eq!(after[1].state, "given-up");
+        assert_eq!((after[2].pid, after[2].restarts), (before[2], 0), "api@3 was not touched");
+        sup.shutdown().await;
+    })
+    .await;
+}
