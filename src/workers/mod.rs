@@ -15,6 +15,11 @@
 //! every process of the worker SIGTERM and the whole `stop_timeout`, then
 //! SIGKILL to what is left, and leaves no zombie. Each cycle also reads
 //! every worker's memory, CPU time and tasks (`resources`).
+//!
+//! A pool (`instances`) reaches the supervisor as its instances, each a
+//! worker of its own; a request naming the pool goes to each in turn
+//! (`control`). Which workers are up, and so the start order of
+//! `depends_on`, is `order`'s.
 
 mod adopt;
 mod budget;

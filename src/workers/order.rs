@@ -106,3 +106,35 @@ pub async fn wait_up(board: &Board, instance: &str) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A replaced task (a reload) can no longer post for its name; the new one can.
+    #[test]
+    fn only_the_newest_task_posts_for_a_name() {
+        let board = Board::default();
+        let names = ["db".to_string()];
+        let old = board.claim("db");
+        let new = board.claim("db");
+        board.post("db", old, Up::Yes);
+        assert_eq!(board.not_up(&names), names, "the old task's post is ignored");
+        board.post("db", new, Up::Yes);
+        assert!(board.not_up(&names).is_empty());
+    }
+
+    /// wait_up ends with the reason when the worker will not come up by itself.
+    #[tokio::test]
+    async fn wait_up_ends_on_never() {
+        let board = Board::default();
+        let id = board.claim("api@1");
+        let waiting = tokio::spawn({
+            let board = board.clone();
+            async move { wait_up(&board, "api@1").await }
+        });
+        board.post("api@1", id, up(&Phase::GivenUp { restarts: 5, last: "exit code 1".into() }));
+        let result = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.expect("bounded");
+        assert_eq!(result.expect("joined"), Err("it gave up restarting".to_string()));
+    }
+}
