@@ -141,8 +141,8 @@ fn time_in(path: &Path) -> Option<f64> {
     std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
 }
 
-/// a → b → c: b starts only once a is up (a takes 1 s to be verified), c
-/// only once b is; meanwhile b shows `waiting` naming a.
+/// a → b → c: b starts only once a is up (a and b take 1 s to be
+/// verified), c only once b is; meanwhile b shows `waiting` naming a.
 #[tokio::test]
 async fn depends_on_chain_starts_in_order() {
     bounded(Duration::from_secs(30), async {
@@ -159,7 +159,7 @@ async fn depends_on_chain_starts_in_order() {
         // Listed in reverse, so the order cannot come from the file.
         let text = [
             worker("c", "100ms", "depends_on = [\"b\"]"),
-            worker("b", "100ms", "depends_on = [\"a\"]"),
+            worker("b", "1s", "depends_on = [\"a\"]"),
             worker("a", "1s", ""),
         ]
         .concat();
@@ -173,14 +173,15 @@ async fn depends_on_chain_starts_in_order() {
         })
         .await;
         assert_eq!((state("b").pid, state("c").pid), (0, 0), "nothing started before a is up");
-        wait_until("all three running", Duration::from_secs(10), || {
+        wait_until("all three running", Duration::from_secs(15), || {
             ["a", "b", "c"].iter().all(|n| state(n).state == "running")
         })
         .await;
         let started = |name: &str| time_in(&dir.path().join(format!("{name}.started"))).expect("start time written");
         let (a, b, c) = (started("a"), started("b"), started("c"));
-        assert!(b >= a + 1.0, "b started {:.3}s after a; a was up only after its 1s verify_after", b - a);
-        assert!(c >= b + 0.1, "c started {:.3}s after b; b was up only after 100ms", c - b);
+        // Half the 1 s: a writes its time a moment after healthmon started it.
+        assert!(b >= a + 0.5, "b started {:.3}s after a; a was up only after its 1s verify_after", b - a);
+        assert!(c >= b + 0.5, "c started {:.3}s after b; b was up only after its 1s verify_after", c - b);
         sup.shutdown().await;
     })
     .await;
@@ -337,6 +338,39 @@ async fn rolling_restart_halts_at_an_instance_that_does_not_come_back() {
         assert_eq!(after[0].state, "running");
         assert_eq!(after[1].state, "given-up");
         assert_eq!((after[2].pid, after[2].restarts), (before[2], 0), "api@3 was not touched");
+        sup.shutdown().await;
+    })
+    .await;
+}
+
+/// A worker added by a reload waits for its dependencies too: b, added
+/// with a (1 s to be up), starts only once a is up.
+#[tokio::test]
+async fn worker_added_by_reload_waits_for_its_dependency() {
+    bounded(Duration::from_secs(30), async {
+        let dir = tempdir();
+        let starter = script(dir.path(), "start.sh", r#"date +%s.%N > "$1"; exec sleep 1000"#);
+        let worker = |name: &str, verify: &str, deps: &str| {
+            let file = dir.path().join(format!("{name}.started"));
+            format!(
+                "[workers.{name}]\ncommand = [\"{}\", \"{}\"]\nverify_after = \"{verify}\"\nstop_timeout = \"2s\"\n{deps}\n",
+                starter.display(),
+                file.display()
+            )
+        };
+        let first = load(dir.path(), &worker("x", "100ms", "")).expect("valid");
+        let (mut sup, _events) = supervise(&first).await;
+        wait_until("x running", Duration::from_secs(5), || sup.list()[0].state == "running").await;
+
+        let text = [worker("x", "100ms", ""), worker("a", "1s", ""), worker("b", "100ms", "depends_on = [\"a\"]")].concat();
+        let second = load(dir.path(), &text).expect("valid");
+        sup.reconfigure(&second.workers, false).await;
+        let state = |sup: &Supervisor, name: &str| sup.list().into_iter().find(|w| w.name == name).expect("listed").state;
+        wait_until("b running", Duration::from_secs(10), || state(&sup, "b") == "running").await;
+        let started = |name: &str| time_in(&dir.path().join(format!("{name}.started"))).expect("start time written");
+        let (a, b) = (started("a"), started("b"));
+        // Half the 1 s: a writes its time a moment after healthmon started it.
+        assert!(b >= a + 0.5, "b started {:.3}s after a; a was up only after its 1s verify_after", b - a);
         sup.shutdown().await;
     })
     .await;
