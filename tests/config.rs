@@ -166,7 +166,7 @@ fn relative_path_names_position() {
     );
 }
 
-/// A worker name outside [A-Za-z0-9_.@-] is an error at the name.
+/// A worker name outside [A-Za-z0-9_.-] is an error at the name.
 #[test]
 fn bad_worker_name_names_position() {
     assert_error("[workers.\"my worker\"]\ncommand = [\"/bin/true\"]\n", 1, 10, "invalid worker name \"my worker\"");

@@ -127,6 +127,8 @@ const CONFIG_KEYS: [(&str, &[&str]); 8] = [
             "watchdog",
             "notify_ready",
             "start_timeout",
+            "instances",
+            "depends_on",
         ],
     ),
     (

@@ -66,6 +66,8 @@ pub struct WorkerFile {
     pub max_memory: Val<String>,
     pub max_cpu_percent: Val<f64>,
     pub over_for: Val<String>,
+    pub instances: Val<u32>,
+    pub depends_on: List<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -5,13 +5,16 @@
 //! # Layout
 //! `sources` finds and reads the files; `tree` parses each one, checks
 //! it against the `file` schema and merges them; `validate` (with
-//! `workers` and `values`) turns the merged schema into [`Settings`];
+//! `workers`, `pools`, `order` and `values`) turns the merged schema into
+//! [`Settings`];
 //! `render` writes settings back as TOML.
 
 mod defaults;
 mod duplicates;
 pub mod duration;
 mod file;
+mod order;
+mod pools;
 mod probes;
 mod render;
 mod settings;

@@ -37,8 +37,7 @@ fn file_config(s: &Settings) -> FileConfig {
             dry_run: val(s.monitor.dry_run),
             check_timeout: dur(s.monitor.check_timeout),
         }),
-        workers: (!s.workers.is_empty())
-            .then(|| s.workers.iter().map(|w| (at(w.name.clone()), at(worker(w)))).collect()),
+        workers: (!s.workers.is_empty()).then(|| s.workers.iter().filter_map(configured_worker).collect()),
         sessions: s.sessions.as_ref().and_then(|s| val(sessions(s))),
         databases: (!s.databases.is_empty()).then(|| s.databases.iter().map(|d| at(database(d))).collect()),
         disk: val(DiskFile {
@@ -56,6 +55,15 @@ fn file_config(s: &Settings) -> FileConfig {
         }),
         prometheus: s.prometheus.as_ref().and_then(|p| val(PrometheusFile { textfile: path(&p.textfile) })),
     }
+}
+
+/// A worker as configured: a pool once (from its first instance), under
+/// the pool's name, with its command as written.
+fn configured_worker(w: &WorkerSettings) -> Option<(Spanned<String>, Spanned<WorkerFile>)> {
+    let Some(member) = &w.pool else { return Some((at(w.name.clone()), at(worker(w)))) };
+    let mut file = worker(&WorkerSettings { kind: WorkerKind::Command(member.template.clone()), ..w.clone() });
+    file.instances = val(member.instances);
+    (member.instance == 1).then(|| (at(member.pool.clone()), at(file)))
 }
 
 fn worker(w: &WorkerSettings) -> WorkerFile {
@@ -81,6 +89,7 @@ fn worker(w: &WorkerSettings) -> WorkerFile {
         max_memory: w.limits.max_memory.and_then(|m| val(size::format(m))),
         max_cpu_percent: w.limits.max_cpu_percent.and_then(val),
         over_for: (!w.limits.is_empty()).then(|| dur(w.limits.over_for)).flatten(),
+        depends_on: (!w.depends_on.is_empty()).then(|| list(w.depends_on.iter().cloned())).flatten(),
         ..WorkerFile::default()
     };
     match &w.kind {

@@ -15,7 +15,7 @@ pub struct Settings {
     /// The files that were read, in merge order (empty: embedded defaults).
     pub sources: Vec<PathBuf>,
     pub monitor: MonitorSettings,
-    /// Sorted by name.
+    /// Sorted by configured name; a pool's instances in number order.
     pub workers: Vec<WorkerSettings>,
     /// `None` when the `[sessions]` table is absent or `enabled = false`.
     pub sessions: Option<SessionSettings>,
@@ -67,6 +67,20 @@ pub struct WorkerSettings {
     pub probes: Probes,
     /// `max_memory`, `max_cpu_percent`, `over_for`.
     pub limits: Limits,
+    /// Set on each instance of a pool (`instances = N`).
+    pub pool: Option<PoolMember>,
+    /// Workers started before this one (a pool's instances by name).
+    pub depends_on: Vec<String>,
+}
+
+/// One instance of a pool: the pool's configured name, this instance's
+/// number, the pool's size and its command as written (`%i` unsubstituted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolMember {
+    pub pool: String,
+    pub instance: u32,
+    pub instances: u32,
+    pub template: CommandWorker,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ use super::probes;
 use super::settings::*;
 use super::validate::plain;
 use super::values::{Checker, Zero};
+use super::{order, pools};
 
 /// The unit types systemd knows; a worker's `unit` must name one of them.
 const UNIT_SUFFIXES: [&str; 11] = [
@@ -29,9 +30,19 @@ const UNIT_SUFFIXES: [&str; 11] = [
     ".device",
 ];
 
-/// The workers sorted by name (the map's order).
+/// The workers sorted by configured name (the map's order), a pool as
+/// its instances in number order.
 pub fn workers(file: BTreeMap<Spanned<String>, Spanned<WorkerFile>>, c: &mut Checker) -> Vec<WorkerSettings> {
-    file.iter().map(|(name, worker)| worker_settings(name, worker, c)).collect()
+    let sizes: BTreeMap<&str, Option<u32>> =
+        file.iter().map(|(name, w)| (name.get_ref().as_str(), pools::size(name.get_ref(), w.get_ref(), c))).collect();
+    let mut depends_on = order::depends_on(&file, &sizes, c);
+    let mut out = Vec::new();
+    for (name, worker) in &file {
+        let mut w = worker_settings(name, worker, c);
+        w.depends_on = depends_on.remove(name.get_ref()).unwrap_or_default();
+        out.extend(pools::expand(w, sizes[name.get_ref().as_str()]));
+    }
+    out
 }
 
 fn worker_settings(name: &Spanned<String>, file: &Spanned<WorkerFile>, c: &mut Checker) -> WorkerSettings {
@@ -39,7 +50,10 @@ fn worker_settings(name: &Spanned<String>, file: &Spanned<WorkerFile>, c: &mut C
     if !is_worker_name(name.get_ref()) {
         c.error(
             &name.span(),
-            format!("invalid worker name {:?}: use only letters, digits and _ . @ -", name.get_ref()),
+            format!(
+                "invalid worker name {:?}: use only letters, digits and _ . - (@ is reserved for pool instances)",
+                name.get_ref()
+            ),
         );
     }
     let key = |k: &str| format!("workers.{}.{k}", name.get_ref());
@@ -65,12 +79,15 @@ fn worker_settings(name: &Spanned<String>, file: &Spanned<WorkerFile>, c: &mut C
         health_interval: probes::health_interval(name.get_ref(), &w.health_interval, c),
         probes: probes::probes(name.get_ref(), w, c),
         limits: probes::limits(name.get_ref(), w, c),
+        pool: None,
+        depends_on: Vec::new(),
     }
 }
 
-/// Names become component names and `HEALTHMON_COMPONENT` values.
+/// Names become component names and `HEALTHMON_COMPONENT` values; `@`
+/// is left for pool instances (`api@1`).
 fn is_worker_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.@-".contains(ch))
+    !name.is_empty() && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
 }
 
 fn kind(name: &str, file: &Spanned<WorkerFile>, c: &mut Checker) -> WorkerKind {
@@ -119,6 +136,8 @@ fn command_only_keys(w: &WorkerFile) -> Vec<(&'static str, Range<usize>)> {
         // A unit worker's own unit file says Type=notify and WatchdogSec=.
         ("watchdog", w.watchdog.as_ref().map(Spanned::span)),
         ("notify_ready", w.notify_ready.as_ref().map(Spanned::span)),
+        ("instances", w.instances.as_ref().map(Spanned::span)),
+        ("depends_on", w.depends_on.as_ref().map(Spanned::span)),
     ])
 }
 

@@ -100,8 +100,12 @@ impl Daemon {
             }
         };
         let stopped = op == WorkerOp::Stop;
-        let worker = name.clone();
-        let stored = self.store.call(move |s| s.set_desired(&worker, stopped, SystemTime::now())).await;
+        // A pool's desired state is its instances'.
+        let workers = self.supervisor.members(&name);
+        let stored = self
+            .store
+            .call(move |s| workers.iter().try_for_each(|w| s.set_desired(w, stopped, SystemTime::now())))
+            .await;
         if let Err(err) = stored {
             // The worker is stopped or started all the same; say that it
             // will not survive a restart of healthmon.

@@ -23,6 +23,8 @@ pub enum MonitorError {
     UnknownWorker(String),
     /// systemd refused to start, stop or restart a unit worker.
     UnitRefused(String),
+    /// A pool's rolling restart stopped at an instance that did not come back up.
+    NotUp(String),
 }
 
 impl MonitorError {
@@ -38,6 +40,7 @@ impl MonitorError {
             MonitorError::ShuttingDown(_) => Some("ShuttingDown"),
             MonitorError::UnknownWorker(_) => Some("UnknownWorker"),
             MonitorError::UnitRefused(_) => Some("UnitRefused"),
+            MonitorError::NotUp(_) => Some("NotUp"),
         }
     }
 }
@@ -53,9 +56,10 @@ impl From<crate::workers::ControlError> for MonitorError {
         use crate::workers::ControlError;
         match &err {
             ControlError::EmptyName | ControlError::NameTooLong(_) => MonitorError::InvalidArgument(err.to_string()),
-            ControlError::Unknown(_) => MonitorError::UnknownWorker(err.to_string()),
+            ControlError::Unknown(_) | ControlError::Pool { .. } => MonitorError::UnknownWorker(err.to_string()),
             ControlError::Systemd { .. } => MonitorError::UnitRefused(err.to_string()),
             ControlError::Gone(_) => MonitorError::ShuttingDown(err.to_string()),
+            ControlError::NotUp { .. } => MonitorError::NotUp(err.to_string()),
         }
     }
 }

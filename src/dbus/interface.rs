@@ -152,7 +152,9 @@ impl Monitor {
         check_name(name)?;
         let snapshot = read_snapshot(&self.snapshot);
         let worker = snapshot.workers.iter().find(|w| w.name == name);
-        worker.map(WorkerDict::from).ok_or_else(|| ControlError::Unknown(name.to_string()).into())
+        worker
+            .map(WorkerDict::from)
+            .ok_or_else(|| ControlError::unknown(name, snapshot.workers.iter().map(|w| &w.name)).into())
     }
 
     /// Holds back notifications of alerts on `component` (exact, or a

@@ -22,6 +22,7 @@ use std::pin::Pin;
 use tokio::sync::oneshot;
 
 use super::command::{Admin, Control};
+use super::order;
 use super::unit::{self, Job};
 use super::{Entry, Supervisor};
 
@@ -45,10 +46,14 @@ pub enum ControlError {
     NameTooLong(usize),
     #[error("no worker named {0:?} is configured (`healthctl workers` lists them)")]
     Unknown(String),
+    #[error("{pool} is a pool; name one of its instances, {pool}@1 to {pool}@{size}")]
+    Pool { pool: String, size: usize },
     #[error("systemd refused to {verb} {unit} for worker {name}: {message}")]
     Systemd { name: String, verb: &'static str, unit: String, message: String },
     #[error("worker {0} is being shut down with healthmon")]
     Gone(String),
+    #[error("restart of pool {pool} halted: {instance} did not come back up ({why}); the instances after it were not restarted")]
+    NotUp { pool: String, instance: String, why: String },
 }
 
 /// A request on its way; [`Pending::wait`] gives its outcome.
@@ -83,8 +88,70 @@ impl Supervisor {
         self.control(name, Admin::Bounce).await
     }
 
+    /// The workers `name` stands for: itself, or a pool's instances in
+    /// number order; none when it names nothing configured.
+    pub fn members(&self, name: &str) -> Vec<String> {
+        if self.entries.iter().any(|e| e.name() == name) {
+            return vec![name.to_string()];
+        }
+        let in_pool = |e: &&Entry| match e {
+            Entry::Command(c) => c.handle.settings.pool.as_ref().is_some_and(|p| p.pool == name),
+            Entry::Unit(_) => false,
+        };
+        self.entries.iter().filter(in_pool).map(|e| e.name().to_string()).collect()
+    }
+
     async fn control(&mut self, name: &str, admin: Admin) -> Result<Pending, ControlError> {
         check_name(name)?;
+        let members = self.members(name);
+        let pending = match members.as_slice() {
+            [] => return Err(ControlError::Unknown(name.to_string())),
+            [one] if one == name => self.control_one(name, admin).await?,
+            _ => self.control_pool(name, &members, admin),
+        };
+        for member in members {
+            if admin == Admin::Hold {
+                self.held.insert(member);
+            } else {
+                self.held.remove(&member);
+            }
+        }
+        Ok(pending)
+    }
+
+    /// A pool's instances one after another in number order, each request
+    /// done before the next; a restart also waits for each instance to be
+    /// up again ([`order::wait_up`]) before it restarts the next, so the
+    /// pool never has more than one instance down.
+    fn control_pool(&self, pool: &str, members: &[String], admin: Admin) -> Pending {
+        let steps: Vec<_> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Command(c) if members.contains(&c.handle.settings.name) => {
+                    Some((c.handle.settings.name.clone(), c.handle.sender()))
+                }
+                _ => None,
+            })
+            .collect();
+        let (board, pool) = (self.board.clone(), pool.to_string());
+        Pending(Box::pin(async move {
+            let mut changed = false;
+            for (instance, tx) in steps {
+                let (ack, answer) = oneshot::channel();
+                let _ = tx.send(Control::Admin(admin, ack));
+                changed |= answer.await.map_err(|_| ControlError::Gone(instance.clone()))?;
+                if admin == Admin::Bounce {
+                    let not_up = |why| ControlError::NotUp { pool: pool.clone(), instance: instance.clone(), why };
+                    order::wait_up(&board, &instance).await.map_err(not_up)?;
+                }
+            }
+            Ok(if changed { Change::Done } else { Change::Already })
+        }))
+    }
+
+    /// One worker (a command worker's task, or a unit through systemd).
+    async fn control_one(&mut self, name: &str, admin: Admin) -> Result<Pending, ControlError> {
         let entry = self
             .entries
             .iter_mut()
@@ -126,12 +193,19 @@ impl Supervisor {
                 Pending::ready(Ok(Change::Done))
             }
         };
-        if admin == Admin::Hold {
-            self.held.insert(name.to_string());
-        } else {
-            self.held.remove(name);
-        }
         Ok(pending)
+    }
+}
+
+impl ControlError {
+    /// `name` is not one worker: a pool's name among `workers` (whose
+    /// instances are `name@N`) is told so, anything else is unknown.
+    pub fn unknown<'a>(name: &str, workers: impl Iterator<Item = &'a String>) -> ControlError {
+        let size = workers.filter(|w| w.rsplit_once('@').is_some_and(|(pool, _)| pool == name)).count();
+        match size {
+            0 => ControlError::Unknown(name.to_string()),
+            size => ControlError::Pool { pool: name.to_string(), size },
+        }
     }
 }
 

@@ -57,7 +57,7 @@ impl CommandEntry {
             Phase::Down { message } => {
                 findings::would(findings::problem(w, Status::Unhealthy, message, "dry run"), "would start")
             }
-            Phase::Held => findings::healthy(w, self.describe(&snap)),
+            Phase::Held | Phase::Blocked { .. } => findings::healthy(w, self.describe(&snap)),
             Phase::Stopped => findings::problem(w, Status::Unhealthy, "not running", "healthmon is stopping"),
         }
     }
@@ -75,6 +75,7 @@ impl CommandEntry {
             Phase::GivenUp { .. } => ("given-up", 0, false),
             Phase::Ambiguous { .. } => ("error", 0, false),
             Phase::Held => ("stopped", 0, true),
+            Phase::Blocked { .. } => ("waiting", 0, false),
             Phase::Down { .. } | Phase::Stopped => ("inactive", 0, false),
         };
         let unit = match &snap.phase {
@@ -122,6 +123,7 @@ impl CommandEntry {
                 parts.push(format!("gave up after {restarts} restarts in {} (last: {last})", human(w.restart_window)))
             }
             Phase::Held => parts.push("stopped by an administrator".to_string()),
+            Phase::Blocked { on } => parts.push(format!("waiting for {} to be up (depends_on)", on.join(", "))),
             Phase::Starting | Phase::Stopped => {}
         }
         parts.push(format!("restarts {} of {} in {}", snap.used, w.max_restarts, human(w.restart_window)));

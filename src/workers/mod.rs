@@ -17,6 +17,11 @@
 //! every process of the worker SIGTERM and the whole `stop_timeout`, then
 //! SIGKILL to what is left, and leaves no zombie. Each cycle also reads
 //! every worker's memory, CPU time and tasks (`resources`).
+//!
+//! A pool (`instances`) reaches the supervisor as its instances, each a
+//! worker of its own; a request naming the pool goes to each in turn
+//! (`control`). Which workers are up, and so the start order of
+//! `depends_on`, is `order`'s.
 
 mod adopt;
 mod budget;
@@ -28,6 +33,7 @@ pub mod launch;
 mod limits;
 mod notify;
 mod once;
+mod order;
 mod output;
 mod probe;
 mod proc;
@@ -164,6 +170,8 @@ pub struct Supervisor {
     launcher: Launcher,
     /// Keeps restart budgets across restarts of healthmon.
     store: Option<StoreHandle>,
+    /// Which workers are up, for start order and rolling restarts.
+    board: order::Board,
 }
 
 impl Supervisor {
@@ -198,6 +206,7 @@ impl Supervisor {
             systemd,
             launcher,
             store,
+            board: order::Board::default(),
         };
         for w in workers {
             let entry = supervisor.entry(w);
@@ -219,6 +228,7 @@ impl Supervisor {
                     self.launcher.clone(),
                     self.store.clone(),
                     held,
+                    self.board.clone(),
                 );
                 let peer = handle.peer();
                 let (events, launcher) = (self.events.clone(), self.launcher.clone());

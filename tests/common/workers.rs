@@ -57,6 +57,8 @@ pub fn command_worker(name: &str, command: Vec<String>) -> WorkerSettings {
         health_interval: Duration::from_secs(1),
         probes: Default::default(),
         limits: Default::default(),
+        pool: None,
+        depends_on: Vec::new(),
     }
 }
 

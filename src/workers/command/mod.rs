@@ -18,10 +18,13 @@ use super::budget::{RestartBudget, Verdict};
 use super::findings::{self as f, human};
 use super::launch::{Launcher, Started};
 use super::notify::{self, NotifySocket, Watch};
+use super::order::{self, Board};
 use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
 use super::{EventSender, WorkerError};
 
+/// Waiting for `depends_on` before a start.
+mod blocked;
 /// The worker's notify socket and what arrives on it.
 mod notified;
 /// Finding the worker already running, and its saved budget.
@@ -99,6 +102,10 @@ pub enum Phase {
     },
     /// Stopped by an administrator; stays so until started.
     Held,
+    /// Not started yet: these dependencies (`depends_on`) are not up.
+    Blocked {
+        on: Vec<String>,
+    },
     /// The task ended (healthmon is stopping, or the worker was removed).
     Stopped,
 }
@@ -138,6 +145,7 @@ impl Handle {
         launcher: Launcher,
         store: Option<StoreHandle>,
         held: bool,
+        board: Board,
     ) -> Handle {
         let view = Arc::new(Mutex::new(Snapshot {
             phase: Phase::Starting,
@@ -168,6 +176,8 @@ impl Handle {
             saved: None,
             held,
             notify: None,
+            board_id: board.claim(&settings.name),
+            board,
         };
         Handle { settings, view, tx, task: tokio::spawn(task.run()) }
     }
@@ -179,6 +189,11 @@ impl Handle {
     /// What another task (the probe timer) needs: the snapshot and a sender.
     pub fn peer(&self) -> Peer {
         Peer { view: self.view.clone(), tx: self.tx.clone() }
+    }
+
+    /// A sender of its own, for requests that outlive the supervisor's borrow (a pool's rolling restart).
+    pub fn sender(&self) -> mpsc::UnboundedSender<Control> {
+        self.tx.clone()
     }
 
     pub fn send(&self, control: Control) {
@@ -239,6 +254,8 @@ enum State {
         message: String,
     },
     Idle(Phase),
+    /// Waiting for its dependencies before its first start.
+    Blocked,
     Quit,
 }
 
@@ -275,6 +292,9 @@ struct Task {
     saved: Option<SavedBudget>,
     /// healthmon's own notify socket for the worker (fork mode, sd_notify keys), bound at its first start.
     notify: Option<NotifySocket>,
+    /// Where it posts whether it is up, for workers that depend on it.
+    board: Board,
+    board_id: u64,
 }
 
 impl Task {
@@ -288,10 +308,12 @@ impl Task {
                 State::Waiting { until, cause, nth, .. } => self.on_waiting(until, cause, nth).await,
                 State::Ambiguous { until, .. } => self.on_ambiguous(until).await,
                 State::Idle(phase) => self.on_idle(phase).await,
+                State::Blocked => self.on_blocked().await,
                 State::Quit => break,
             };
         }
         lock(&self.view).phase = Phase::Stopped;
+        self.board.post(&self.w.name, self.board_id, order::up(&Phase::Stopped));
     }
 
     fn emit(&self, findings: Vec<crate::model::Finding>) {
@@ -315,8 +337,10 @@ impl Task {
             }
             State::Ambiguous { message, .. } => Phase::Ambiguous { message: message.clone() },
             State::Idle(phase) => phase.clone(),
+            State::Blocked => Phase::Blocked { on: self.board.not_up(&self.w.depends_on) },
             State::Quit => Phase::Stopped,
         };
+        self.board.post(&self.w.name, self.board_id, order::up(&phase));
         let mut view = lock(&self.view);
         let since = if same_phase(&view.phase, &phase) { view.since } else { SystemTime::now() };
         let status = std::mem::take(&mut view.status);
@@ -350,6 +374,9 @@ impl Task {
             let message = "not running".to_string();
             self.emit(vec![f::would(f::problem(&self.w, Status::Unhealthy, &message, "dry run"), "would start")]);
             return State::Idle(Phase::Down { message });
+        }
+        if !self.board.not_up(&self.w.depends_on).is_empty() {
+            return State::Blocked;
         }
         self.launch(None).await
     }
@@ -588,6 +615,11 @@ impl Task {
             (_, None) => "started by an administrator".to_string(),
         };
         self.emit(vec![f::admin(&self.w, &what)]);
+        if admin != Admin::Hold {
+            // Not up from here until the new start is: a rolling restart
+            // waits on this after the answer.
+            self.publish(&State::Idle(Phase::Starting));
+        }
         let _ = ack.send(true);
         if admin == Admin::Hold {
             return State::Idle(Phase::Held);

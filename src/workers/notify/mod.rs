@@ -130,6 +130,8 @@ pub(crate) fn test_worker() -> WorkerSettings {
         health_interval: Duration::from_secs(10),
         probes: Default::default(),
         limits: Default::default(),
+        pool: None,
+        depends_on: Vec::new(),
     }
 }
 
