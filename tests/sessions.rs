@@ -390,7 +390,11 @@ fn five_hundred_sessions_in_one_pass() {
     let conn = db.conn();
     conn.execute_batch("BEGIN").unwrap();
     for i in 0..500 {
-        conn.execute("INSERT INTO tasks (id, session_name, status) VALUES (?1, ?2, 'in_progress')", (i, format!("s{i}"))).unwrap();
+        conn.execute(
+            "INSERT INTO tasks (id, session_name, status) VALUES (?1, ?2, 'in_progress')",
+            (i, format!("s{i}")),
+        )
+        .unwrap();
     }
     conn.execute_batch("COMMIT").unwrap();
     let check = SessionsCheck::new(settings(&server, &db.path, Duration::from_secs(3600)));
