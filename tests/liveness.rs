@@ -164,10 +164,14 @@ fn a_webhook_that_never_accepts_does_not_stop_the_pings() {
 /// the pings and cycles go on; a stop still ends the daemon.
 #[test]
 fn an_export_to_a_hung_filesystem_does_not_stop_the_pings() {
-    let mut fuse = HungFuse::mount();
+    let fuse = HungFuse::mount();
     let bus = TestBus::session();
     let prometheus = format!("[prometheus]\ntextfile = \"{}/healthmon.prom\"\n", fuse.path().display());
     let mut daemon = TestDaemon::start_with_config(&bus, &[("WATCHDOG_USEC", "1000000")], &busy_config(&prometheus));
+    // Bound after the daemon so a failing assertion drops it first: the
+    // daemon's thread blocked in the filesystem could not exit otherwise,
+    // and the test would hang in the daemon's drop instead of failing.
+    let mut fuse = fuse;
     wait_until("an export skipped because the previous one hangs", || {
         daemon.stderr().contains("the previous export is still stuck")
     });

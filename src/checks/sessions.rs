@@ -57,6 +57,12 @@ impl Assessed<'_> {
         format!("id {}, idle {}, {}", self.session.id, human::duration(self.idle), in_progress(&self.tasks))
     }
 
+    /// A WARNING on the session: the headline, then what became of it.
+    fn problem(&self, status: Status, outcome: &str) -> Finding {
+        let message = format!("{}; {outcome}", self.headline());
+        Finding::problem(self.component(), METRIC, status, Severity::Warning, message, self.details())
+    }
+
     /// "session X idle 45 min 12 s with task 77 in progress"
     fn headline(&self) -> String {
         format!(
@@ -171,8 +177,7 @@ impl SessionsCheck {
     /// The finding of a session interrupted with these tasks marked.
     fn cleared(&self, a: &Assessed<'_>, tasks: &[&InProgress]) -> Finding {
         let outcome = if self.settings.requeue.is_empty() { "interrupted" } else { "interrupted and requeued" };
-        let message = format!("{}; {outcome}", a.headline());
-        Finding::problem(a.component(), METRIC, Status::Recovered, Severity::Warning, message, a.details())
+        a.problem(Status::Recovered, outcome)
             .with_action(ActionKind::SessionCleared, format!("sent Ctrl+C; {}", self.marked(tasks)))
     }
 
@@ -255,45 +260,40 @@ fn forget_finished(memory: &mut Memory, tasks: &[InProgress]) {
 /// again; the alert stays open because `on_stuck` evidently did not take
 /// the task out of `in_progress_query`.
 fn still_stuck(a: &Assessed<'_>) -> Finding {
-    let message = format!(
-        "{}; already interrupted by healthmon, not interrupting again (on_stuck left the task in progress)",
-        a.headline()
-    );
-    Finding::problem(a.component(), METRIC, Status::Unhealthy, Severity::Warning, message, a.details())
+    a.problem(
+        Status::Unhealthy,
+        "already interrupted by healthmon, not interrupting again (on_stuck left the task in progress)",
+    )
 }
 
 /// The bookkeeping failed, so the session was left alone; retried next cycle.
 fn not_marked(a: &Assessed<'_>, err: &TaskDbError) -> Finding {
-    let message = format!("{}; not interrupted because the task could not be marked: {err}", a.headline());
-    Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
+    a.problem(Status::Error, &format!("not interrupted because the task could not be marked: {err}"))
 }
 
 /// Ctrl+C could not be sent, so the marks were rolled back: the task stays
 /// in progress and is retried next cycle.
 fn not_sent(a: &Assessed<'_>, err: &TmuxError) -> Finding {
-    let message = format!(
-        "{}; Ctrl+C could not be sent ({err}), so {} left in progress and not requeued; retried next cycle",
-        a.headline(),
-        task_list(&a.tasks)
-    );
-    Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
+    let tasks = task_list(&a.tasks);
+    a.problem(
+        Status::Error,
+        &format!("Ctrl+C could not be sent ({err}), so {tasks} left in progress and not requeued; retried next cycle"),
+    )
 }
 
 /// Under the write lock the guard found no task of the session in progress
 /// any more (`on_stuck` changed no row): nothing was changed or sent.
 fn not_in_progress(a: &Assessed<'_>) -> Finding {
-    let message = format!(
-        "{}; left alone: the first on_stuck statement changed no row, so the task is no longer in progress",
-        a.headline()
-    );
-    Finding::problem(a.component(), METRIC, Status::Unhealthy, Severity::Warning, message, a.details())
+    a.problem(
+        Status::Unhealthy,
+        "left alone: the first on_stuck statement changed no row, so the task is no longer in progress",
+    )
 }
 
 /// Ctrl+C went out but the marks could not be committed: the program was
 /// interrupted and its task is still in progress; retried next cycle.
 fn marks_lost(a: &Assessed<'_>, err: &TaskDbError) -> Finding {
-    let message = format!("{}; sent Ctrl+C, but the task could not be marked: {err}", a.headline());
-    Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
+    a.problem(Status::Error, &format!("sent Ctrl+C, but the task could not be marked: {err}"))
         .with_action(ActionKind::Other, format!("sent Ctrl+C; {} not marked", task_list(&a.tasks)))
 }
 
