@@ -101,6 +101,13 @@ fn busy_config(extra: &str) -> String {
     )
 }
 
+/// A busy daemon (WATCHDOG_USEC 1 s) posting its open WARNING to the
+/// webhook at `url`, with a reminder every second.
+fn notifying(bus: &TestBus, url: &str) -> TestDaemon {
+    let notify = format!("[notify]\nwebhook = \"{url}\"\nreminder_interval = \"1s\"\n");
+    TestDaemon::start_with_config(bus, &[("WATCHDOG_USEC", "1000000")], &busy_config(&notify))
+}
+
 /// Waits (bounded) until `ready` holds, naming `what` on failure.
 fn wait_until(what: &str, ready: impl Fn() -> bool) {
     let deadline = Instant::now() + TIMEOUT;
@@ -138,8 +145,7 @@ fn a_journal_nobody_reads_does_not_stop_the_pings() {
 fn a_webhook_that_never_answers_does_not_stop_the_pings() {
     let hook = HangServer::start();
     let bus = TestBus::session();
-    let notify = format!("[notify]\nwebhook = \"{}\"\nreminder_interval = \"1s\"\n", hook.url());
-    let mut daemon = TestDaemon::start_with_config(&bus, &[("WATCHDOG_USEC", "1000000")], &busy_config(&notify));
+    let mut daemon = notifying(&bus, &hook.url());
     wait_until("the webhook got a request", || hook.requests() >= 1);
 
     pings_and_cycles_go_on(&mut daemon, Duration::from_secs(4), "a webhook that never answers");
@@ -153,8 +159,7 @@ fn a_webhook_that_never_answers_does_not_stop_the_pings() {
 fn a_webhook_that_never_accepts_does_not_stop_the_pings() {
     let hook = FullBacklogServer::start();
     let bus = TestBus::session();
-    let notify = format!("[notify]\nwebhook = \"{}\"\nreminder_interval = \"1s\"\n", hook.url());
-    let mut daemon = TestDaemon::start_with_config(&bus, &[("WATCHDOG_USEC", "1000000")], &busy_config(&notify));
+    let mut daemon = notifying(&bus, &hook.url());
     wait_until("healthmon hanging in connect to the webhook", || hook.has_hanging_client());
 
     pings_and_cycles_go_on(&mut daemon, Duration::from_secs(4), "a webhook that never accepts");
