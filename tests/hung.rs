@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::dbus::{TestBus, TestDaemon, TIMEOUT};
-use common::fuse::HungFuse;
+use common::fuse::{has_exited, HungFuse};
 use nix::sys::signal::Signal;
 
 /// A config whose disk check watches `hung`; a check gets one second.
@@ -45,17 +45,6 @@ fn wait_rows(db: &Path, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<Str
         }
         assert!(Instant::now() < deadline, "{what} within {TIMEOUT:?}; check_run rows: {rows:#?}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Whether process `pid` has exited (its main thread is gone: a zombie or
-/// reaped). A thread stuck in a FUSE request the server already read
-/// cannot die, even of SIGKILL, until the server answers or goes: the
-/// process then stays a zombie until the test releases the filesystem.
-fn has_exited(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
     }
 }
 

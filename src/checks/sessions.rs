@@ -1,15 +1,16 @@
 //! Stuck tmux sessions: a session is stuck when the task database has a task
 //! in progress for it and none of its windows has shown activity for
 //! `stuck_after`. A stuck session gets its task marked (`on_stuck`) and
-//! requeued (`requeue`) in one transaction, then Ctrl+C in its active pane;
-//! the session itself is never killed.
+//! requeued (`requeue`) and Ctrl+C in its active pane, all inside one write
+//! transaction of the task database that first reads the tasks again (see
+//! `SessionsCheck::mark` for the order); the session itself is never killed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::checks::taskdb::{Bindings, InProgress, TaskDb, TaskDbError};
-use crate::checks::tmux::{tmux_session_name, Tmux, TmuxSession};
+use crate::checks::taskdb::{InProgress, Marked, TaskDb, TaskDbError, WriteTx};
+use crate::checks::tmux::{tmux_session_name, Tmux, TmuxError, TmuxSession};
 use crate::checks::{Check, CheckContext, CheckError};
 use crate::config::SessionSettings;
 use crate::human;
@@ -54,6 +55,12 @@ impl Assessed<'_> {
 
     fn details(&self) -> String {
         format!("id {}, idle {}, {}", self.session.id, human::duration(self.idle), in_progress(&self.tasks))
+    }
+
+    /// A WARNING on the session: the headline, then what became of it.
+    fn problem(&self, status: Status, outcome: &str) -> Finding {
+        let message = format!("{}; {outcome}", self.headline());
+        Finding::problem(self.component(), METRIC, status, Severity::Warning, message, self.details())
     }
 
     /// "session X idle 45 min 12 s with task 77 in progress"
@@ -113,61 +120,65 @@ impl SessionsCheck {
         (findings, stuck)
     }
 
-    /// Marks and requeues the stuck sessions' tasks, then interrupts the
-    /// sessions whose bookkeeping succeeded. The database goes first so a
-    /// locked database leaves the session untouched and the whole action is
-    /// retried next cycle, instead of interrupting a program without
-    /// recording why.
+    /// Decides again under the owner's write lock and clears what is still
+    /// stuck. The first look (`first`) ran without that lock, so a task may
+    /// have finished since; only the set read inside the transaction is
+    /// acted on, and a second healthmon (a `--once` beside the daemon)
+    /// waits for the lock and then finds the task no longer in progress.
+    /// When the lock cannot be had, the first look's stuck sessions are
+    /// reported as not interrupted and everything is retried next cycle.
     fn clear(
         &self,
         db: &mut TaskDb,
-        stuck: &[Assessed<'_>],
+        sessions: &[TmuxSession],
+        first: (Vec<Finding>, Vec<Assessed<'_>>),
         memory: &mut Memory,
     ) -> (Vec<Finding>, Option<TaskDbError>) {
-        let reasons: Vec<String> = stuck.iter().map(|a| self.reason(a)).collect();
-        let groups: Vec<Vec<Bindings<'_>>> = stuck
-            .iter()
-            .zip(&reasons)
-            .map(|(a, reason)| a.tasks.iter().map(|&task| Bindings { task, reason }).collect())
-            .collect();
-        let statements: Vec<&str> =
-            self.settings.on_stuck.iter().chain(&self.settings.requeue).map(String::as_str).collect();
-        let results = match db.apply(&statements, &groups) {
-            Ok(results) => results,
+        let begun = db.begin().and_then(|tx| tx.in_progress(&self.settings.in_progress_query).map(|t| (tx, t)));
+        let (mut tx, tasks) = match begun {
+            Ok(begun) => begun,
             Err(err) => {
-                let findings = stuck.iter().map(|a| not_marked(a, &err)).collect();
+                let (mut findings, stuck) = first;
+                findings.extend(stuck.iter().map(|a| not_marked(a, &err)));
                 return (findings, Some(err));
             }
         };
-        let findings = stuck
-            .iter()
-            .zip(results)
-            .map(|(a, result)| match result {
-                Err(err) => not_marked(a, &err),
-                Ok(()) => {
-                    memory.handled.extend(a.tasks.iter().map(|t| t.key()));
-                    self.interrupt(a)
+        forget_finished(memory, &tasks);
+        let (mut findings, stuck) = self.assess(sessions, &tasks, memory);
+        let outcomes: Vec<_> = stuck.iter().map(|a| self.mark(&mut tx, a)).collect();
+        let committed = tx.commit();
+        for (a, outcome) in stuck.iter().zip(outcomes) {
+            findings.push(match (outcome, &committed) {
+                (Ok(Marked::Applied(tasks)), Ok(())) => {
+                    memory.handled.extend(tasks.iter().map(|t| t.key()));
+                    self.cleared(a, &tasks)
                 }
-            })
-            .collect();
-        (findings, None)
+                (Ok(Marked::Applied(_)), Err(err)) => marks_lost(a, err),
+                (Ok(Marked::NotInProgress), _) => not_in_progress(a),
+                (Ok(Marked::NotSent(err)), _) => not_sent(a, &err),
+                (Err(err), _) => not_marked(a, &err),
+            });
+        }
+        (findings, committed.err())
     }
 
-    fn interrupt(&self, a: &Assessed<'_>) -> Finding {
-        let marked = self.marked(&a.tasks);
-        match self.tmux.send_ctrl_c(&a.session.id) {
-            Ok(()) => {
-                let outcome = if self.settings.requeue.is_empty() { "interrupted" } else { "interrupted and requeued" };
-                let message = format!("{}; {outcome}", a.headline());
-                Finding::problem(a.component(), METRIC, Status::Recovered, Severity::Warning, message, a.details())
-                    .with_action(ActionKind::SessionCleared, format!("sent Ctrl+C; {marked}"))
-            }
-            Err(err) => {
-                let message = format!("{}; {marked}, but Ctrl+C failed: {err}", a.headline());
-                Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
-                    .with_action(ActionKind::Other, format!("{marked}; Ctrl+C failed"))
-            }
-        }
+    /// Marks and requeues one stuck session's tasks, then sends Ctrl+C
+    /// before the marks are committed. That order keeps both failures
+    /// safe: a statement that fails or a guard that finds the task gone
+    /// sends nothing, and a Ctrl+C that cannot be sent rolls the marks back
+    /// (the task stays in progress, retried next cycle) instead of
+    /// requeueing a task whose program may still be running. To the owner,
+    /// the session is interrupted before its task is failed and requeued.
+    fn mark<'a>(&self, tx: &mut WriteTx<'_>, a: &Assessed<'a>) -> Result<Marked<'a, TmuxError>, TaskDbError> {
+        let (on_stuck, requeue) = (&self.settings.on_stuck, &self.settings.requeue);
+        tx.mark(on_stuck, requeue, &a.tasks, &self.reason(a), || self.tmux.send_ctrl_c(&a.session.id))
+    }
+
+    /// The finding of a session interrupted with these tasks marked.
+    fn cleared(&self, a: &Assessed<'_>, tasks: &[&InProgress]) -> Finding {
+        let outcome = if self.settings.requeue.is_empty() { "interrupted" } else { "interrupted and requeued" };
+        a.problem(Status::Recovered, outcome)
+            .with_action(ActionKind::SessionCleared, format!("sent Ctrl+C; {}", self.marked(tasks)))
     }
 
     fn would_clear(&self, a: &Assessed<'_>) -> Finding {
@@ -209,6 +220,8 @@ impl Check for SessionsCheck {
         let mut memory = self.memory.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // No server (socket missing or stale) means no sessions to check.
         let sessions = self.tmux.list_sessions()?.unwrap_or_default();
+        // The first look takes no write lock: most cycles find nothing
+        // stuck, and the owner's writers should not wait on healthmon then.
         let opened = TaskDb::open(&self.settings.task_database, !ctx.dry_run);
         let (mut db, tasks) =
             match opened.and_then(|db| db.in_progress(&self.settings.in_progress_query).map(|t| (db, t))) {
@@ -218,17 +231,13 @@ impl Check for SessionsCheck {
                 // by absence) and keep the memory as it is.
                 Err(err) => return Ok(vec![self.db_error(&err)]),
             };
-        let current: HashSet<_> = tasks.iter().map(InProgress::key).collect();
-        memory.handled.retain(|key| current.contains(key));
-
+        forget_finished(&mut memory, &tasks);
         let (mut findings, stuck) = self.assess(&sessions, &tasks, &memory);
         let mut db_failure = None;
         if ctx.dry_run {
             findings.extend(stuck.iter().map(|a| self.would_clear(a)));
         } else if !stuck.is_empty() {
-            let (cleared, failure) = self.clear(&mut db, &stuck, &mut memory);
-            findings.extend(cleared);
-            db_failure = failure;
+            (findings, db_failure) = self.clear(&mut db, &sessions, (findings, stuck), &mut memory);
         }
         drop(db);
 
@@ -240,21 +249,52 @@ impl Check for SessionsCheck {
     }
 }
 
+/// Forgets the handled tasks that left the in-progress set, so a task put
+/// back in progress is handled again when it gets stuck again.
+fn forget_finished(memory: &mut Memory, tasks: &[InProgress]) {
+    let current: HashSet<_> = tasks.iter().map(InProgress::key).collect();
+    memory.handled.retain(|key| current.contains(key));
+}
+
 /// A stuck session interrupted earlier for the same task(s): not touched
 /// again; the alert stays open because `on_stuck` evidently did not take
 /// the task out of `in_progress_query`.
 fn still_stuck(a: &Assessed<'_>) -> Finding {
-    let message = format!(
-        "{}; already interrupted by healthmon, not interrupting again (on_stuck left the task in progress)",
-        a.headline()
-    );
-    Finding::problem(a.component(), METRIC, Status::Unhealthy, Severity::Warning, message, a.details())
+    a.problem(
+        Status::Unhealthy,
+        "already interrupted by healthmon, not interrupting again (on_stuck left the task in progress)",
+    )
 }
 
 /// The bookkeeping failed, so the session was left alone; retried next cycle.
 fn not_marked(a: &Assessed<'_>, err: &TaskDbError) -> Finding {
-    let message = format!("{}; not interrupted because the task could not be marked: {err}", a.headline());
-    Finding::problem(a.component(), METRIC, Status::Error, Severity::Warning, message, a.details())
+    a.problem(Status::Error, &format!("not interrupted because the task could not be marked: {err}"))
+}
+
+/// Ctrl+C could not be sent, so the marks were rolled back: the task stays
+/// in progress and is retried next cycle.
+fn not_sent(a: &Assessed<'_>, err: &TmuxError) -> Finding {
+    let tasks = task_list(&a.tasks);
+    a.problem(
+        Status::Error,
+        &format!("Ctrl+C could not be sent ({err}), so {tasks} left in progress and not requeued; retried next cycle"),
+    )
+}
+
+/// Under the write lock the guard found no task of the session in progress
+/// any more (`on_stuck` changed no row): nothing was changed or sent.
+fn not_in_progress(a: &Assessed<'_>) -> Finding {
+    a.problem(
+        Status::Unhealthy,
+        "left alone: the first on_stuck statement changed no row, so the task is no longer in progress",
+    )
+}
+
+/// Ctrl+C went out but the marks could not be committed: the program was
+/// interrupted and its task is still in progress; retried next cycle.
+fn marks_lost(a: &Assessed<'_>, err: &TaskDbError) -> Finding {
+    a.problem(Status::Error, &format!("sent Ctrl+C, but the task could not be marked: {err}"))
+        .with_action(ActionKind::Other, format!("sent Ctrl+C; {} not marked", task_list(&a.tasks)))
 }
 
 /// The tasks of each session, in `sessions` order. A database name matches

@@ -29,7 +29,10 @@ pub const OVER_FOR: Duration = Duration::from_secs(MINUTE);
 /// `[sessions]` keys.
 pub const STUCK_AFTER: Duration = Duration::from_secs(30 * MINUTE);
 pub const IN_PROGRESS_QUERY: &str = "SELECT id, session_name FROM tasks WHERE status = 'in_progress'";
-pub const ON_STUCK: &str = "UPDATE tasks SET status = 'failed', error = :reason WHERE id = :task_id";
+/// The status guard makes the statement change no row for a task that is no
+/// longer in progress, which is how the sessions check knows to leave it.
+pub const ON_STUCK: &str =
+    "UPDATE tasks SET status = 'failed', error = :reason WHERE id = :task_id AND status = 'in_progress'";
 
 /// `[[databases]]` keys.
 pub const LOCKED_AFTER: Duration = Duration::from_secs(30);

@@ -64,6 +64,17 @@ impl HungFuse {
     }
 }
 
+/// Whether process `pid` has exited (its main thread is gone: a zombie or
+/// reaped). A thread stuck in a FUSE request the server already read
+/// cannot die, even of SIGKILL, until the server answers or goes: the
+/// process then stays a zombie until the test releases the filesystem.
+pub fn has_exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
 impl Drop for HungFuse {
     fn drop(&mut self) {
         self.release();

@@ -100,3 +100,61 @@ impl HangServer {
         self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// A listener that never accepts, its queue already full (`listen(0)`
+/// holding one unaccepted connection): a new connection's SYN is dropped,
+/// so a client hangs in connect as with a dead host. Python holds the
+/// socket (std gives no say over the backlog); stopped on drop.
+pub struct FullBacklogServer {
+    pub addr: SocketAddr,
+    server: std::process::Child,
+    /// The connections that filled the queue.
+    _fillers: Vec<std::net::TcpStream>,
+}
+
+impl FullBacklogServer {
+    pub fn start() -> FullBacklogServer {
+        let script = "import socket, sys\n\
+                      s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)\n\
+                      print(s.getsockname()[1], flush=True)\n\
+                      sys.stdin.read()\n";
+        let mut server = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 is needed for the full-backlog listener");
+        let mut line = String::new();
+        BufReader::new(server.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("read the port");
+        let addr: SocketAddr = format!("127.0.0.1:{}", line.trim()).parse().expect("a port");
+        let mut fillers = Vec::new();
+        // Connect until one hangs: the queue is full from then on.
+        while let Ok(stream) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            fillers.push(stream);
+            assert!(fillers.len() < 16, "the accept queue of a listen(0) socket never filled");
+        }
+        FullBacklogServer { addr, server, _fillers: fillers }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// Whether some socket on this host is stuck connecting to the server
+    /// (state SYN_SENT in /proc/net/tcp).
+    pub fn has_hanging_client(&self) -> bool {
+        let remote = format!(":{:04X}", self.addr.port());
+        let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        tcp.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[2].ends_with(&remote) && fields[3] == "02"
+        })
+    }
+}
+
+impl Drop for FullBacklogServer {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}

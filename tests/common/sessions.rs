@@ -1,10 +1,13 @@
 //! Test fixtures for the sessions check: a real tmux server on a private
-//! socket (killed on drop) and a real SQLite task database.
+//! socket (killed on drop) and a real SQLite task database. Shared by
+//! several test binaries, each using part of it.
+#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use healthmon::checks::sessions::SessionsCheck;
@@ -27,6 +30,8 @@ pub struct TmuxServer {
     pub socket: PathBuf,
     /// Run the server (and its panes) as this uid/gid instead of root.
     owner: Option<u32>,
+    /// Numbers the markers of `ctrl_c_count`.
+    probes: AtomicUsize,
 }
 
 impl TmuxServer {
@@ -35,7 +40,7 @@ impl TmuxServer {
         require_tmux();
         let dir = TempDir::new().expect("tempdir");
         let socket = dir.path().join("sock");
-        TmuxServer { dir, socket, owner: None }
+        TmuxServer { dir, socket, owner: None, probes: AtomicUsize::new(0) }
     }
 
     /// A server run by `uid` at `DIR/tmux-UID/default`, laid out like a
@@ -51,7 +56,7 @@ impl TmuxServer {
         nix::unistd::chown(&sockdir, Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(uid)))
             .expect("chown tmux-UID");
         fs::set_permissions(&sockdir, fs::Permissions::from_mode(0o700)).expect("chmod tmux-UID");
-        TmuxServer { socket: sockdir.join("default"), dir, owner: Some(uid) }
+        TmuxServer { socket: sockdir.join("default"), dir, owner: Some(uid), probes: AtomicUsize::new(0) }
     }
 
     /// A directory the pane programs may write markers into.
@@ -108,6 +113,23 @@ impl TmuxServer {
         self.new_session(name, &shell)
     }
 
+    /// How many Ctrl+C the session's pane has received so far. The terminal
+    /// echoes each as `^C`; a marker typed after them is echoed after them,
+    /// so once the marker shows, every earlier Ctrl+C shows too.
+    pub fn ctrl_c_count(&self, id: &str) -> usize {
+        let probe = format!("probe{}", self.probes.fetch_add(1, Ordering::Relaxed));
+        self.run(&["send-keys", "-t", id, "-l", &probe]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.run(&["capture-pane", "-p", "-J", "-t", id]);
+            if screen.contains(&probe) {
+                return screen.matches("^C").count();
+            }
+            assert!(Instant::now() < deadline, "pane {id} never echoed {probe}: {screen:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether a session with this id still exists.
     pub fn has_session(&self, id: &str) -> bool {
         self.tmux().args(["has-session", "-t", id]).output().map(|o| o.status.success()).unwrap_or(false)
@@ -121,7 +143,7 @@ impl Drop for TmuxServer {
 }
 
 /// A task database like the assigner's: tasks(id, session_name, status,
-/// error) and queue(task_id). Columns without a type keep INTEGER and TEXT
+/// error, attempts) and queue(task_id). Columns without a type keep INTEGER and TEXT
 /// ids as given.
 pub struct TaskDb {
     pub path: PathBuf,
@@ -132,7 +154,8 @@ impl TaskDb {
         let path = dir.join("tasks.db");
         let conn = Connection::open(&path).expect("create task db");
         conn.execute_batch(
-            "CREATE TABLE tasks (id PRIMARY KEY, session_name TEXT, status TEXT NOT NULL, error TEXT);
+            "CREATE TABLE tasks (id PRIMARY KEY, session_name TEXT, status TEXT NOT NULL, error TEXT,
+                                 attempts INTEGER NOT NULL DEFAULT 0);
              CREATE TABLE queue (task_id);",
         )
         .expect("schema");
@@ -154,6 +177,11 @@ impl TaskDb {
         self.conn()
             .query_row("SELECT status, error FROM tasks WHERE id = ?1", [id.into()], |r| Ok((r.get(0)?, r.get(1)?)))
             .expect("task row")
+    }
+
+    /// How many times the task was failed by an `on_stuck` that counts.
+    pub fn attempts(&self, id: impl Into<Value>) -> i64 {
+        self.conn().query_row("SELECT attempts FROM tasks WHERE id = ?1", [id.into()], |r| r.get(0)).expect("task row")
     }
 
     pub fn set_status(&self, id: impl Into<Value>, status: &str) {
@@ -228,4 +256,38 @@ pub fn wait_for_lines(path: &Path, lines: usize, limit: Duration) -> String {
         assert!(Instant::now() < deadline, "{} did not reach {lines} lines within {limit:?}: {text:?}", path.display());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits until a thread of process `pid` (the one with id `thread`, or
+/// any) is asleep in SQLite's busy handler on `db`: the process has more
+/// than `others` descriptors open on `db` (it opened it) and the thread
+/// sleeps in nanosleep, the busy handler's only way of waiting. Panics
+/// after `limit`.
+pub fn wait_for_lock_wait(pid: u32, thread: Option<u32>, db: &Path, others: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let open = open_count(pid, db);
+        let threads = thread.map_or_else(|| threads_of(pid), |tid| vec![tid]);
+        let sleeping = threads.iter().any(|tid| {
+            fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")).is_ok_and(|w| w == "hrtimer_nanosleep")
+        });
+        if open > others && sleeping {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} never waited for the lock on {} ({open} open)", db.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The thread ids of process `pid`.
+fn threads_of(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// How many descriptors of process `pid` are open on `path`.
+fn open_count(pid: u32, path: &Path) -> usize {
+    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    entries.filter_map(|e| fs::read_link(e.ok()?.path()).ok()).filter(|target| *target == path).count()
 }
