@@ -285,9 +285,9 @@ impl Supervisor {
             else {
                 continue;
             };
-            let (argv, timeout) = (argv.clone(), w.health_timeout);
             let WorkerKind::Command(spec) = w.kind.clone() else { continue };
-            set.spawn(async move { (index, pid, probe::run(&argv, &spec, timeout).await) });
+            let (argv, w, launcher) = (argv.clone(), w.clone(), self.launcher.clone());
+            set.spawn(async move { (index, pid, launcher.probe(&w, &spec, &argv).await) });
         }
         let mut results = HashMap::new();
         while let Some(joined) = set.join_next().await {

@@ -19,7 +19,7 @@ use super::findings::{self as f, human};
 use super::launch::{Launcher, Started};
 use super::output::{Output, Reader};
 use super::proc::{ExitInfo, Proc};
-use super::{probe, EventSender, WorkerError};
+use super::{EventSender, WorkerError};
 
 /// Finding the worker already running, and its saved budget.
 mod takeover;
@@ -401,7 +401,7 @@ impl Task {
     /// Still alive `verify_after` after the start; with a probe, it must pass.
     async fn verify(&mut self, proc: &Proc, run: &mut Run) {
         let probe = match &self.w.health_command {
-            Some(argv) => probe::run(argv, &self.spec, self.w.health_timeout).await,
+            Some(argv) => self.launcher.probe(&self.w, &self.spec, argv).await,
             None => Ok(()),
         };
         if proc.has_exited() {

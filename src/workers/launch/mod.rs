@@ -9,6 +9,7 @@
 //! restart budget retries it), never a fallback to forking.
 
 mod fork;
+mod probe_unit;
 pub mod transient;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use crate::config::{CommandWorker, WorkerSettings};
 use crate::systemd::manager::Manager;
 
 use super::output::{Output, Reader};
+use super::probe::{self, ProbeFailure};
 use super::proc::Proc;
 use super::WorkerError;
 
@@ -123,6 +125,18 @@ impl Launcher {
         match self {
             Launcher::Fork => Ok(None),
             Launcher::Transient(slot) => transient::adopt(&Launcher::manager(slot, &w.name).await?, w, spec).await,
+        }
+    }
+
+    /// Runs the worker's `health_command` once: a unit of its own under
+    /// systemd (healthmon never changes identity there), a child in fork mode.
+    pub async fn probe(&self, w: &WorkerSettings, spec: &CommandWorker, argv: &[String]) -> Result<(), ProbeFailure> {
+        match self {
+            Launcher::Fork => probe::run(argv, spec, w.health_timeout).await,
+            Launcher::Transient(slot) => {
+                let manager = slot.get().await.map_err(|reason| ProbeFailure(format!("cannot run: {reason}")))?;
+                probe_unit::run(&manager, w, spec, argv).await
+            }
         }
     }
 

@@ -39,7 +39,7 @@ const POLL: Duration = Duration::from_millis(2);
 /// The longest pause between two reads of a unit that is slow to change.
 const POLL_MAX: Duration = Duration::from_millis(50);
 /// How long systemd gets beyond `stop_timeout` to finish off what it SIGKILLed.
-const KILL_WAIT: Duration = Duration::from_secs(5);
+pub(super) const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// `healthmon-<name>.service`.
 pub fn unit_name(worker: &str) -> String {
@@ -86,7 +86,7 @@ impl UnitRef {
 
 /// How the main process of an ended unit ended; a unit already collected
 /// ended well (a failed one stays loaded).
-fn exit_info(state: Option<&UnitState>) -> ExitInfo {
+pub(super) fn exit_info(state: Option<&UnitState>) -> ExitInfo {
     match state.and_then(|s| s.exec_main) {
         None if state.is_none() => ExitInfo::Code(0),
         Some((1, code)) => ExitInfo::Code(code),
@@ -97,13 +97,13 @@ fn exit_info(state: Option<&UnitState>) -> ExitInfo {
 
 /// Did the program itself run? systemd's own failures to set a process up
 /// (no such program, user or directory, ...) end it with 200..=243.
-fn ran(exit: ExitInfo) -> bool {
+pub(super) fn ran(exit: ExitInfo) -> bool {
     !matches!(exit, ExitInfo::Code(200..=243) | ExitInfo::Unknown)
 }
 
 /// Reads the unit until `done` holds for it, or it is not loaded (`None`),
 /// or `deadline` passes (the last state read).
-async fn wait_for(
+pub(super) async fn wait_for(
     manager: &Manager,
     name: &str,
     deadline: Instant,
@@ -243,27 +243,46 @@ fn fingerprint(spec: &CommandWorker) -> u64 {
 
 /// The unit's properties (see the module doc).
 fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static str, Variant<'static>)>, WorkerError> {
+    let mut properties = exec_properties(&spec.command, w, spec)?;
+    properties.extend([
+        ("Description", Variant::from(description(w, spec))),
+        ("Type", Variant::from("exec")),
+        ("KillMode", Variant::from("control-group")),
+        ("TimeoutStopUSec", Variant::from(usec(w.stop_timeout))),
+        ("CollectMode", Variant::from("inactive")),
+    ]);
+    Ok(properties)
+}
+
+/// What a worker's unit and its probe's unit share: `argv` run in the
+/// slice as the worker's user, in its directory, with its environment,
+/// output to the journal as the worker.
+pub(super) fn exec_properties(
+    argv: &[String],
+    w: &WorkerSettings,
+    spec: &CommandWorker,
+) -> Result<Vec<(&'static str, Variant<'static>)>, WorkerError> {
     let dir = spec.working_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let program = program(&spec.command[0], &dir)?;
+    let program = program(&argv[0], &dir)?;
     let environment: Vec<String> = spec.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut properties = vec![
-        ("Description", Variant::from(description(w, spec))),
-        ("ExecStart", Variant::from(vec![(program, literal_argv(&spec.command), false)])),
-        ("Type", Variant::from("exec")),
+        ("ExecStart", Variant::from(vec![(program, literal_argv(argv), false)])),
         ("Slice", Variant::from(SLICE)),
         ("WorkingDirectory", Variant::from(dir.to_string_lossy().into_owned())),
         ("Environment", Variant::from(environment)),
         ("SyslogIdentifier", Variant::from(w.name.clone())),
         ("StandardOutput", Variant::from("journal")),
         ("StandardError", Variant::from("journal")),
-        ("KillMode", Variant::from("control-group")),
-        ("TimeoutStopUSec", Variant::from(u64::try_from(w.stop_timeout.as_micros()).unwrap_or(u64::MAX))),
-        ("CollectMode", Variant::from("inactive")),
     ];
     if let Some(user) = &spec.user {
         properties.push(("User", Variant::from(user.clone())));
     }
     Ok(properties)
+}
+
+/// A duration as systemd's µs properties take it.
+pub(super) fn usec(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// systemd expands `$VAR` and turns `$$` into `$` in ExecStart's argv
