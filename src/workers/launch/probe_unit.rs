@@ -21,7 +21,7 @@ use crate::systemd::manager::{Manager, ManagerError, UnitState};
 
 use super::super::probe::{self, ProbeFailure};
 use super::super::proc::ExitInfo;
-use super::transient::{exec_properties, exit_info, ran, usec, wait_for, KILL_WAIT};
+use super::transient::{exec_properties, exit_info, free_name, has_run, ran, usec, wait_for, KILL_WAIT};
 
 /// `healthmon-<name>:probe.service`.
 pub fn unit_name(worker: &str) -> String {
@@ -48,8 +48,8 @@ pub async fn run(
         ("CollectMode", Variant::from("inactive")),
     ]);
     if manager.start_transient(&name, &properties).await.is_err() {
-        // A failed probe left by an earlier healthmon holds the name until reset.
-        manager.reset_failed(&name).await.map_err(cannot)?;
+        // The last probe's unit still holds the name (failed, or not yet collected).
+        free_name(manager, &name).await.map_err(cannot)?;
         manager.start_transient(&name, &properties).await.map_err(cannot)?;
     }
     let deadline = Instant::now() + w.health_timeout + KILL_WAIT;
@@ -61,12 +61,6 @@ pub async fn run(
         log::warn!("cannot reset the failed {name}: {err}");
     }
     verdict
-}
-
-/// Ended, after its process ran (or systemd gave up on it): an inactive
-/// unit whose start job has not run yet has no exit status and no result.
-fn has_run(s: &UnitState) -> bool {
-    s.is_down() && (s.exec_main.is_some_and(|(code, _)| code != 0) || s.result.as_deref() != Some("success"))
 }
 
 /// The probe's outcome from its unit's last state (`None`: collected, so it exited 0).

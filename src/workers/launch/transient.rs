@@ -38,6 +38,8 @@ const START_WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(2);
 /// The longest pause between two reads of a unit that is slow to change.
 const POLL_MAX: Duration = Duration::from_millis(50);
+/// How long an ended unit may take to be collected before its name is free again.
+const COLLECT_WAIT: Duration = Duration::from_secs(5);
 /// How long systemd gets beyond `stop_timeout` to finish off what it SIGKILLed.
 pub(super) const KILL_WAIT: Duration = Duration::from_secs(5);
 
@@ -127,18 +129,17 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
     let properties = properties(w, spec)?;
     let unit = UnitRef { name: name.clone(), manager: manager.clone(), stop_timeout: w.stop_timeout };
     if let Err(first) = manager.start_transient(&name, &properties).await {
-        // A failed unit of that name blocks a new one until it is reset.
-        manager.reset_failed(&name).await.map_err(|err| refused(err.to_string()))?;
-        if manager.start_transient(&name, &properties).await.is_err() {
-            // The name is taken by a running unit (started by a healthmon
-            // that was stopping meanwhile): that unit is the worker.
-            return match manager.loaded(&name).await.map_err(|err| refused(err.to_string()))? {
-                Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
-                _ => Err(refused(first.to_string())),
-            };
+        // The name is still taken: by a failed unit until it is reset, by
+        // an ended one until systemd collects it (a moment later, longer
+        // under load), or by a running one that a healthmon stopping
+        // meanwhile started: that unit is the worker.
+        match free_name(manager, &name).await.map_err(|err| refused(err.to_string()))? {
+            Some(s) if s.main_pid != 0 && !s.is_down() => return hold(s.main_pid, unit),
+            Some(_) => return Err(refused(first.to_string())),
+            None => manager.start_transient(&name, &properties).await.map_err(|err| refused(err.to_string()))?,
         }
     }
-    let started = |s: &UnitState| (s.main_pid != 0 && s.active == "active") || s.is_down();
+    let started = |s: &UnitState| (s.main_pid != 0 && s.active == "active") || has_run(s);
     let state =
         wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
     match state {
@@ -152,6 +153,23 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
             Err(refused(format!("did not start ({exit}; {seen}; see journalctl -u {name})")))
         }
     }
+}
+
+/// Resets the unit `name` if it failed and waits until systemd has
+/// collected it, so that the name can be used again; `None` once it is
+/// gone, else its state when it runs (or still holds the name after
+/// `COLLECT_WAIT`).
+pub(super) async fn free_name(manager: &Manager, name: &str) -> Result<Option<UnitState>, ManagerError> {
+    manager.reset_failed(name).await?;
+    wait_for(manager, name, Instant::now() + COLLECT_WAIT, |s| s.main_pid != 0 && !s.is_down()).await
+}
+
+/// Ended after its process ran (or systemd gave up on it): a unit whose
+/// start job has not run yet is inactive too, with no exit status and no
+/// result; systemd runs the job a moment after `StartTransientUnit`
+/// answers, later under load.
+pub(super) fn has_run(s: &UnitState) -> bool {
+    s.is_down() && (s.exec_main.is_some_and(|(code, _)| code != 0) || s.result.as_deref() != Some("success"))
 }
 
 /// The worker's unit left running by an earlier healthmon, if it runs the
