@@ -200,6 +200,13 @@ impl Manager {
         match self.call(what, proxy.get_all(interface)).await {
             Ok(map) => Ok(Props(map)),
             Err(ManagerError::Call { source: zbus::Error::MethodError(..), .. }) => Ok(Props(HashMap::new())),
+            // zbus turns systemd's org.freedesktop.DBus.Error.UnknownInterface
+            // (a slice has no Service interface) into an FDO error.
+            Err(ManagerError::Call { source: zbus::Error::FDO(err), .. })
+                if matches!(*err, zbus::fdo::Error::UnknownInterface(_)) =>
+            {
+                Ok(Props(HashMap::new()))
+            }
             Err(err) => Err(err),
         }
     }
