@@ -9,6 +9,7 @@
 //! restart budget retries it), never a fallback to forking.
 
 mod fork;
+mod probe_unit;
 pub mod transient;
 
 use std::path::Path;
@@ -21,6 +22,7 @@ use crate::systemd::manager::Manager;
 
 use super::notify::NotifySocket;
 use super::output::{Output, Reader};
+use super::probe::{self, Outcome};
 use super::proc::Proc;
 use super::WorkerError;
 
@@ -138,6 +140,18 @@ impl Launcher {
         match self {
             Launcher::Fork => Ok(None),
             Launcher::Transient(slot) => transient::adopt(&Launcher::manager(slot, &w.name).await?, w, spec).await,
+        }
+    }
+
+    /// Runs the worker's `health_command` once: a unit of its own under
+    /// systemd (healthmon never changes identity there), a child in fork mode.
+    pub async fn probe(&self, w: &WorkerSettings, spec: &CommandWorker, argv: &[String]) -> Outcome {
+        match self {
+            Launcher::Fork => probe::command::run(argv, spec, w.health_timeout).await,
+            Launcher::Transient(slot) => match slot.get().await {
+                Ok(manager) => probe_unit::run(&manager, w, spec, argv).await,
+                Err(reason) => Outcome::Fail(format!("cannot run: {reason}")),
+            },
         }
     }
 

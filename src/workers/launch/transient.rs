@@ -39,8 +39,10 @@ const START_WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(2);
 /// The longest pause between two reads of a unit that is slow to change.
 const POLL_MAX: Duration = Duration::from_millis(50);
+/// How long an ended unit may take to be collected before its name is free again.
+const COLLECT_WAIT: Duration = Duration::from_secs(5);
 /// How long systemd gets beyond `stop_timeout` to finish off what it SIGKILLed.
-const KILL_WAIT: Duration = Duration::from_secs(5);
+pub(super) const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// `healthmon-<name>.service`.
 pub fn unit_name(worker: &str) -> String {
@@ -115,7 +117,7 @@ impl UnitRef {
 
 /// How the main process of an ended unit ended; a unit already collected
 /// ended well (a failed one stays loaded).
-fn exit_info(state: Option<&UnitState>) -> ExitInfo {
+pub(super) fn exit_info(state: Option<&UnitState>) -> ExitInfo {
     match state.and_then(|s| s.exec_main) {
         None if state.is_none() => ExitInfo::Code(0),
         Some((1, code)) => ExitInfo::Code(code),
@@ -126,13 +128,13 @@ fn exit_info(state: Option<&UnitState>) -> ExitInfo {
 
 /// Did the program itself run? systemd's own failures to set a process up
 /// (no such program, user or directory, ...) end it with 200..=243.
-fn ran(exit: ExitInfo) -> bool {
+pub(super) fn ran(exit: ExitInfo) -> bool {
     !matches!(exit, ExitInfo::Code(200..=243) | ExitInfo::Unknown)
 }
 
 /// Reads the unit until `done` holds for it, or it is not loaded (`None`),
 /// or `deadline` passes (the last state read).
-async fn wait_for(
+pub(super) async fn wait_for(
     manager: &Manager,
     name: &str,
     deadline: Instant,
@@ -156,21 +158,20 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
     let properties = properties(w, spec)?;
     let unit = UnitRef::new(manager, w);
     if let Err(first) = manager.start_transient(&name, &properties).await {
-        // A failed unit of that name blocks a new one until it is reset.
-        manager.reset_failed(&name).await.map_err(|err| refused(err.to_string()))?;
-        if manager.start_transient(&name, &properties).await.is_err() {
-            // The name is taken by a running unit (started by a healthmon
-            // that was stopping meanwhile): that unit is the worker.
-            return match manager.loaded(&name).await.map_err(|err| refused(err.to_string()))? {
-                Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
-                _ => Err(refused(first.to_string())),
-            };
+        // The name is still taken: by a failed unit until it is reset, by
+        // an ended one until systemd collects it (a moment later, longer
+        // under load), or by a running one that a healthmon stopping
+        // meanwhile started: that unit is the worker.
+        match free_name(manager, &name).await.map_err(|err| refused(err.to_string()))? {
+            Some(s) if s.main_pid != 0 && !s.is_down() => return hold(s.main_pid, unit),
+            Some(_) => return Err(refused(first.to_string())),
+            None => manager.start_transient(&name, &properties).await.map_err(|err| refused(err.to_string()))?,
         }
     }
     // A Type=notify unit stays "activating" until its READY=1, which the
     // worker's task awaits (notify::unit) without holding up anything.
     let running = |s: &UnitState| s.active == "active" || (w.notify_ready && s.active == "activating");
-    let started = |s: &UnitState| (s.main_pid != 0 && running(s)) || s.is_down();
+    let started = |s: &UnitState| (s.main_pid != 0 && running(s)) || has_run(s);
     let state =
         wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
     match state {
@@ -184,6 +185,23 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
             Err(refused(format!("did not start ({exit}; {seen}; see journalctl -u {name})")))
         }
     }
+}
+
+/// Resets the unit `name` if it failed and waits until systemd has
+/// collected it, so that the name can be used again; `None` once it is
+/// gone, else its state when it runs (or still holds the name after
+/// `COLLECT_WAIT`).
+pub(super) async fn free_name(manager: &Manager, name: &str) -> Result<Option<UnitState>, ManagerError> {
+    manager.reset_failed(name).await?;
+    wait_for(manager, name, Instant::now() + COLLECT_WAIT, |s| s.main_pid != 0 && !s.is_down()).await
+}
+
+/// Ended after its process ran (or systemd gave up on it): a unit whose
+/// start job has not run yet is inactive too, with no exit status and no
+/// result; systemd runs the job a moment after `StartTransientUnit`
+/// answers, later under load.
+pub(super) fn has_run(s: &UnitState) -> bool {
+    s.is_down() && (s.exec_main.is_some_and(|(code, _)| code != 0) || s.result.as_deref() != Some("success"))
 }
 
 /// The worker's unit left running by an earlier healthmon, if it runs the
@@ -275,28 +293,47 @@ fn fingerprint(spec: &CommandWorker) -> u64 {
 
 /// The unit's properties (see the module doc).
 fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static str, Variant<'static>)>, WorkerError> {
+    let mut properties = exec_properties(&spec.command, w, spec)?;
+    properties.extend([
+        ("Description", Variant::from(description(w, spec))),
+        ("Type", Variant::from(notify::unit::service_type(w))),
+        ("KillMode", Variant::from("control-group")),
+        ("TimeoutStopUSec", Variant::from(usec(w.stop_timeout))),
+        ("CollectMode", Variant::from("inactive")),
+    ]);
+    properties.extend(notify::unit::properties(w));
+    Ok(properties)
+}
+
+/// What a worker's unit and its probe's unit share: `argv` run in the
+/// slice as the worker's user, in its directory, with its environment,
+/// output to the journal as the worker.
+pub(super) fn exec_properties(
+    argv: &[String],
+    w: &WorkerSettings,
+    spec: &CommandWorker,
+) -> Result<Vec<(&'static str, Variant<'static>)>, WorkerError> {
     let dir = spec.working_dir.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let program = program(&spec.command[0], &dir)?;
+    let program = program(&argv[0], &dir)?;
     let environment: Vec<String> = spec.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut properties = vec![
-        ("Description", Variant::from(description(w, spec))),
-        ("ExecStart", Variant::from(vec![(program, literal_argv(&spec.command), false)])),
-        ("Type", Variant::from(notify::unit::service_type(w))),
+        ("ExecStart", Variant::from(vec![(program, literal_argv(argv), false)])),
         ("Slice", Variant::from(SLICE)),
         ("WorkingDirectory", Variant::from(dir.to_string_lossy().into_owned())),
         ("Environment", Variant::from(environment)),
         ("SyslogIdentifier", Variant::from(w.name.clone())),
         ("StandardOutput", Variant::from("journal")),
         ("StandardError", Variant::from("journal")),
-        ("KillMode", Variant::from("control-group")),
-        ("TimeoutStopUSec", Variant::from(u64::try_from(w.stop_timeout.as_micros()).unwrap_or(u64::MAX))),
-        ("CollectMode", Variant::from("inactive")),
     ];
     if let Some(user) = &spec.user {
         properties.push(("User", Variant::from(user.clone())));
     }
-    properties.extend(notify::unit::properties(w));
     Ok(properties)
+}
+
+/// A duration as systemd's µs properties take it.
+pub(super) fn usec(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// systemd expands `$VAR` and turns `$$` into `$` in ExecStart's argv

@@ -1,7 +1,11 @@
 //! `health_command`: the command run with the worker's user,
 //! environment and working directory, bounded by `health_timeout`. Exit 0
-//! passes; anything else, a timeout or a failure to start fails. A probe
-//! that times out is killed with its whole process group and reaped.
+//! passes; anything else, a timeout or a failure to start fails.
+//!
+//! This is fork mode's probe: a child of healthmon that drops to `user`
+//! itself, and is killed with its whole process group and reaped when it
+//! times out. In systemd mode the probe is a unit of its own
+//! (`launch::probe_unit`); `Launcher::probe` picks.
 
 use std::time::Duration;
 
@@ -10,6 +14,7 @@ use nix::sys::signal::Signal;
 use crate::config::CommandWorker;
 use crate::process::pidfd::signal_group;
 
+use super::super::proc::ExitInfo;
 use super::super::spawn::{build, identity};
 use super::{timeout_text, Outcome};
 
@@ -34,16 +39,22 @@ pub async fn run(argv: &[String], spec: &CommandWorker, timeout: Duration) -> Ou
                 let _ = signal_group(pid as i32, Signal::SIGKILL);
             }
             let _ = child.wait().await;
-            Outcome::Fail(format!("timed out after {}", timeout_text(timeout)))
+            Outcome::Fail(timed_out(timeout))
         }
     }
 }
 
+/// What a probe that ran too long is told, in both modes.
+pub fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", timeout_text(timeout))
+}
+
+/// Said as a unit probe's exit is (`exit code 3`, `signal 9 (SIGKILL)`).
 fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        (None, None) => "failed".into(),
+    match (status.code(), status.signal().map(Signal::try_from)) {
+        (Some(code), _) => ExitInfo::Code(code).to_string(),
+        (None, Some(Ok(sig))) => ExitInfo::Signal(sig).to_string(),
+        _ => "failed".into(),
     }
 }

@@ -4,7 +4,7 @@
 //! once; [`timer`] runs rounds on the worker's own `health_interval`,
 //! counts failures and asks for restarts.
 
-mod command;
+pub mod command;
 mod heartbeat;
 mod http;
 mod tcp;
@@ -13,6 +13,8 @@ pub mod timer;
 use std::time::{Duration, Instant};
 
 use crate::config::{CommandWorker, WorkerSettings};
+
+use super::launch::Launcher;
 
 /// What one probe (or one round) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +39,13 @@ pub fn configured(w: &WorkerSettings) -> bool {
 
 /// Runs every configured probe of `w` at once, each bounded by
 /// `health_timeout`; `starting`: the worker is inside its start_timeout.
-pub async fn round(w: &WorkerSettings, spec: &CommandWorker, starting: bool) -> Round {
+/// `health_command` runs through `launcher`: a unit of its own under
+/// systemd, a child of healthmon in fork mode.
+pub async fn round(w: &WorkerSettings, spec: &CommandWorker, launcher: &Launcher, starting: bool) -> Round {
     let timeout = w.health_timeout;
     let command = async {
         match &w.health_command {
-            Some(argv) => command::run(argv, spec, timeout).await,
+            Some(argv) => launcher.probe(w, spec, argv).await,
             None => Outcome::Pass,
         }
     };

@@ -153,7 +153,7 @@ impl Task {
     async fn probe(&mut self, pid: u32) -> Option<Instant> {
         let run = self.run.as_ref()?;
         let starting = !run.started_up && run.since.elapsed() < self.w.start_timeout;
-        let round = super::round(&self.w, &self.spec, starting).await;
+        let round = super::round(&self.w, &self.spec, &self.launcher, starting).await;
         // A round of an earlier process says nothing about the current one.
         if !self.still_runs(pid) {
             return None;
