@@ -14,7 +14,10 @@ mod bus_daemon;
 
 /// A private bus on `address` with the tests' session policy.
 pub fn start_bus(address: &str) -> KillOnDrop {
-    KillOnDrop(bus_daemon::start_dbus_daemon(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbus-session.conf"), address))
+    KillOnDrop(bus_daemon::start_dbus_daemon(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbus-session.conf"),
+        address,
+    ))
 }
 
 /// Receives sd_notify datagrams until one contains `needle`.
