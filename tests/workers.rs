@@ -627,4 +627,34 @@ mod units {
         })
         .await;
     }
+
+    /// A unit without the Service interface (the workers' slice, which
+    /// `--stop-workers` waits on) is read from its Unit properties alone:
+    /// systemd's UnknownInterface for the Service ones is no error.
+    #[tokio::test]
+    async fn unit_without_service_interface_is_read_from_unit_properties() {
+        let bus = PrivateBus::start();
+        bounded(Duration::from_secs(30), async {
+            let state: Shared = Arc::new(Mutex::new(FakeUnitState {
+                active: "deactivating".into(),
+                n_restarts: 0,
+                restart_calls: Vec::new(),
+            }));
+            let _fake = zbus::connection::Builder::address(bus.address.as_str())
+                .name("org.freedesktop.systemd1")
+                .serve_at("/org/freedesktop/systemd1", FakeSystemdManager(state.clone()))
+                .serve_at(UNIT_PATH, FakeSystemdUnit(state.clone()))
+                .build()
+                .await
+                .expect("the fake systemd serves on the private bus");
+            let client = zbus::connection::Builder::address(bus.address.as_str()).build().await.expect("connect");
+            let manager = healthmon::systemd::manager::Manager::on(client);
+
+            let unit = manager.loaded("fake-worker.service").await.expect("a unit without Service properties reads");
+            let unit = unit.expect("the unit is loaded");
+            assert_eq!((unit.active.as_str(), unit.main_pid, unit.n_restarts), ("deactivating", 0, None));
+            assert!(!unit.is_down());
+        })
+        .await;
+    }
 }

@@ -199,7 +199,10 @@ impl Manager {
         let proxy = self.call(what, build).await?;
         match self.call(what, proxy.get_all(interface)).await {
             Ok(map) => Ok(Props(map)),
-            Err(ManagerError::Call { source: zbus::Error::MethodError(..), .. }) => Ok(Props(HashMap::new())),
+            // An object without that interface (a slice has no Service
+            // properties) answers UnknownInterface, which zbus reports as an
+            // `fdo` error; systemd's own refusals come as method errors.
+            Err(ManagerError::Call { source, .. }) if lacks_interface(&source) => Ok(Props(HashMap::new())),
             Err(err) => Err(err),
         }
     }
@@ -284,6 +287,14 @@ impl Manager {
             tasks: set("TasksCurrent"),
         };
         Ok((resources, service.string("ControlGroup")))
+    }
+}
+
+fn lacks_interface(err: &zbus::Error) -> bool {
+    match err {
+        zbus::Error::MethodError(..) => true,
+        zbus::Error::FDO(fdo) => matches!(**fdo, zbus::fdo::Error::UnknownInterface(_)),
+        _ => false,
     }
 }
 
