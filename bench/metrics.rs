@@ -11,7 +11,6 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use healthmon::dbus::MonitorProxy;
@@ -20,7 +19,7 @@ use rusqlite::{params, Connection};
 
 #[path = "support.rs"]
 mod support;
-use support::{ms, quantile, sibling_binary, start_bus, wait_for, KillOnDrop};
+use support::{ms, quantile, spawn_daemon, start_bus, wait_for};
 
 /// The retention the rows span (the default `monitor.retention`).
 const RETENTION: Duration = Duration::from_secs(30 * 86_400);
@@ -98,18 +97,7 @@ fn list_metrics(db: &Path) {
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
     notify.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
-    let _daemon = KillOnDrop(
-        Command::new(sibling_binary("healthmon"))
-            .args(["--bus", "session", "--config"])
-            .arg(&config)
-            .arg("--database")
-            .arg(db)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("NOTIFY_SOCKET", &notify_path)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start healthmon"),
-    );
+    let _daemon = spawn_daemon(&address, &notify_path, db, &["--config".as_ref(), config.as_os_str()]);
     wait_for(&notify, "last check");
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

@@ -6,20 +6,18 @@
 //! (needs dbus-daemon; uses target/release/healthmon next to the example).
 
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use healthmon::dbus::MonitorProxy;
 
 #[path = "support.rs"]
 mod support;
-use support::{quantile, rss, sibling_binary, start_bus, wait_for};
+use support::{quantile, rss, spawn_daemon, start_bus, wait_for};
 
 const ROUND_TRIPS: usize = 5000;
 
 fn main() {
     let idle_secs: u64 = std::env::args().nth(1).map_or(60, |s| s.parse().expect("seconds"));
-    let healthmon = sibling_binary("healthmon");
     let dir = tempfile::tempdir().expect("tempdir");
     let address = format!("unix:path={}/bus", dir.path().display());
     let _bus = start_bus(&address);
@@ -29,16 +27,7 @@ fn main() {
     notify.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let db = dir.path().join("health.db");
     let started = Instant::now();
-    let daemon = support::KillOnDrop(
-        Command::new(&healthmon)
-            .args(["--bus", "session", "--database"])
-            .arg(&db)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("NOTIFY_SOCKET", &notify_path)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start healthmon"),
-    );
+    let daemon = spawn_daemon(&address, &notify_path, &db, &[]);
     wait_for(&notify, "READY=1");
     println!("start to READY=1: {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     wait_for(&notify, "last check");

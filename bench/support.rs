@@ -6,7 +6,7 @@
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 #[path = "../tests/common/bus_daemon.rs"]
@@ -18,6 +18,22 @@ pub fn start_bus(address: &str) -> KillOnDrop {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbus-session.conf"),
         address,
     ))
+}
+
+/// The release `healthmon` on the private bus at `address`, with its
+/// database at `db`, sd_notify to `notify`, and `args` added.
+pub fn spawn_daemon(address: &str, notify: &Path, db: &Path, args: &[&std::ffi::OsStr]) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(sibling_binary("healthmon"))
+            .args(["--bus", "session", "--database"])
+            .arg(db)
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", address)
+            .env("NOTIFY_SOCKET", notify)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start healthmon"),
+    )
 }
 
 /// Receives sd_notify datagrams until one contains `needle`.

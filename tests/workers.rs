@@ -556,6 +556,17 @@ mod units {
         }
     }
 
+    /// The fake on `bus`: the manager and the unit, with the Service
+    /// interface only when `service`.
+    async fn serve_fake(bus: &PrivateBus, state: &Shared, service: bool) -> zbus::Connection {
+        let builder = zbus::connection::Builder::address(bus.address.as_str())
+            .name("org.freedesktop.systemd1")
+            .serve_at("/org/freedesktop/systemd1", FakeSystemdManager(state.clone()))
+            .serve_at(UNIT_PATH, FakeSystemdUnit(state.clone()));
+        let builder = if service { builder.serve_at(UNIT_PATH, FakeSystemdService(state.clone())) } else { builder };
+        builder.build().await.expect("the fake systemd serves on the private bus")
+    }
+
     /// Without systemd on the bus a unit worker is `error` with a WARNING "cannot reach systemd".
     #[tokio::test]
     async fn unit_without_systemd_is_an_error_warning() {
@@ -590,14 +601,7 @@ mod units {
                 n_restarts: 3,
                 restart_calls: Vec::new(),
             }));
-            let _fake = zbus::connection::Builder::address(bus.address.as_str())
-                .name("org.freedesktop.systemd1")
-                .serve_at("/org/freedesktop/systemd1", FakeSystemdManager(state.clone()))
-                .serve_at(UNIT_PATH, FakeSystemdUnit(state.clone()))
-                .serve_at(UNIT_PATH, FakeSystemdService(state.clone()))
-                .build()
-                .await
-                .expect("the fake systemd serves on the private bus");
+            let _fake = serve_fake(&bus, &state, true).await;
             let (tx, _events) = Events::channel();
             let mut sup = Supervisor::start(&[unit_worker("svc", "fake-worker.service")], false, tx).await;
 
@@ -640,13 +644,7 @@ mod units {
                 n_restarts: 0,
                 restart_calls: Vec::new(),
             }));
-            let _fake = zbus::connection::Builder::address(bus.address.as_str())
-                .name("org.freedesktop.systemd1")
-                .serve_at("/org/freedesktop/systemd1", FakeSystemdManager(state.clone()))
-                .serve_at(UNIT_PATH, FakeSystemdUnit(state.clone()))
-                .build()
-                .await
-                .expect("the fake systemd serves on the private bus");
+            let _fake = serve_fake(&bus, &state, false).await;
             let client = zbus::connection::Builder::address(bus.address.as_str()).build().await.expect("connect");
             let manager = healthmon::systemd::manager::Manager::on(client);
 
