@@ -14,7 +14,7 @@
 #[path = "common/dbus.rs"]
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{TestBus, TestDaemon};
@@ -78,6 +78,35 @@ health_command = ["/bin/true"]
 
 /// The workers of [`soak_config`].
 const WORKERS: [&str; 2] = ["crasher", "steady"];
+
+/// Rows put in the state database before the daemon starts: more pages
+/// than SQLite's page cache (2,000 KiB a connection) holds. The daemon's
+/// writer reads them all at start (its integrity check) and the reader
+/// reads [`FILLER`]'s, spread over the whole file, in the warm-up: both
+/// caches are full before the first sample, so a cache growing with the
+/// database is not taken for a leak.
+const PREFILLED_ROWS: i64 = 20_000;
+const FILLER: &str = "filler";
+
+/// A state database in the daemon's schema with [`PREFILLED_ROWS`] rows
+/// from the last day (within the retention, so none is pruned).
+fn prefilled_database(dir: &Path) -> PathBuf {
+    let db = dir.join("health.db");
+    drop(healthmon::store::Store::open(&db).expect("create the schema as the daemon does"));
+    let mut conn = rusqlite::Connection::open(&db).expect("open");
+    let tx = conn.transaction().expect("transaction");
+    for i in 0..PREFILLED_ROWS {
+        let component = if i % 20 == 0 { FILLER } else { "other" };
+        tx.execute(
+            "INSERT INTO health_metrics (timestamp, component, metric_type, status, details)
+             VALUES (datetime('now', ?1), ?2, 'worker_status', 'healthy', ?3)",
+            rusqlite::params![format!("-{} seconds", PREFILLED_ROWS - i), component, "x".repeat(200)],
+        )
+        .expect("insert");
+    }
+    tx.commit().expect("commit");
+    db
+}
 
 /// What one sample saw: the fewest open descriptors and the smallest RSS.
 #[derive(Debug, Clone, Copy)]
@@ -161,11 +190,14 @@ async fn run_until(proxy: &MonitorProxy<'_>, until: u64, deadline: Instant) -> (
 async fn thousands_of_cycles_and_crashes_leak_no_fd_and_no_memory() {
     let bus = TestBus::session();
     let scratch = tempfile::tempdir().expect("tempdir");
-    let daemon = TestDaemon::start_with_config(&bus, &[], &soak_config(scratch.path()));
+    let db = prefilled_database(scratch.path());
+    let daemon = TestDaemon::start_with_config_on(&bus, &soak_config(scratch.path()), &db);
     let pid = daemon.pid();
     let conn = zbus::connection::Builder::address(bus.address.as_str()).build().await.expect("connect");
     let proxy = MonitorProxy::new(&conn).await.expect("proxy");
 
+    let spread = proxy.list_metrics(FILLER, 1000).await.expect("ListMetrics");
+    assert_eq!(spread.len(), 1000, "the reader read rows from all over the file");
     let warm = run_until(&proxy, WARM_UP_CYCLES, Instant::now() + WARM_UP_LIMIT).await;
     assert!(warm.0 >= WARM_UP_CYCLES, "only {} cycles within {WARM_UP_LIMIT:?} of warm-up", warm.0);
     let before = sample(pid, &proxy).await;
