@@ -21,10 +21,12 @@
 # The D-Bus figures come from bench/workers_probe.rs run inside the
 # container. Prints every figure and the ratios of the goals.
 #
-# Usage: bench/workers_1500.sh [N] [IDLE_SECONDS]   (root; from anywhere)
+# Usage: bench/workers_1500.sh [N] [IDLE_SECONDS] [PHASES]   (root; from anywhere)
+# PHASES: "healthmon systemd" (default), or one of them alone.
 set -uo pipefail
 N=${1:-1500}
 IDLE=${2:-60}
+PHASES=${3:-healthmon systemd}
 # shellcheck source=tests/system/run
 . "$(dirname "${BASH_SOURCE[0]}")/../tests/system/run" # cds to the repository root
 . bench/common.sh
@@ -90,14 +92,14 @@ bench_healthmon() {
   echo "idle CPU per minute: healthmon $HM_CPU s, PID 1 $HM_PID1_CPU s (over $IDLE s)"
   HM_PSS=$(ct awk '/^Pss:/ {print $2}' "/proc/$HM_PID/smaps_rollup")
   echo "healthmon PSS: $HM_PSS kB ($(ct awk '/^VmRSS:/ {print $2}' "/proc/$HM_PID/status") kB RSS)"
-  CT_TIMEOUT=300 ct "$PROBE" status 2000 | tee /dev/stderr >"$RUN/status-idle"
-  CT_TIMEOUT=300 ct "$PROBE" status-cycle | tee /dev/stderr >"$RUN/status-cycle"
+  CT_TIMEOUT=300 ct "$PROBE" status 2000 | tee "$RUN/status-idle"
+  CT_TIMEOUT=300 ct "$PROBE" status-cycle | tee "$RUN/status-cycle"
   CT_TIMEOUT=300 ct "$PROBE" list-workers 21
   ct sh -c "$PROBE pids | sort > /root/old.pids"
   HM_RECOVER=$(CT_TIMEOUT=700 ct sh -c "kill -9 \$(cat /root/old.pids); $PROBE wait-running $N /root/old.pids")
   echo "healthmon: kill -9 of all $N workers until all run again: $HM_RECOVER s"
   HM_STOP=$(CT_TIMEOUT=300 seconds_of ct systemctl stop "$UNIT")
-  echo "healthmon: systemctl stop with $N workers: $HM_STOP s; worker units still active: $(ct systemctl list-units --no-legend --plain --state=active 'healthmon-*.service' | wc -l)"
+  echo "healthmon: systemctl stop with $N workers: $HM_STOP s; result: $(unit_prop "$UNIT" ActiveState)/$(unit_prop "$UNIT" Result); worker units still active: $(ct systemctl list-units --no-legend --plain --state=active 'healthmon-*.service' | wc -l)"
 }
 
 bench_systemd() {
@@ -138,8 +140,12 @@ main_bench() {
   CT_TIMEOUT=120 ct dpkg -i "/root/$(basename "$DEB")" >/dev/null || exit 1
   echo "package: $(basename "$DEB") ($(date -r "$DEB" '+%F %T')); host load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-  bench_healthmon
-  bench_systemd
+  HM_START=0 HM_CPU=0 HM_PID1_CPU=0 HM_PSS=0 HM_RECOVER=0 HM_STOP=0
+  SD_START=0 SD_PID1_CPU=0 SD_RECOVER=0 SD_STOP=0
+  : >"$RUN/status-idle"
+  : >"$RUN/status-cycle"
+  [[ " $PHASES " == *" healthmon "* ]] && bench_healthmon
+  [[ " $PHASES " == *" systemd "* ]] && bench_systemd
 
   echo
   echo "goals (ratios; met when <= 1 unless said):"
