@@ -1,4 +1,4 @@
-//! The leak test: the real `healthmon` on a private bus runs ~3,000 check
+//! The leak test: the real `healthmon` on a private bus runs up to 3,000 check
 //! cycles at a 10 ms interval while a fork-mode worker crashes and is
 //! restarted over and over, a steady worker is probed, the Prometheus
 //! textfile is rewritten every cycle and a client calls Status and the List
