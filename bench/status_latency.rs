@@ -6,40 +6,28 @@
 //! (needs dbus-daemon; uses target/release/healthmon next to the example).
 
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use healthmon::dbus::MonitorProxy;
 
-#[path = "../tests/common/bus_daemon.rs"]
-mod bus_daemon;
-use bus_daemon::start_dbus_daemon;
+#[path = "support.rs"]
+mod support;
+use support::{quantile, rss, spawn_daemon, start_bus, wait_for};
 
 const ROUND_TRIPS: usize = 5000;
 
 fn main() {
     let idle_secs: u64 = std::env::args().nth(1).map_or(60, |s| s.parse().expect("seconds"));
-    let healthmon = sibling_binary("healthmon");
     let dir = tempfile::tempdir().expect("tempdir");
     let address = format!("unix:path={}/bus", dir.path().display());
-    let _bus = KillOnDrop(start_bus(&address));
+    let _bus = start_bus(&address);
 
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
     notify.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let db = dir.path().join("health.db");
     let started = Instant::now();
-    let daemon = KillOnDrop(
-        Command::new(&healthmon)
-            .args(["--bus", "session", "--database"])
-            .arg(&db)
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("NOTIFY_SOCKET", &notify_path)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start healthmon"),
-    );
+    let daemon = spawn_daemon(&address, &notify_path, &db, &[]);
     wait_for(&notify, "READY=1");
     println!("start to READY=1: {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     wait_for(&notify, "last check");
@@ -83,7 +71,7 @@ fn report(what: &str, times: &[Duration]) {
     let mut sorted = times.to_vec();
     sorted.sort();
     let total: Duration = times.iter().sum();
-    let pct = |p: f64| sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e6;
+    let pct = |p: f64| quantile(&sorted, p).as_secs_f64() * 1e6;
     println!(
         "{what}: {} calls, {:.0}/s, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
         times.len(),
@@ -92,41 +80,4 @@ fn report(what: &str, times: &[Duration]) {
         pct(0.99),
         sorted[sorted.len() - 1].as_secs_f64() * 1e6
     );
-}
-
-fn wait_for(notify: &UnixDatagram, needle: &str) {
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = notify.recv(&mut buf).unwrap_or_else(|_| panic!("no {needle} from healthmon"));
-        if String::from_utf8_lossy(&buf[..n]).contains(needle) {
-            return;
-        }
-    }
-}
-
-fn start_bus(address: &str) -> Child {
-    start_dbus_daemon(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbus-session.conf"), address)
-}
-
-fn rss(pid: u32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status.lines().find(|l| l.starts_with("VmRSS:")).map_or("?".into(), |l| l["VmRSS:".len()..].trim().to_string())
-}
-
-/// `target/release/healthmon` for `target/release/examples/status_latency`.
-fn sibling_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(name);
-    assert!(path.is_file(), "build {} first (cargo build --release)", path.display());
-    path
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -45,7 +45,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 
 use crate::config::{CommandWorker, WorkerKind, WorkerSettings};
 use crate::model::{Finding, Status};
@@ -269,20 +268,18 @@ impl Supervisor {
             Launcher::Fork if self.entries.iter().any(|e| matches!(e, Entry::Unit(_))) => self.systemd.get().await.ok(),
             Launcher::Fork => None,
         };
-        let mut reads = JoinSet::new();
-        for (index, entry) in self.entries.iter().enumerate() {
+        let whose = self.entries.iter().enumerate().filter_map(|(index, entry)| {
             let whose = match entry {
                 Entry::Command(c) => match resources::whose(&c.handle.snapshot().phase) {
                     Some(whose) => whose,
-                    None => continue,
+                    None => return None,
                 },
                 Entry::Unit(u) => Whose::Unit(u.unit().to_string()),
             };
-            let manager = manager.clone();
-            reads.spawn(async move { (index, resources::read(whose, manager.as_ref()).await) });
-        }
+            Some((index, whose))
+        });
         let mut usages = vec![Usage::default(); self.entries.len()];
-        while let Some(Ok((index, usage))) = reads.join_next().await {
+        for (index, usage) in resources::read_all(whose.collect(), manager).await {
             usages[index] = usage;
         }
         for (entry, usage) in self.entries.iter_mut().zip(usages) {

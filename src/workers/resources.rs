@@ -4,6 +4,8 @@
 //! `cgroup.procs`, or the process group in fork mode. (In a container on a
 //! cgroup-v1 hybrid host the unit properties are `[not set]`.)
 
+use tokio::task::JoinSet;
+
 use crate::process::group;
 use crate::systemd::manager::{Manager, UnitResources};
 
@@ -40,20 +42,53 @@ pub fn whose(phase: &Phase) -> Option<Whose> {
 
 /// Reads the usage of `whose` (the unit's accounting first).
 pub async fn read(whose: Whose, manager: Option<&Manager>) -> Usage {
-    let (accounted, cgroup) = match (&whose, manager) {
-        (Whose::Unit(unit), Some(manager)) => manager.resources(unit).await.unwrap_or_default(),
-        _ => (UnitResources::default(), String::new()),
-    };
-    let from_proc = tokio::task::spawn_blocking(move || {
-        let pids = match whose {
-            Whose::Unit(_) => cgroup_pids(&cgroup),
-            Whose::Group(leader) => group::live_members(leader),
-            Whose::Process(pid) => vec![pid],
-        };
-        of_pids(&pids)
+    let mut read = read_all(vec![(0, whose)], manager.cloned()).await;
+    read.pop().map(|(_, usage)| usage).unwrap_or_default()
+}
+
+/// Reads the usage of every `(index, whose)`: the units' accounting first,
+/// asked concurrently, then /proc for all of them in one blocking task.
+/// One task, not one per worker: with 1,500 workers a task each grew
+/// tokio's blocking pool to hundreds of threads every cycle, and the
+/// daemon's memory with it.
+pub async fn read_all(workers: Vec<(usize, Whose)>, manager: Option<Manager>) -> Vec<(usize, Usage)> {
+    let mut asks = JoinSet::new();
+    for (index, whose) in workers {
+        let manager = manager.clone();
+        asks.spawn(async move {
+            let (accounted, cgroup) = match (&whose, &manager) {
+                (Whose::Unit(unit), Some(manager)) => manager.resources(unit).await.unwrap_or_default(),
+                _ => (UnitResources::default(), String::new()),
+            };
+            (index, whose, accounted, cgroup)
+        });
+    }
+    let mut answered = Vec::new();
+    while let Some(Ok(answer)) = asks.join_next().await {
+        answered.push(answer);
+    }
+    tokio::task::spawn_blocking(move || {
+        answered
+            .into_iter()
+            .map(|(index, whose, accounted, cgroup)| (index, combine(accounted, &from_proc(whose, &cgroup))))
+            .collect()
     })
     .await
-    .unwrap_or_default();
+    .unwrap_or_default()
+}
+
+/// Summed from /proc over the worker's processes. Blocking.
+fn from_proc(whose: Whose, cgroup: &str) -> Usage {
+    let pids = match whose {
+        Whose::Unit(_) => cgroup_pids(cgroup),
+        Whose::Group(leader) => group::live_members(leader),
+        Whose::Process(pid) => vec![pid],
+    };
+    of_pids(&pids)
+}
+
+/// The unit's accounting where systemd keeps it, else what /proc says.
+fn combine(accounted: UnitResources, from_proc: &Usage) -> Usage {
     Usage {
         memory_bytes: accounted.memory_bytes.unwrap_or(from_proc.memory_bytes),
         cpu_usec: accounted.cpu_nsec.map(|n| n / 1_000).unwrap_or(from_proc.cpu_usec),
@@ -99,5 +134,21 @@ mod tests {
         assert!(usage.memory_bytes > 1_000_000, "{usage:?}");
         assert!(usage.tasks >= 1, "{usage:?}");
         assert_eq!(of_pids(&[]), Usage::default());
+    }
+
+    /// Reading many workers' usage takes one blocking thread, not one
+    /// each, and still answers for every worker.
+    #[test]
+    fn many_workers_are_read_on_one_blocking_thread() {
+        let threads = || std::fs::read_dir("/proc/self/task").expect("/proc/self/task").count();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let me = std::process::id() as i32;
+        let before = threads();
+        let usages = runtime.block_on(read_all((0..300).map(|i| (i, Whose::Process(me))).collect(), None));
+        let grown = threads().saturating_sub(before);
+        assert_eq!(usages.len(), 300);
+        assert!(usages.iter().all(|(_, u)| u.memory_bytes > 0), "every worker read");
+        // Other tests of this binary may start a few threads meanwhile.
+        assert!(grown < 20, "{grown} threads more for 300 workers");
     }
 }

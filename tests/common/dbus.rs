@@ -223,6 +223,11 @@ impl TestDaemon {
         TestDaemon::wait_ready(TestDaemon::spawn_full(bus, env, config, None))
     }
 
+    /// Like `start_with_config`, with the database at `db`.
+    pub fn start_with_config_on(bus: &TestBus, config: &str, db: &Path) -> TestDaemon {
+        TestDaemon::wait_ready(TestDaemon::spawn_full(bus, &[], config, Some(db)))
+    }
+
     /// Waits for READY=1 and the end of the first cycle.
     fn wait_ready(mut daemon: TestDaemon) -> TestDaemon {
         if daemon.notify.wait_for(TIMEOUT, |m| m.lines().any(|l| l == "READY=1")).is_none() {
