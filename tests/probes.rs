@@ -351,6 +351,36 @@ async fn failures_in_the_startup_window_are_not_counted() {
     .await;
 }
 
+/// A reload (same command) gives a running worker no new startup window:
+/// failures right after it are counted.
+#[tokio::test]
+async fn a_reload_opens_no_new_startup_window() {
+    bounded(Duration::from_secs(40), async {
+        let dir = tempdir();
+        let (ok, rounds) = (dir.path().join("ok"), dir.path().join("rounds"));
+        std::fs::write(&ok, "").unwrap();
+        let probe = format!("echo run >> '{}'; test -e '{}'", rounds.display(), ok.display());
+        let mut w = command_worker("reloaded", vec!["/bin/sleep".into(), "1000".into()]);
+        w.health_command = Some(vec!["/bin/sh".into(), "-c".into(), probe]);
+        w.health_interval = Duration::from_millis(200);
+        w.health_failures = 1;
+        w.start_timeout = Duration::from_secs(30);
+        let (tx, mut events) = Events::channel();
+        let mut sup = Supervisor::start(std::slice::from_ref(&w), false, tx).await;
+        running_pid(&sup).await;
+        wait_until("a passing round", Duration::from_secs(10), || !lines(&rounds).is_empty()).await;
+
+        w.health_timeout = Duration::from_secs(9); // a change that keeps the process
+        sup.reconfigure(std::slice::from_ref(&w), false).await;
+        std::fs::remove_file(&ok).unwrap();
+        let failed =
+            events.wait_for("a counted failure", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
+        assert_eq!(failed.problem.unwrap().message, "health check failed: exit code 1; restarting");
+        sup.shutdown().await;
+    })
+    .await;
+}
+
 /// A worker whose RSS grows past max_memory for over_for is restarted
 /// gracefully with a WARNING naming the figure.
 #[tokio::test]

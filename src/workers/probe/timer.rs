@@ -113,8 +113,15 @@ impl Task {
                         return;
                     }
                     (self.w, self.dry_run) = self.settings.borrow_and_update().clone();
-                    self.run = None;
-                    *lock(&self.health) = Health::default();
+                    // Failures and limit watches start over, but the running
+                    // process keeps its place: a reload gives it no new
+                    // startup window (a window would hide a hang for up to
+                    // start_timeout after every reload).
+                    if let Some(run) = self.run.as_mut() {
+                        run.limits = LimitWatch::default();
+                    }
+                    let pid = self.run.as_ref().map_or(0, |run| run.pid);
+                    *lock(&self.health) = Health { pid, ..Health::default() };
                     next = next.min(Instant::now() + self.w.health_interval);
                 }
             }
