@@ -141,6 +141,17 @@ fn time_in(path: &Path) -> Option<f64> {
     std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
 }
 
+/// A `[workers.NAME]` table whose worker writes its start time to
+/// `DIR/NAME.started` (see [`time_in`]) and is verified after `verify`.
+fn stamping_worker(starter: &Path, dir: &Path, name: &str, verify: &str, deps: &str) -> String {
+    let file = dir.join(format!("{name}.started"));
+    format!(
+        "[workers.{name}]\ncommand = [\"{}\", \"{}\"]\nverify_after = \"{verify}\"\nrestart_delay = \"0s\"\nstop_timeout = \"2s\"\n{deps}\n",
+        starter.display(),
+        file.display()
+    )
+}
+
 /// a → b → c: b starts only once a is up (a and b take 1 s to be
 /// verified), c only once b is; meanwhile b shows `waiting` naming a.
 #[tokio::test]
@@ -148,14 +159,7 @@ async fn depends_on_chain_starts_in_order() {
     bounded(Duration::from_secs(30), async {
         let dir = tempdir();
         let starter = script(dir.path(), "start.sh", r#"date +%s.%N > "$1"; exec sleep 1000"#);
-        let worker = |name: &str, verify: &str, deps: &str| {
-            let file = dir.path().join(format!("{name}.started"));
-            format!(
-                "[workers.{name}]\ncommand = [\"{}\", \"{}\"]\nverify_after = \"{verify}\"\nrestart_delay = \"0s\"\nstop_timeout = \"2s\"\n{deps}\n",
-                starter.display(),
-                file.display()
-            )
-        };
+        let worker = |name: &str, verify: &str, deps: &str| stamping_worker(&starter, dir.path(), name, verify, deps);
         // Listed in reverse, so the order cannot come from the file.
         let text = [
             worker("c", "100ms", "depends_on = [\"b\"]"),
@@ -350,22 +354,17 @@ async fn worker_added_by_reload_waits_for_its_dependency() {
     bounded(Duration::from_secs(30), async {
         let dir = tempdir();
         let starter = script(dir.path(), "start.sh", r#"date +%s.%N > "$1"; exec sleep 1000"#);
-        let worker = |name: &str, verify: &str, deps: &str| {
-            let file = dir.path().join(format!("{name}.started"));
-            format!(
-                "[workers.{name}]\ncommand = [\"{}\", \"{}\"]\nverify_after = \"{verify}\"\nstop_timeout = \"2s\"\n{deps}\n",
-                starter.display(),
-                file.display()
-            )
-        };
+        let worker = |name: &str, verify: &str, deps: &str| stamping_worker(&starter, dir.path(), name, verify, deps);
         let first = load(dir.path(), &worker("x", "100ms", "")).expect("valid");
         let (mut sup, _events) = supervise(&first).await;
         wait_until("x running", Duration::from_secs(5), || sup.list()[0].state == "running").await;
 
-        let text = [worker("x", "100ms", ""), worker("a", "1s", ""), worker("b", "100ms", "depends_on = [\"a\"]")].concat();
+        let text =
+            [worker("x", "100ms", ""), worker("a", "1s", ""), worker("b", "100ms", "depends_on = [\"a\"]")].concat();
         let second = load(dir.path(), &text).expect("valid");
         sup.reconfigure(&second.workers, false).await;
-        let state = |sup: &Supervisor, name: &str| sup.list().into_iter().find(|w| w.name == name).expect("listed").state;
+        let state =
+            |sup: &Supervisor, name: &str| sup.list().into_iter().find(|w| w.name == name).expect("listed").state;
         wait_until("b running", Duration::from_secs(10), || state(&sup, "b") == "running").await;
         let started = |name: &str| time_in(&dir.path().join(format!("{name}.started"))).expect("start time written");
         let (a, b) = (started("a"), started("b"));

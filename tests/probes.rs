@@ -12,6 +12,7 @@ mod common {
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -312,6 +313,25 @@ async fn missing_heartbeat_counts_after_start_timeout() {
     .await;
 }
 
+/// A worker whose health_command passes while `flag` exists (one probe
+/// failure restarts it, after a 30 s startup window); each probe run
+/// leaves a line in `rounds`.
+fn passes_while_exists(name: &str, command: Vec<String>, flag: &Path, rounds: &Path) -> WorkerSettings {
+    let probe = format!("echo run >> '{}'; test -e '{}'", rounds.display(), flag.display());
+    let mut w = command_worker(name, command);
+    w.health_command = Some(vec!["/bin/sh".into(), "-c".into(), probe]);
+    w.health_interval = Duration::from_millis(200);
+    w.health_failures = 1;
+    w.start_timeout = Duration::from_secs(30);
+    w
+}
+
+/// The next failure is counted, and restarts the worker.
+async fn counted_failure_restarts(events: &mut Events) {
+    let failed = events.wait_for("a counted failure", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
+    assert_eq!(failed.problem.unwrap().message, "health check failed: exit code 1; restarting");
+}
+
 /// Failed probes inside start_timeout are not counted; the first passing
 /// round ends the window, and failures count from then on.
 #[tokio::test]
@@ -321,12 +341,7 @@ async fn failures_in_the_startup_window_are_not_counted() {
         let (ready, rounds) = (dir.path().join("ready"), dir.path().join("rounds"));
         // The worker is "up" only 1.5 s after its start; each probe run leaves a line.
         let body = format!("sleep 1.5; touch '{}'; exec sleep 1000", ready.display());
-        let probe = format!("echo run >> '{}'; test -e '{}'", rounds.display(), ready.display());
-        let mut w = command_worker("warmup", vec!["/bin/sh".into(), "-c".into(), body]);
-        w.health_command = Some(vec!["/bin/sh".into(), "-c".into(), probe]);
-        w.health_interval = Duration::from_millis(200);
-        w.health_failures = 1;
-        w.start_timeout = Duration::from_secs(30);
+        let w = passes_while_exists("warmup", vec!["/bin/sh".into(), "-c".into(), body], &ready, &rounds);
         let (tx, mut events) = Events::channel();
         let sup = Supervisor::start(&[w], false, tx).await;
         let pid = running_pid(&sup).await;
@@ -343,9 +358,7 @@ async fn failures_in_the_startup_window_are_not_counted() {
         assert_eq!((sup.list()[0].pid, sup.list()[0].restarts), (pid, 0), "not restarted");
 
         std::fs::remove_file(&ready).unwrap();
-        let failed =
-            events.wait_for("a counted failure", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
-        assert_eq!(failed.problem.unwrap().message, "health check failed: exit code 1; restarting");
+        counted_failure_restarts(&mut events).await;
         sup.shutdown().await;
     })
     .await;
@@ -359,12 +372,7 @@ async fn a_reload_opens_no_new_startup_window() {
         let dir = tempdir();
         let (ok, rounds) = (dir.path().join("ok"), dir.path().join("rounds"));
         std::fs::write(&ok, "").unwrap();
-        let probe = format!("echo run >> '{}'; test -e '{}'", rounds.display(), ok.display());
-        let mut w = command_worker("reloaded", vec!["/bin/sleep".into(), "1000".into()]);
-        w.health_command = Some(vec!["/bin/sh".into(), "-c".into(), probe]);
-        w.health_interval = Duration::from_millis(200);
-        w.health_failures = 1;
-        w.start_timeout = Duration::from_secs(30);
+        let mut w = passes_while_exists("reloaded", vec!["/bin/sleep".into(), "1000".into()], &ok, &rounds);
         let (tx, mut events) = Events::channel();
         let mut sup = Supervisor::start(std::slice::from_ref(&w), false, tx).await;
         running_pid(&sup).await;
@@ -373,9 +381,7 @@ async fn a_reload_opens_no_new_startup_window() {
         w.health_timeout = Duration::from_secs(9); // a change that keeps the process
         sup.reconfigure(std::slice::from_ref(&w), false).await;
         std::fs::remove_file(&ok).unwrap();
-        let failed =
-            events.wait_for("a counted failure", Duration::from_secs(10), |f| is_problem(f, "restarting")).await;
-        assert_eq!(failed.problem.unwrap().message, "health check failed: exit code 1; restarting");
+        counted_failure_restarts(&mut events).await;
         sup.shutdown().await;
     })
     .await;
