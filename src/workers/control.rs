@@ -129,7 +129,7 @@ impl Supervisor {
             .iter()
             .filter_map(|e| match e {
                 Entry::Command(c) if members.contains(&c.handle.settings.name) => {
-                    Some((c.handle.settings.name.clone(), c.handle.sender()))
+                    Some((c.handle.settings.name.clone(), c.handle.peer()))
                 }
                 _ => None,
             })
@@ -137,9 +137,9 @@ impl Supervisor {
         let (board, pool) = (self.board.clone(), pool.to_string());
         Pending(Box::pin(async move {
             let mut changed = false;
-            for (instance, tx) in steps {
+            for (instance, peer) in steps {
                 let (ack, answer) = oneshot::channel();
-                let _ = tx.send(Control::Admin(admin, ack));
+                peer.send(Control::Admin(admin, ack));
                 changed |= answer.await.map_err(|_| ControlError::Gone(instance.clone()))?;
                 if admin == Admin::Bounce {
                     let not_up = |why| ControlError::NotUp { pool: pool.clone(), instance: instance.clone(), why };

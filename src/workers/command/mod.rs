@@ -186,14 +186,10 @@ impl Handle {
         lock(&self.view).clone()
     }
 
-    /// What another task (the probe timer) needs: the snapshot and a sender.
+    /// What another task needs (the probe timer, a pool's rolling restart,
+    /// which outlives the supervisor's borrow): the snapshot and a sender.
     pub fn peer(&self) -> Peer {
         Peer { view: self.view.clone(), tx: self.tx.clone() }
-    }
-
-    /// A sender of its own, for requests that outlive the supervisor's borrow (a pool's rolling restart).
-    pub fn sender(&self) -> mpsc::UnboundedSender<Control> {
-        self.tx.clone()
     }
 
     pub fn send(&self, control: Control) {
