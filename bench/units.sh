@@ -8,6 +8,9 @@
 #
 # Usage (root, from the repository root, after packaging/build):
 #   bench/units.sh [KILLS] [ROUNDS]        (default 30 kills, 5 rounds)
+# HEALTHMON_BIN=target/release/healthmon puts that binary over the
+# packaged one before the first start (to measure a change without
+# rebuilding the packages).
 #
 # Figures of one run, 2026-12-03 15:01 UTC, on 2 cores shared with other
 # builds and system tests (load average 6-9), systemd 252, healthmon 0.2.0,
@@ -35,5 +38,9 @@ cp "$DEB" "$ROOT/root/"
 cp "$REPO/bench/units.py" "$ROOT/root/units.py"
 boot || exit 1
 CT_TIMEOUT=120 ct dpkg -i "/root/$(basename "$DEB")" >/dev/null || { echo "dpkg -i failed" >&2; exit 1; }
+if [[ -n ${HEALTHMON_BIN:-} ]]; then
+  cp "$HEALTHMON_BIN" "$ROOT/usr/bin/healthmon.new" && mv "$ROOT/usr/bin/healthmon.new" "$ROOT/usr/bin/healthmon" &&
+    ct systemctl restart healthmon.service || { echo "cannot put $HEALTHMON_BIN in place" >&2; exit 1; }
+fi
 wait_until 30 "healthmon active" is_active "$UNIT" || { echo "healthmon.service is not active" >&2; exit 1; }
 CT_TIMEOUT=1800 ct python3 /root/units.py "${1:-30}" "${2:-5}"

@@ -4,17 +4,21 @@
 //!
 //! Every call is bounded (`CALL_TIMEOUT`) and at most `IN_FLIGHT` are
 //! pending at once: the system bus allows a connection 128 pending
-//! replies, and 100 workers restarting together must not hit that. No
-//! signal is subscribed (a match rule per unit would hit the bus's 512):
-//! exits are seen through pidfds, and a unit's state is read when needed.
+//! replies, and 100 workers restarting together must not hit that.
+//! Exits are seen through pidfds; a unit's state is read when needed, and
+//! a wait for a unit to change is woken by systemd's signals ([`Watch`]:
+//! one match rule for all units, not one per unit, which would hit the
+//! bus's 512).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use zbus::proxy::CacheProperties;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant, Variant};
+
+use super::view::{Props, UnitView, SERVICE, UNIT};
+use super::watch::{Changes, Watch};
 
 /// Bound on one round trip, so a wedged bus cannot stall a worker or a cycle.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +40,6 @@ trait Manager {
     #[zbus(name = "GetUnitByPID")]
     fn get_unit_by_pid(&self, pid: u32) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
-    fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
     fn start_transient_unit(
@@ -48,29 +51,10 @@ trait Manager {
     ) -> zbus::Result<OwnedObjectPath>;
 }
 
-/// Properties are read whole, one GetAll per interface: a unit's state is
-/// two round trips, not one per property.
-#[zbus::proxy(interface = "org.freedesktop.DBus.Properties", default_service = "org.freedesktop.systemd1")]
-trait Properties {
-    fn get_all(&self, interface: &str) -> zbus::Result<HashMap<String, OwnedVariant>>;
-}
-
-const UNIT: &str = "org.freedesktop.systemd1.Unit";
-const SERVICE: &str = "org.freedesktop.systemd1.Service";
+const SYSTEMD: &str = "org.freedesktop.systemd1";
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 const JOB: &str = "org.freedesktop.systemd1.Job";
-
-/// One interface's properties, by name.
-struct Props(HashMap<String, OwnedVariant>);
-
-impl Props {
-    fn get<T: TryFrom<OwnedVariant>>(&mut self, name: &str) -> Option<T> {
-        self.0.remove(name).and_then(|v| T::try_from(v).ok())
-    }
-
-    fn string(&mut self, name: &str) -> String {
-        self.get(name).unwrap_or_default()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
@@ -134,21 +118,44 @@ pub struct UnitResources {
 pub struct Manager {
     conn: Connection,
     calls: Arc<Semaphore>,
+    watch: Arc<Watch>,
+    /// Units that ended and are still loaded, as last seen: see
+    /// [`Manager::note_ended`].
+    ended: Arc<std::sync::Mutex<HashMap<String, UnitView>>>,
 }
 
 impl Manager {
     /// Connects to the system bus (`DBUS_SYSTEM_BUS_ADDRESS` is honoured).
     pub async fn connect() -> Result<Manager, ManagerError> {
         match tokio::time::timeout(CALL_TIMEOUT, Connection::system()).await {
-            Ok(Ok(conn)) => Ok(Manager::on(conn)),
+            Ok(Ok(conn)) => {
+                let watch = Watch::start(&conn).await;
+                let calls = Arc::new(Semaphore::new(IN_FLIGHT));
+                Ok(Manager { conn, calls, watch: Arc::new(watch), ended: Arc::default() })
+            }
             Ok(Err(err)) => Err(ManagerError::Connect(err.to_string())),
             Err(_) => Err(ManagerError::Connect(format!("no answer within {}s", CALL_TIMEOUT.as_secs()))),
         }
     }
 
-    /// A client on an existing connection.
-    pub fn on(conn: Connection) -> Manager {
-        Manager { conn, calls: Arc::new(Semaphore::new(IN_FLIGHT)) }
+    /// Starts listening for changes of the unit `name` (read its state
+    /// after this, then wait); `None` when no signals are followed.
+    pub fn changes(&self, name: &str) -> Option<Changes> {
+        self.watch.live().then(|| self.watch.changes(name))
+    }
+
+    /// Notes that the unit `name` ended, was seen still loaded (`view`)
+    /// and reset: until systemd collects it, it can be started again as it
+    /// is ([`Manager::take_ended`]).
+    pub fn note_ended(&self, name: &str, view: UnitView) {
+        self.ended.lock().expect("never poisoned").insert(name.to_string(), view);
+    }
+
+    /// How the unit `name` was last seen to end, if it did since it was
+    /// last started with `description` (and forgets it).
+    pub fn take_ended(&self, name: &str, description: &str) -> Option<UnitView> {
+        let view = self.ended.lock().expect("never poisoned").remove(name)?;
+        view.state().is_some_and(|s| s.description == description).then_some(view)
     }
 
     /// Runs one call under the in-flight cap and the timeout.
@@ -185,50 +192,44 @@ impl Manager {
     /// Reads a unit's state, loading it first if needed (unit workers).
     pub async fn query(&self, name: &str) -> Result<UnitState, ManagerError> {
         let path = self.path(name, true).await?.expect("LoadUnit answers a path");
-        self.read(path).await
+        Ok(self.read(path).await?.state().expect("a unit read is loaded"))
     }
 
     /// Reads a loaded unit's state; `None` when it is not loaded (a
     /// transient unit that ended well and was collected, or never made).
     pub async fn loaded(&self, name: &str) -> Result<Option<UnitState>, ManagerError> {
+        Ok(self.view(name).await?.state())
+    }
+
+    /// Reads the unit, to be kept current with [`Manager::changes`].
+    pub async fn view(&self, name: &str) -> Result<UnitView, ManagerError> {
         match self.path(name, false).await? {
-            Some(path) => self.read(path).await.map(Some),
-            None => Ok(None),
+            Some(path) => self.read(path).await,
+            None => Ok(UnitView::default()),
         }
     }
 
     /// All properties of `interface` on `path` (empty where the object
-    /// lacks it, e.g. the Service interface of a timer).
+    /// lacks it, e.g. the Service interface of a timer), with the serial of
+    /// systemd's reply.
     async fn props(&self, path: &OwnedObjectPath, interface: &str) -> Result<Props, ManagerError> {
         let what = || format!("the {interface} properties of {}", path.as_str());
-        let build =
-            PropertiesProxy::builder(&self.conn).path(path.clone()).cache_properties(CacheProperties::No).build();
-        let proxy = self.call(what, build).await?;
-        match self.call(what, proxy.get_all(interface)).await {
-            Ok(map) => Ok(Props(map)),
-            Err(ManagerError::Call { source, .. }) if lacks_interface(&source) => Ok(Props(HashMap::new())),
+        let args = (interface,);
+        let call = self.conn.call_method(Some(SYSTEMD), path.as_str(), Some(PROPERTIES), "GetAll", &args);
+        match self.call(what, call).await {
+            Ok(reply) => {
+                let values: HashMap<String, OwnedVariant> =
+                    reply.body().deserialize().map_err(|source| ManagerError::Call { what: what(), source })?;
+                Ok(Props::new(values, reply.header().primary().serial_num().get()))
+            }
+            Err(ManagerError::Call { source, .. }) if lacks_interface(&source) => Ok(Props::default()),
             Err(err) => Err(err),
         }
     }
 
-    async fn read(&self, path: OwnedObjectPath) -> Result<UnitState, ManagerError> {
+    async fn read(&self, path: OwnedObjectPath) -> Result<UnitView, ManagerError> {
         let (unit, service) = tokio::join!(self.props(&path, UNIT), self.props(&path, SERVICE));
-        let (mut unit, mut service) = (unit?, service?);
-        let code: Option<i32> = service.get("ExecMainCode");
-        let status: Option<i32> = service.get("ExecMainStatus");
-        Ok(UnitState {
-            load: unit.string("LoadState"),
-            active: unit.string("ActiveState"),
-            sub: unit.string("SubState"),
-            description: unit.string("Description"),
-            main_pid: service.get("MainPID").unwrap_or(0),
-            n_restarts: service.get("NRestarts"),
-            result: service.get("Result"),
-            exec_main: code.zip(status),
-            active_since_usec: unit.get("ActiveEnterTimestamp").unwrap_or(0),
-            job_pending: unit.get::<(u32, OwnedObjectPath)>("Job").is_some_and(|(id, _)| id != 0),
-            status_text: service.string("StatusText"),
-        })
+        Ok(UnitView::read(unit?, service?))
     }
 
     /// `RestartUnit(name, "replace")`: the job's object path.
@@ -237,10 +238,13 @@ impl Manager {
         self.call(|| format!("RestartUnit({name})"), manager.restart_unit(name, "replace")).await
     }
 
-    /// `StartUnit(name, "replace")`: the job's object path.
-    pub async fn start(&self, name: &str) -> Result<OwnedObjectPath, ManagerError> {
-        let manager = self.proxy().await?;
-        self.call(|| format!("StartUnit({name})"), manager.start_unit(name, "replace")).await
+    /// `StartUnit(name, "replace")`: the serial of systemd's reply, which
+    /// orders it before the job's effects (see [`UnitView`]).
+    pub async fn start(&self, name: &str) -> Result<u32, ManagerError> {
+        let args = (name, "replace");
+        let call = self.conn.call_method(Some(SYSTEMD), "/org/freedesktop/systemd1", Some(MANAGER), "StartUnit", &args);
+        let reply = self.call(|| format!("StartUnit({name})"), call).await?;
+        Ok(reply.header().primary().serial_num().get())
     }
 
     /// `StartTransientUnit(name, "fail", properties)`.
@@ -285,8 +289,8 @@ impl Manager {
     /// A service's accounting and control group (`""` when not loaded).
     pub async fn resources(&self, name: &str) -> Result<(UnitResources, String), ManagerError> {
         let Some(path) = self.path(name, false).await? else { return Ok((UnitResources::default(), String::new())) };
-        let mut service = self.props(&path, SERVICE).await?;
-        let mut set = |key: &str| service.get::<u64>(key).filter(|v| *v != NOT_SET);
+        let service = self.props(&path, SERVICE).await?;
+        let set = |key: &str| service.get::<u64>(key).filter(|v| *v != NOT_SET);
         let resources = UnitResources {
             memory_bytes: set("MemoryCurrent"),
             cpu_nsec: set("CPUUsageNSec"),

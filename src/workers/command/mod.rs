@@ -265,6 +265,14 @@ struct Run {
     restart: Option<(String, u32)>,
 }
 
+/// The worker's last output, which ends a crash alert (`last output: ...`).
+enum LastWords {
+    /// At hand (fork mode's pipe), or none to add.
+    Now(Option<String>),
+    /// Being read from the journal.
+    Later(tokio::task::JoinHandle<Option<String>>),
+}
+
 struct Task {
     w: WorkerSettings,
     spec: CommandWorker,
@@ -417,7 +425,7 @@ impl Task {
         let message = format!("cannot start: {err}");
         self.last_exit = Some(message.clone());
         let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
-        self.decide(Instant::now(), true, message, finding, true, None)
+        self.decide(Instant::now(), true, message, finding, true, LastWords::Now(None))
     }
 
     async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
@@ -522,22 +530,26 @@ impl Task {
             return State::Idle(Phase::Down { message });
         }
         let finding = f::problem(&self.w, Status::Unhealthy, &message, details);
-        let last_words = if crashed { self.last_output().await } else { None };
+        let last_words = if crashed { self.last_output() } else { LastWords::Now(None) };
         self.decide(now, !run.verified, cause, finding, false, last_words)
     }
 
     /// `last output: a | b`: in fork mode from the pipe of the process that
     /// just exited, read to its end first so its very last line is there;
-    /// under systemd from the journal.
-    async fn last_output(&self) -> Option<String> {
-        let lines = match &self.reader {
+    /// under systemd from the journal, which takes a `journalctl` run (tens
+    /// of milliseconds): that read goes on beside the restart.
+    fn last_output(&self) -> LastWords {
+        let words = |lines: Vec<String>| (!lines.is_empty()).then(|| format!("last output: {}", lines.join(" | ")));
+        match &self.reader {
             Some(reader) => {
                 reader.drain();
-                self.output.last()
+                LastWords::Now(words(self.output.last()))
             }
-            None => self.launcher.last_lines(&self.w.name).await,
-        };
-        (!lines.is_empty()).then(|| format!("last output: {}", lines.join(" | ")))
+            None => {
+                let (launcher, name) = (self.launcher.clone(), self.w.name.clone());
+                LastWords::Later(tokio::spawn(async move { words(launcher.last_lines(&name).await) }))
+            }
+        }
     }
 
     /// Asks the budget about an exit (or failed start) and reports the verdict
@@ -550,9 +562,8 @@ impl Task {
         cause: String,
         mut finding: crate::model::Finding,
         error: bool,
-        last_words: Option<String>,
+        last_words: LastWords,
     ) -> State {
-        let words = last_words.map(|w| format!("; {w}")).unwrap_or_default();
         match self.budget.on_exit(now, quick) {
             Verdict::Restart { delay, nth } => {
                 let when = if delay.is_zero() { "now".to_string() } else { format!("in {}", human(delay)) };
@@ -563,21 +574,42 @@ impl Task {
                 );
                 let message = match finding.problem.as_mut() {
                     Some(problem) => {
-                        problem.message = format!("{}; {plan}{words}", problem.message);
+                        problem.message = format!("{}; {plan}", problem.message);
                         problem.message.clone()
                     }
                     None => plan,
                 };
-                self.emit(vec![finding]);
+                self.emit_ending(finding, last_words);
                 State::Waiting { until: now + delay, cause, nth, message, error }
             }
             Verdict::GiveUp { restarts } => {
-                let mut finding = f::given_up(&self.w, restarts, &cause);
-                if let Some(problem) = finding.problem.as_mut() {
-                    problem.message.push_str(&words);
-                }
-                self.emit(vec![finding]);
+                self.emit_ending(f::given_up(&self.w, restarts, &cause), last_words);
                 State::Idle(Phase::GivenUp { restarts, last: cause })
+            }
+        }
+    }
+
+    /// Emits `finding` with `last_words` at the end of its message; words
+    /// still being read from the journal are waited for in a task of their
+    /// own, so the restart does not wait for the alert.
+    fn emit_ending(&self, mut finding: crate::model::Finding, last_words: LastWords) {
+        fn end(finding: &mut crate::model::Finding, words: Option<String>) {
+            if let (Some(problem), Some(words)) = (finding.problem.as_mut(), words) {
+                problem.message = format!("{}; {words}", problem.message);
+            }
+        }
+        match last_words {
+            LastWords::Now(words) => {
+                end(&mut finding, words);
+                self.emit(vec![finding]);
+            }
+            LastWords::Later(read) => {
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    end(&mut finding, read.await.ok().flatten());
+                    // The receiver is gone only while the daemon shuts down.
+                    let _ = events.send(vec![finding]);
+                });
             }
         }
     }

@@ -11,9 +11,12 @@
 //! `stop_timeout` (SIGTERM to every process, SIGKILL to what is left
 //! after it), `CollectMode=inactive`: a unit that exits 0 is collected at
 //! once, a failed one stays until `ResetFailedUnit`, which healthmon calls
-//! after reading its exit status. Its `Description` carries a fingerprint
-//! of the worker's command, so a worker whose config changed while
-//! healthmon was away is restarted instead of adopted.
+//! after reading its exit status. A crashed worker's unit, reset but not
+//! collected yet, is started again with `StartUnit` rather than waited
+//! for (its start limit is off: healthmon's budget decides). Its
+//! `Description` carries a fingerprint of the worker's command, so a
+//! worker whose config changed while healthmon was away is restarted
+//! instead of adopted.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,6 +26,8 @@ use zbus::Variant;
 
 use crate::config::{CommandWorker, WorkerSettings};
 use crate::systemd::manager::{Manager, ManagerError, UnitState};
+use crate::systemd::view::UnitView;
+use crate::systemd::watch::Changes;
 
 use super::super::notify;
 use super::super::output;
@@ -39,8 +44,13 @@ const START_WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(2);
 /// The longest pause between two reads of a unit that is slow to change.
 const POLL_MAX: Duration = Duration::from_millis(50);
+/// The pause between two reads while systemd's signals wake the waiter:
+/// only a safety net for a signal lost.
+const SIGNALLED_POLL: Duration = Duration::from_secs(1);
 /// How long an ended unit may take to be collected before its name is free again.
 const COLLECT_WAIT: Duration = Duration::from_secs(5);
+/// How long a crashed worker's last output gets to reach the journal.
+const JOURNAL_SETTLE: Duration = Duration::from_millis(100);
 /// How long systemd gets beyond `stop_timeout` to finish off what it SIGKILLed.
 pub(super) const KILL_WAIT: Duration = Duration::from_secs(5);
 
@@ -49,11 +59,19 @@ pub fn unit_name(worker: &str) -> String {
     format!("healthmon-{worker}.service")
 }
 
+/// The control group systemd gives the unit `unit` in the workers' slice,
+/// as its `ControlGroup` property names it.
+pub fn control_group(unit: &str) -> String {
+    format!("/healthmon.slice/{SLICE}/{unit}")
+}
+
 /// A worker's unit, held while it runs.
 #[derive(Debug, Clone)]
 pub struct UnitRef {
     pub name: String,
     manager: Manager,
+    /// The Description it was made with (the command's fingerprint).
+    description: String,
     stop_timeout: Duration,
     /// systemd's verdicts that name a hang: `Result=timeout` of a
     /// `Type=notify` start, `Result=watchdog`.
@@ -62,10 +80,11 @@ pub struct UnitRef {
 }
 
 impl UnitRef {
-    fn new(manager: &Manager, w: &WorkerSettings) -> UnitRef {
+    fn new(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) -> UnitRef {
         UnitRef {
             name: unit_name(&w.name),
             manager: manager.clone(),
+            description: description(w, spec),
             stop_timeout: w.stop_timeout,
             start_timeout: w.notify_ready.then_some(w.start_timeout),
             watchdog: w.watchdog,
@@ -90,17 +109,22 @@ impl UnitRef {
     /// its name can be started again.
     pub async fn settle(&self) -> ExitInfo {
         let deadline = Instant::now() + self.stop_timeout + KILL_WAIT;
-        let state = match wait_for(&self.manager, &self.name, deadline, UnitState::is_down).await {
-            Ok(state) => state,
+        let changes = self.manager.changes(&self.name);
+        let view = match follow(&self.manager, &self.name, deadline, UnitState::is_down, changes, None).await {
+            Ok(view) => view,
             Err(err) => {
                 log::warn!("cannot read how {} ended: {err}", self.name);
                 return ExitInfo::Unknown;
             }
         };
+        let state = view.state();
         if state.as_ref().is_some_and(|s| s.active == "failed") {
             if let Err(err) = self.manager.reset_failed(&self.name).await {
                 log::warn!("cannot reset the failed {}: {err}", self.name);
             }
+        }
+        if state.is_some() {
+            self.manager.note_ended(&self.name, view);
         }
         self.hang(state.as_ref()).unwrap_or_else(|| exit_info(state.as_ref()))
     }
@@ -133,21 +157,53 @@ pub(super) fn ran(exit: ExitInfo) -> bool {
 }
 
 /// Reads the unit until `done` holds for it, or it is not loaded (`None`),
-/// or `deadline` passes (the last state read).
+/// or `deadline` passes (the last state known).
 pub(super) async fn wait_for(
     manager: &Manager,
     name: &str,
     deadline: Instant,
     done: impl Fn(&UnitState) -> bool,
 ) -> Result<Option<UnitState>, ManagerError> {
+    let changes = manager.changes(name);
+    Ok(follow(manager, name, deadline, done, changes, None).await?.state())
+}
+
+/// Follows the unit from `view` (read now when `None`) until `done` holds
+/// for it, or it is not loaded, or `deadline` passes: systemd's signals
+/// about it (`changes`) keep the view current, with a slow poll as a
+/// safety net; without them, it is read again after a growing pause.
+async fn follow(
+    manager: &Manager,
+    name: &str,
+    deadline: Instant,
+    done: impl Fn(&UnitState) -> bool,
+    mut changes: Option<Changes>,
+    view: Option<UnitView>,
+) -> Result<UnitView, ManagerError> {
+    let mut view = match view {
+        Some(view) => view,
+        None => manager.view(name).await?,
+    };
     let mut pause = POLL;
     loop {
-        let state = manager.loaded(name).await?;
-        if state.as_ref().is_none_or(&done) || Instant::now() >= deadline {
-            return Ok(state);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if view.state().as_ref().is_none_or(&done) || left.is_zero() {
+            return Ok(view);
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(POLL_MAX);
+        let current = match changes.as_mut() {
+            Some(changes) => tokio::select! {
+                change = changes.next() => view.apply(&change),
+                () = tokio::time::sleep(SIGNALLED_POLL.min(left)) => false,
+            },
+            None => {
+                tokio::time::sleep(pause.min(left)).await;
+                pause = (pause * 2).min(POLL_MAX);
+                false
+            }
+        };
+        if !current {
+            view = manager.view(name).await?;
+        }
     }
 }
 
@@ -155,26 +211,20 @@ pub(super) async fn wait_for(
 pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) -> Result<Proc, WorkerError> {
     let name = unit_name(&w.name);
     let refused = |reason: String| WorkerError::Unit { unit: name.clone(), reason };
-    let properties = properties(w, spec)?;
-    let unit = UnitRef::new(manager, w);
-    if let Err(first) = manager.start_transient(&name, &properties).await {
-        // The name is still taken: by a failed unit until it is reset, by
-        // an ended one until systemd collects it (a moment later, longer
-        // under load), or by a running one that a healthmon stopping
-        // meanwhile started: that unit is the worker.
-        match free_name(manager, &name).await.map_err(|err| refused(err.to_string()))? {
-            Some(s) if s.main_pid != 0 && !s.is_down() => return hold(s.main_pid, unit),
-            Some(_) => return Err(refused(first.to_string())),
-            None => manager.start_transient(&name, &properties).await.map_err(|err| refused(err.to_string()))?,
-        }
-    }
+    let unit = UnitRef::new(manager, w, spec);
+    let (changes, view) = match queue_start(manager, &unit, &properties(w, spec)?).await? {
+        Queued::Running(pid) => return hold(pid, unit),
+        Queued::Made => (manager.changes(&name), None),
+        Queued::Again(changes, view) => (changes, Some(view)),
+    };
     // A Type=notify unit stays "activating" until its READY=1, which the
     // worker's task awaits (notify::unit) without holding up anything.
     let running = |s: &UnitState| s.active == "active" || (w.notify_ready && s.active == "activating");
     let started = |s: &UnitState| (s.main_pid != 0 && running(s)) || has_run(s);
-    let state =
-        wait_for(manager, &name, Instant::now() + START_WAIT, started).await.map_err(|err| refused(err.to_string()))?;
-    match state {
+    let deadline = Instant::now() + START_WAIT;
+    let view =
+        follow(manager, &name, deadline, started, changes, view).await.map_err(|err| refused(err.to_string()))?;
+    match view.state() {
         Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
         other => {
             let exit = unit.settle().await;
@@ -184,6 +234,56 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
             let seen = other.map(|s| s.describe()).unwrap_or_else(|| "collected".into());
             Err(refused(format!("did not start ({exit}; {seen}; see journalctl -u {name})")))
         }
+    }
+}
+
+/// How the start of a worker's unit was queued.
+enum Queued {
+    /// Made anew with StartTransientUnit.
+    Made,
+    /// Its unit had ended a moment ago (a crash) and was not collected
+    /// yet: started again as it is. Followed from how it was seen to end,
+    /// through the changes since just before the start.
+    Again(Option<Changes>, UnitView),
+    /// A unit of that name runs already: a healthmon stopping meanwhile
+    /// started it, and it is the worker.
+    Running(u32),
+}
+
+/// Queues the start of the worker's unit (see [`Queued`]).
+async fn queue_start(
+    manager: &Manager,
+    unit: &UnitRef,
+    properties: &[(&str, Variant<'_>)],
+) -> Result<Queued, WorkerError> {
+    let name = &unit.name;
+    let refused = |reason: String| WorkerError::Unit { unit: name.clone(), reason };
+    if let Some(mut ended) = manager.take_ended(name, &unit.description) {
+        let changes = manager.changes(name);
+        if let Ok(serial) = manager.start(name).await {
+            ended.start_queued(serial);
+            return Ok(Queued::Again(changes, ended));
+        }
+    }
+    let Err(first) = manager.start_transient(name, properties).await else { return Ok(Queued::Made) };
+    // The name is still taken: by this worker's unit that ended (started
+    // again), by a failed or another unit until it is reset and
+    // collected, or by a running one.
+    match manager.loaded(name).await.map_err(|err| refused(err.to_string()))? {
+        Some(s) if s.main_pid != 0 && !s.is_down() => return Ok(Queued::Running(s.main_pid)),
+        Some(s) if s.is_down() && s.description == unit.description && manager.start(name).await.is_ok() => {
+            return Ok(Queued::Made)
+        }
+        _ => {}
+    }
+    match free_name(manager, name).await.map_err(|err| refused(err.to_string()))? {
+        Some(s) if s.main_pid != 0 && !s.is_down() => Ok(Queued::Running(s.main_pid)),
+        Some(_) => Err(refused(first.to_string())),
+        None => manager
+            .start_transient(name, properties)
+            .await
+            .map(|()| Queued::Made)
+            .map_err(|err| refused(err.to_string())),
     }
 }
 
@@ -211,12 +311,12 @@ pub async fn adopt(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
     let name = unit_name(&w.name);
     let refused = |err: ManagerError| WorkerError::Unit { unit: name.clone(), reason: err.to_string() };
     let Some(state) = manager.loaded(&name).await.map_err(refused)? else { return Ok(None) };
-    let unit = UnitRef::new(manager, w);
-    if state.description != description(w, spec) && !state.is_down() {
+    let unit = UnitRef::new(manager, w, spec);
+    if state.description != unit.description && !state.is_down() {
         log::info!("{name} runs another command than the configuration says: stopping it to start it anew");
         unit.request_stop().await;
     }
-    if state.description != description(w, spec) || state.is_down() || state.main_pid == 0 {
+    if state.description != unit.description || state.is_down() || state.main_pid == 0 {
         unit.settle().await;
         return Ok(None);
     }
@@ -251,6 +351,15 @@ pub async fn stop_workers_if_stopping() -> Result<String, ManagerError> {
 /// The last lines the worker's unit wrote to the journal (bounded as in
 /// fork mode); none when the journal cannot be read.
 pub async fn last_lines(worker: &str) -> Vec<String> {
+    // A journalctl run costs tens of milliseconds of CPU: 100 workers
+    // crashing at once read one after the other, not all beside the
+    // restarts systemd is making.
+    static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    // journald takes the worker's output through a stream of its own: a
+    // moment lets its last lines arrive, and keeps the read off the
+    // restart's way.
+    tokio::time::sleep(JOURNAL_SETTLE).await;
+    let Ok(_turn) = READS.acquire().await else { return Vec::new() };
     let unit = unit_name(worker);
     let run = tokio::process::Command::new("journalctl")
         .args(["--quiet", "--no-pager", "--output=cat", "--lines", &output::TAIL_LINES.to_string()])
@@ -300,6 +409,9 @@ fn properties(w: &WorkerSettings, spec: &CommandWorker) -> Result<Vec<(&'static 
         ("KillMode", Variant::from("control-group")),
         ("TimeoutStopUSec", Variant::from(usec(w.stop_timeout))),
         ("CollectMode", Variant::from("inactive")),
+        // healthmon's restart budget decides; systemd's start limit (5
+        // starts in 10 s) would refuse a crash-looping unit started again.
+        ("StartLimitIntervalUSec", Variant::from(0u64)),
     ]);
     properties.extend(notify::unit::properties(w));
     Ok(properties)
