@@ -275,7 +275,7 @@ impl Daemon {
                 Wake::Heartbeat => {
                     self.notifier.watchdog();
                     self.refresh_workers();
-                    self.notifier.status(&status_line(&self.snapshot_copy(), SystemTime::now()));
+                    self.status_now();
                 }
                 Wake::Request(Request::Stop) => return "Stop() called over D-Bus",
                 Wake::Request(request) => {
@@ -289,7 +289,14 @@ impl Daemon {
                 }
                 Wake::Event(source, findings) => {
                     let summary = self.engine.record_event(source, findings).await;
-                    self.publish(&summary, false).await;
+                    // A burst of events (100 workers crashing at once)
+                    // refreshes the snapshot once, after its last event:
+                    // each refresh reads every open alert and every worker.
+                    if ch.events.is_empty() {
+                        self.publish(&summary, false).await;
+                    } else {
+                        self.announce(&summary).await;
+                    }
                 }
                 Wake::Control(wake) => self.control_wake(wake).await,
                 Wake::Wedge => {
@@ -385,16 +392,7 @@ impl Daemon {
 
     /// Tells the bus (and systemd) what a cycle or event changed.
     async fn publish(&mut self, summary: &CycleSummary, completed_cycle: bool) {
-        for alert in &summary.raised {
-            let sent =
-                self.iface.alert_raised(alert.id, alert.severity.as_str(), &alert.component, &alert.message).await;
-            log_signal_error("AlertRaised", sent);
-        }
-        for alert in &summary.resolved {
-            log_signal_error("AlertResolved", self.iface.alert_resolved(alert.id).await);
-        }
-        let (raised, resolved) = summary.to_notify();
-        self.notifications.alerts(&raised, &resolved);
+        self.announce(summary).await;
         if completed_cycle {
             let forecast = crate::checks::disk_trend::lines(summary.sections.iter().flat_map(|s| &s.findings));
             self.snapshot.write().unwrap_or_else(|p| p.into_inner()).disk_forecast = forecast;
@@ -405,6 +403,20 @@ impl Daemon {
         if completed_cycle && !self.engine.dry_run() {
             self.after_cycle().await;
         }
+    }
+
+    /// The alerts raised and resolved: D-Bus signals and notifications.
+    async fn announce(&mut self, summary: &CycleSummary) {
+        for alert in &summary.raised {
+            let sent =
+                self.iface.alert_raised(alert.id, alert.severity.as_str(), &alert.component, &alert.message).await;
+            log_signal_error("AlertRaised", sent);
+        }
+        for alert in &summary.resolved {
+            log_signal_error("AlertResolved", self.iface.alert_resolved(alert.id).await);
+        }
+        let (raised, resolved) = summary.to_notify();
+        self.notifications.alerts(&raised, &resolved);
     }
 
     /// Re-reads counters, alerts and workers into the snapshot, emits
@@ -446,7 +458,14 @@ impl Daemon {
             let iface = self.iface.get().await;
             log_signal_error("PropertiesChanged", iface.state_changed(self.iface.signal_emitter()).await);
         }
-        self.notifier.status(&status_line(&self.snapshot_copy(), SystemTime::now()));
+        self.status_now();
+    }
+
+    /// `STATUS=` from the snapshot, read in place (a copy would clone every
+    /// worker's row, every heartbeat).
+    fn status_now(&self) {
+        let line = status_line(&self.snapshot.read().unwrap_or_else(|p| p.into_inner()), SystemTime::now());
+        self.notifier.status(&line);
     }
 
     /// The Prometheus export, due reminders and the open alerts for

@@ -255,6 +255,27 @@ impl Manager {
             .map(drop)
     }
 
+    /// The loaded units whose names match `pattern` (a shell glob, as
+    /// `systemctl list-units PATTERN`): (name, description, active state).
+    pub async fn units_named(&self, pattern: &str) -> Result<Vec<(String, String, String)>, ManagerError> {
+        let states: &[&str] = &[];
+        let args = (states, &[pattern][..]);
+        let call = self.conn.call_method(
+            Some(SYSTEMD),
+            "/org/freedesktop/systemd1",
+            Some(MANAGER),
+            "ListUnitsByPatterns",
+            &args,
+        );
+        let reply = self.call(|| format!("ListUnitsByPatterns({pattern})"), call).await?;
+        type Listed = (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
+        let units: Vec<Listed> = reply
+            .body()
+            .deserialize()
+            .map_err(|source| ManagerError::Call { what: format!("ListUnitsByPatterns({pattern})"), source })?;
+        Ok(units.into_iter().map(|u| (u.0, u.1, u.3)).collect())
+    }
+
     /// `StopUnit(name, "replace")`; a unit that is not loaded is stopped already.
     pub async fn stop(&self, name: &str) -> Result<(), ManagerError> {
         let manager = self.proxy().await?;

@@ -31,7 +31,7 @@ const QUEUED: usize = 4096;
 
 /// Changes queued for one waiter; one that falls further behind reads the
 /// unit anew.
-const BACKLOG: usize = 64;
+const BACKLOG: usize = 16;
 
 /// The waiters, by unit object path.
 type Waiters = Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Change>>>>>;
