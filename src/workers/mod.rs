@@ -180,8 +180,9 @@ impl Supervisor {
     }
 
     /// Starts (or adopts: its unit left running, or through `match`) every
-    /// command worker but those in `held` (stopped by an administrator), run the `mode` way, and begins watching units. In
-    /// dry run nothing is started. With `store`, each worker's restart
+    /// command worker but those in `held` (stopped by an administrator),
+    /// run the `mode` way, stops the units of workers no longer configured,
+    /// and begins watching units. In dry run nothing is started or stopped. With `store`, each worker's restart
     /// budget and backoff are kept there, so a restart of healthmon resets
     /// neither.
     pub async fn start_in(
@@ -210,6 +211,10 @@ impl Supervisor {
         for w in workers {
             let entry = supervisor.entry(w);
             supervisor.entries.push(entry);
+        }
+        if !dry_run {
+            let units = workers.iter().filter_map(|w| supervisor.launcher.unit(&w.name)).collect();
+            supervisor.launcher.stop_orphans(units);
         }
         supervisor
     }

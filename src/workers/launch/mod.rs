@@ -9,9 +9,11 @@
 //! restart budget retries it), never a fallback to forking.
 
 mod fork;
+mod orphans;
 mod probe_unit;
 pub mod transient;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -153,6 +155,24 @@ impl Launcher {
                 Err(reason) => Outcome::Fail(format!("cannot run: {reason}")),
             },
         }
+    }
+
+    /// In the background, stops the worker units left running for workers
+    /// that are not configured any more (see `orphans`); `units` are the
+    /// configured workers' unit names. Nothing to do in fork mode.
+    pub fn stop_orphans(&self, units: HashSet<String>) {
+        let Launcher::Transient(slot) = self else { return };
+        let slot = slot.clone();
+        tokio::spawn(async move {
+            let done = match slot.get().await {
+                Ok(manager) => orphans::stop(&manager, &units).await.map_err(|err| err.to_string()),
+                Err(reason) => Err(reason),
+            };
+            match done {
+                Ok(done) => done.iter().for_each(|line| log::info!("{line}")),
+                Err(err) => log::warn!("cannot look for worker units no longer configured: {err}"),
+            }
+        });
     }
 
     /// The worker's last lines of output from the journal (transient

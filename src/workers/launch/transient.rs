@@ -33,6 +33,7 @@ use super::super::notify;
 use super::super::output;
 use super::super::proc::{ExitInfo, Proc};
 use super::super::WorkerError;
+use super::orphans::DESCRIBED;
 
 /// The slice every worker unit is in (under `healthmon.slice`).
 pub const SLICE: &str = "healthmon-workers.slice";
@@ -351,10 +352,10 @@ pub async fn stop_workers_if_stopping() -> Result<String, ManagerError> {
 /// The last lines the worker's unit wrote to the journal (bounded as in
 /// fork mode); none when the journal cannot be read.
 pub async fn last_lines(worker: &str) -> Vec<String> {
-    // A journalctl run costs tens of milliseconds of CPU: 100 workers
+    // A journalctl run costs 10 ms of CPU or more: 100 workers
     // crashing at once read one after the other, not all beside the
-    // restarts systemd is making.
-    static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    // restarts systemd is making, on the other core.
+    static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
     // journald takes the worker's output through a stream of its own: a
     // moment lets its last lines arrive, and keeps the read off the
     // restart's way.
@@ -377,7 +378,7 @@ pub async fn last_lines(worker: &str) -> Vec<String> {
 
 /// `healthmon worker NAME [fingerprint]`: what `adopt` compares.
 fn description(w: &WorkerSettings, spec: &CommandWorker) -> String {
-    format!("healthmon worker {} [{:016x}]", w.name, fingerprint(spec))
+    format!("{DESCRIBED}{} [{:016x}]", w.name, fingerprint(spec))
 }
 
 /// FNV-1a over the command, directory, environment and user: stable across
