@@ -110,12 +110,25 @@ def crash_restart(fifo, kills):
     return lat
 
 
+def cpu_ms(pid):
+    """User+system CPU time of a process, in ms."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def many(fifo, rounds):
     lat = {"healthmon": [], "systemd": []}
+    cpu = {"healthmon": [], "systemd": []}
+    hm = int(sh("systemctl", "show", "-p", "MainPID", "--value", "healthmon.service"))
     for _ in range(rounds):
         for who, prefix in (("healthmon", "hm"), ("systemd", "sd")):
+            before = (cpu_ms(hm), cpu_ms(1))
             lat[who].append(kill_and_wait(fifo, ["%s%d" % (prefix, i) for i in range(N)]))
             time.sleep(2)
+            cpu[who].append("healthmon %.0f ms, PID 1 %.0f ms" % (cpu_ms(hm) - before[0], cpu_ms(1) - before[1]))
+    for who in cpu:
+        print("  CPU while %s restarts them (until 2 s after): %s" % (who, "; ".join(cpu[who])))
     return lat
 
 

@@ -26,6 +26,8 @@
 set -uo pipefail
 # shellcheck source=tests/system/run
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/system/run"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 require_root
 host_tools || exit 1
@@ -38,9 +40,6 @@ cp "$DEB" "$ROOT/root/"
 cp "$REPO/bench/units.py" "$ROOT/root/units.py"
 boot || exit 1
 CT_TIMEOUT=120 ct dpkg -i "/root/$(basename "$DEB")" >/dev/null || { echo "dpkg -i failed" >&2; exit 1; }
-if [[ -n ${HEALTHMON_BIN:-} ]]; then
-  cp "$HEALTHMON_BIN" "$ROOT/usr/bin/healthmon.new" && mv "$ROOT/usr/bin/healthmon.new" "$ROOT/usr/bin/healthmon" &&
-    ct systemctl restart healthmon.service || { echo "cannot put $HEALTHMON_BIN in place" >&2; exit 1; }
-fi
+put_healthmon_bin || exit 1
 wait_until 30 "healthmon active" is_active "$UNIT" || { echo "healthmon.service is not active" >&2; exit 1; }
 CT_TIMEOUT=1800 ct python3 /root/units.py "${1:-30}" "${2:-5}"

@@ -22,6 +22,7 @@
 # container. Prints every figure and the ratios of the goals.
 #
 # Usage: bench/workers_1500.sh [N] [IDLE_SECONDS] [PHASES]   (root; from anywhere)
+# HEALTHMON_BIN=target/release/healthmon: that binary over the packaged one.
 # PHASES: "healthmon systemd" (default), or one of them alone.
 set -uo pipefail
 N=${1:-1500}
@@ -138,6 +139,7 @@ main_bench() {
   cp target/release/examples/workers_probe "$ROOT$PROBE"
   boot || exit 1
   CT_TIMEOUT=120 ct dpkg -i "/root/$(basename "$DEB")" >/dev/null || exit 1
+  put_healthmon_bin || exit 1
   echo "package: $(basename "$DEB") ($(date -r "$DEB" '+%F %T')); host load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
   HM_START=0 HM_CPU=0 HM_PID1_CPU=0 HM_PSS=0 HM_RECOVER=0 HM_STOP=0
