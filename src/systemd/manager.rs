@@ -228,7 +228,11 @@ impl Manager {
     }
 
     async fn read(&self, path: OwnedObjectPath) -> Result<UnitView, ManagerError> {
-        let (unit, service) = tokio::join!(self.props(&path, UNIT), self.props(&path, SERVICE));
+        // Each trimmed as it comes: a whole GetAll held while the other
+        // call waits its turn was 1,500 of them at once.
+        let unit = async { self.props(&path, UNIT).await.map(Props::trimmed) };
+        let service = async { self.props(&path, SERVICE).await.map(Props::trimmed) };
+        let (unit, service) = tokio::join!(unit, service);
         Ok(UnitView::read(unit?, service?))
     }
 

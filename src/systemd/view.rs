@@ -30,7 +30,7 @@ pub(super) struct Props {
 /// The properties a [`UnitState`] is made of; the rest of a GetAll (a
 /// service has about 250) is dropped at once: with 1,500 workers starting
 /// together, whole views held across the wait took 25 MiB.
-const KEPT: [&str; 12] = [
+pub(super) const KEPT: [&str; 12] = [
     "LoadState",
     "ActiveState",
     "SubState",
@@ -51,7 +51,7 @@ impl Props {
     }
 
     /// Only what a [`UnitState`] is made of.
-    fn trimmed(mut self) -> Props {
+    pub(super) fn trimmed(mut self) -> Props {
         self.values.retain(|name, _| KEPT.contains(&name.as_str()));
         self.values.shrink_to_fit();
         self
@@ -84,8 +84,9 @@ pub struct UnitView {
 }
 
 impl UnitView {
+    /// A view of what was read (trimmed: see [`Props::trimmed`]).
     pub(super) fn read(unit: Props, service: Props) -> UnitView {
-        UnitView { loaded: Some((unit.trimmed(), service.trimmed())), start_queued: false }
+        UnitView { loaded: Some((unit, service)), start_queued: false }
     }
 
     /// The unit's state; `None` when it is not loaded.
@@ -194,11 +195,11 @@ mod tests {
         assert!(unit.state().unwrap().is_down(), "failed after the start");
     }
 
-    /// A view keeps only what its state is made of (a service's GetAll has
-    /// about 250 properties).
+    /// A trimmed read keeps only what a state is made of (a service's
+    /// GetAll has about 250 properties).
     #[test]
     fn a_read_keeps_only_the_state() {
-        let read = |pairs: &[(&str, &str)]| Props::new(values(pairs), 1);
+        let read = |pairs: &[(&str, &str)]| Props::new(values(pairs), 1).trimmed();
         let unit = UnitView::read(read(&[("ActiveState", "active"), ("Names", "x")]), read(&[("ExecStart", "y")]));
         let (unit_props, service_props) = unit.loaded.as_ref().unwrap();
         assert_eq!((unit_props.values.len(), service_props.values.len()), (1, 0));

@@ -19,6 +19,8 @@ use tokio::task::AbortHandle;
 use zbus::message::Type;
 use zbus::{Connection, MatchRule, Message, MessageStream, OwnedObjectPath, OwnedVariant};
 
+use super::view::KEPT;
+
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
@@ -182,8 +184,10 @@ fn change_of(message: &Message) -> Option<Change> {
     let serial = header.primary().serial_num().get();
     let what = match header.member()?.as_str() {
         "PropertiesChanged" => {
-            let (interface, changed, _): (String, HashMap<String, OwnedVariant>, Vec<String>) =
+            let (interface, mut changed, _): (String, HashMap<String, OwnedVariant>, Vec<String>) =
                 message.body().deserialize().ok()?;
+            // Queued for waiters that may be slow to take it: only what a view keeps.
+            changed.retain(|name, _| KEPT.contains(&name.as_str()));
             What::Properties(interface, changed)
         }
         "UnitNew" => What::Loaded,
