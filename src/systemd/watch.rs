@@ -26,10 +26,11 @@ const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 /// Where systemd serves its units' objects.
 const UNIT_PATHS: &str = "/org/freedesktop/systemd1/unit/";
-/// Signals queued before the dispatcher takes them; when full, zbus stops
-/// reading the connection, so this is roomy (100 workers restarting at
-/// once send about 10 signals each).
-const QUEUED: usize = 4096;
+/// Signals queued before the dispatcher takes them. When full, zbus stops
+/// reading the connection until the dispatcher (which never waits) has
+/// taken some; 1,500 units starting at once send tens of thousands of
+/// signals, and a short queue bounds how many wait in memory.
+const QUEUED: usize = 256;
 
 /// Changes queued for one waiter; one that falls further behind reads the
 /// unit anew.
