@@ -273,6 +273,16 @@ enum LastWords {
     Later(tokio::task::JoinHandle<Option<String>>),
 }
 
+impl LastWords {
+    /// The words, once read.
+    async fn settled(self) -> Option<String> {
+        match self {
+            LastWords::Now(words) => words,
+            LastWords::Later(read) => read.await.ok().flatten(),
+        }
+    }
+}
+
 struct Task {
     w: WorkerSettings,
     spec: CommandWorker,
@@ -388,7 +398,7 @@ impl Task {
     /// Starts the command; `restart` = (cause, nth) when it replaces a dead one.
     async fn launch(&mut self, restart: Option<(String, u32)>) -> State {
         if let Err(err) = self.bind_notify().await {
-            return self.start_failed(err);
+            return self.start_failed(err).await;
         }
         lock(&self.view).status.clear();
         match self.launcher.start(&self.w, &self.spec, &self.output, self.notify.as_ref()).await {
@@ -416,16 +426,16 @@ impl Task {
                 let run = Run { adopted: false, verified: false, watch: Watch::started(&self.w), restart };
                 self.on_exit(0, exit, run, None).await
             }
-            Err(err) => self.start_failed(err),
+            Err(err) => self.start_failed(err).await,
         }
     }
 
     /// The start itself failed (no process ran): an error, counted as a quick exit.
-    fn start_failed(&mut self, err: WorkerError) -> State {
+    async fn start_failed(&mut self, err: WorkerError) -> State {
         let message = format!("cannot start: {err}");
         self.last_exit = Some(message.clone());
         let finding = f::problem(&self.w, Status::Error, &message, self.spec.command.join(" "));
-        self.decide(Instant::now(), true, message, finding, true, LastWords::Now(None))
+        self.decide(Instant::now(), true, message, finding, true, LastWords::Now(None)).await
     }
 
     async fn on_up(&mut self, proc: Proc, mut run: Run) -> State {
@@ -531,7 +541,7 @@ impl Task {
         }
         let finding = f::problem(&self.w, Status::Unhealthy, &message, details);
         let last_words = if crashed { self.last_output() } else { LastWords::Now(None) };
-        self.decide(now, !run.verified, cause, finding, false, last_words)
+        self.decide(now, !run.verified, cause, finding, false, last_words).await
     }
 
     /// `last output: a | b`: in fork mode from the pipe of the process that
@@ -555,7 +565,10 @@ impl Task {
     /// Asks the budget about an exit (or failed start) and reports the verdict
     /// with `finding`, whose message gets the plan appended, and then
     /// `last_words` (the worker's last output, which ends a crash alert).
-    fn decide(
+    /// Only a restart that starts now goes on without waiting for words
+    /// still being read: the message a waiting or given-up worker shows
+    /// (and the cycle repeats) ends with them.
+    async fn decide(
         &mut self,
         now: Instant,
         quick: bool,
@@ -572,17 +585,22 @@ impl Task {
                     self.w.max_restarts,
                     human(self.w.restart_window)
                 );
-                let message = match finding.problem.as_mut() {
+                let last_words = if delay.is_zero() { last_words } else { LastWords::Now(last_words.settled().await) };
+                let mut message = match finding.problem.as_mut() {
                     Some(problem) => {
                         problem.message = format!("{}; {plan}", problem.message);
                         problem.message.clone()
                     }
                     None => plan,
                 };
+                if let LastWords::Now(Some(words)) = &last_words {
+                    message = format!("{message}; {words}");
+                }
                 self.emit_ending(finding, last_words);
                 State::Waiting { until: now + delay, cause, nth, message, error }
             }
             Verdict::GiveUp { restarts } => {
+                let last_words = LastWords::Now(last_words.settled().await);
                 self.emit_ending(f::given_up(&self.w, restarts, &cause), last_words);
                 State::Idle(Phase::GivenUp { restarts, last: cause })
             }
