@@ -12,17 +12,17 @@
 # packaged one before the first start (to measure a change without
 # rebuilding the packages).
 #
-# Figures of one run, 2026-12-03 15:01 UTC, on 2 cores shared with other
-# builds and system tests (load average 6-9), systemd 252, healthmon 0.2.0,
-# `bench/units.sh 30 5`:
-#   1. crash -> restart, one worker   healthmon median   54.4 ms   systemd   21.1 ms   ratio 2.58
-#   2. 100 killed at once, last back  healthmon median 4292 ms     systemd 1224 ms     ratio 3.51
+# Figures of one run, 2026-12-03 18:14 UTC, systemd 252, healthmon 0.2.0
+# (commit "A waiting or given-up worker's message ends with its last output
+# again"), load average 0.7, `bench/units.sh 20 3`:
+#   1. crash -> restart, one worker   healthmon median   28.4 ms   systemd   22.2 ms   ratio 1.28
+#   2. 100 killed at once, last back  healthmon median 1327 ms     systemd  714 ms     ratio 1.86
+#      CPU over the 100 restarts and 2 s after: healthmon 0.60-0.65 s and
+#      PID 1 0.83-0.89 s; when systemd restarts them, PID 1 0.41-0.48 s
 #   3. adopt 100 after `systemctl restart healthmon` (same pids, no restart
-#      counted), from the restart command until ListWorkers shows all 100:
-#                                     healthmon median  892.6 ms (min 734, max 908; 3 rounds)
-# The issue's goals (1.25x systemd for 1 and 2, <= 1 s for 3) are met for 3
-# only. The machine was far from idle: systemd's own figures are 1.5-6x
-# those of an idle host (about 15 ms and 206 ms).
+#      counted), until ListWorkers shows all 100: median 378 ms (342-497)
+# Before this commit's series (15:01 UTC, load 6-9): 54.4 vs 21.1 ms (2.58),
+# 4292 vs 1224 ms (3.51), adopt 893 ms. The goals are 1.25x for 1 and 2.
 set -uo pipefail
 # shellcheck source=tests/system/run
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/system/run"
