@@ -54,6 +54,7 @@ trait Manager {
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const MANAGER_PATH: &str = "/org/freedesktop/systemd1";
 const JOB: &str = "org.freedesktop.systemd1.Job";
 
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +247,7 @@ impl Manager {
     /// orders it before the job's effects (see [`UnitView`]).
     pub async fn start(&self, name: &str) -> Result<u32, ManagerError> {
         let args = (name, "replace");
-        let call = self.conn.call_method(Some(SYSTEMD), "/org/freedesktop/systemd1", Some(MANAGER), "StartUnit", &args);
+        let call = self.conn.call_method(Some(SYSTEMD), MANAGER_PATH, Some(MANAGER), "StartUnit", &args);
         let reply = self.call(|| format!("StartUnit({name})"), call).await?;
         Ok(reply.header().primary().serial_num().get())
     }
@@ -264,13 +265,7 @@ impl Manager {
     pub async fn units_named(&self, pattern: &str) -> Result<Vec<(String, String, String)>, ManagerError> {
         let states: &[&str] = &[];
         let args = (states, &[pattern][..]);
-        let call = self.conn.call_method(
-            Some(SYSTEMD),
-            "/org/freedesktop/systemd1",
-            Some(MANAGER),
-            "ListUnitsByPatterns",
-            &args,
-        );
+        let call = self.conn.call_method(Some(SYSTEMD), MANAGER_PATH, Some(MANAGER), "ListUnitsByPatterns", &args);
         let reply = self.call(|| format!("ListUnitsByPatterns({pattern})"), call).await?;
         type Listed = (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
         let units: Vec<Listed> = reply

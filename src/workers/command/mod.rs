@@ -624,7 +624,7 @@ impl Task {
             LastWords::Later(read) => {
                 let events = self.events.clone();
                 tokio::spawn(async move {
-                    end(&mut finding, read.await.ok().flatten());
+                    end(&mut finding, LastWords::Later(read).settled().await);
                     // The receiver is gone only while the daemon shuts down.
                     let _ = events.send(vec![finding]);
                 });
