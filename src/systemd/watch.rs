@@ -11,10 +11,11 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_core::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use zbus::message::Type;
 use zbus::{Connection, MatchRule, Message, MessageStream, OwnedObjectPath, OwnedVariant};
@@ -37,7 +38,17 @@ const QUEUED: usize = 256;
 const BACKLOG: usize = 16;
 
 /// The waiters, by unit object path.
-type Waiters = Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Change>>>>>;
+type Waiters = Arc<Mutex<HashMap<String, Vec<Waiter>>>>;
+
+/// One waiter's queue, and whether a change did not fit in it.
+/// A queue per waiter, not a broadcast channel per unit: a broadcast
+/// channel keeps its last BACKLOG changes after everyone has read them,
+/// about 20 KiB per running worker (30 MiB with 1,500 workers).
+#[derive(Debug)]
+struct Waiter {
+    queue: mpsc::Sender<Arc<Change>>,
+    lost: Arc<AtomicBool>,
+}
 
 /// What systemd said about a unit, in the order it said it: `serial` is
 /// systemd's serial number of the signal, which orders it against its
@@ -102,28 +113,36 @@ impl Watch {
     /// this call wakes [`Changes::next`], so read the state after it.
     pub fn changes(&self, name: &str) -> Changes {
         let path = unit_path(name);
-        let mut waiters = self.waiters.lock().expect("never poisoned");
-        let receiver = waiters.entry(path.clone()).or_insert_with(|| broadcast::channel(BACKLOG).0).subscribe();
-        Changes { receiver, path, waiters: self.waiters.clone() }
+        let (queue, receiver) = mpsc::channel(BACKLOG);
+        let lost = Arc::new(AtomicBool::new(false));
+        let waiter = Waiter { queue, lost: lost.clone() };
+        self.waiters.lock().expect("never poisoned").entry(path.clone()).or_default().push(waiter);
+        Changes { receiver, lost, path, waiters: self.waiters.clone() }
     }
 }
 
 /// A listener for one unit's changes; stops listening when dropped.
 pub struct Changes {
-    receiver: broadcast::Receiver<Arc<Change>>,
+    receiver: mpsc::Receiver<Arc<Change>>,
+    /// Set by the dispatcher when a change did not fit in the queue.
+    lost: Arc<AtomicBool>,
     path: String,
     waiters: Waiters,
 }
 
 impl Changes {
     /// The next change of the unit since the last call (or since
-    /// [`Watch::changes`]).
+    /// [`Watch::changes`]); [`What::Lost`] once after some did not fit.
     pub async fn next(&mut self) -> Arc<Change> {
+        // Lost before what is still queued: the waiter reads the unit anew,
+        // and the queued changes older than that read are then skipped.
+        if self.lost.swap(false, Ordering::Relaxed) {
+            return Arc::new(Change { serial: 0, what: What::Lost });
+        }
         match self.receiver.recv().await {
-            Ok(change) => change,
-            Err(broadcast::error::RecvError::Lagged(_)) => Arc::new(Change { serial: 0, what: What::Lost }),
+            Some(change) => change,
             // The sender is only dropped with the watch: nothing will come.
-            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            None => std::future::pending().await,
         }
     }
 }
@@ -131,9 +150,11 @@ impl Changes {
 impl Drop for Changes {
     fn drop(&mut self) {
         let mut waiters = self.waiters.lock().expect("never poisoned");
-        // This receiver still counts: 1 means it was the last one.
-        if waiters.get(&self.path).is_some_and(|sender| sender.receiver_count() <= 1) {
-            waiters.remove(&self.path);
+        if let Some(of_unit) = waiters.get_mut(&self.path) {
+            of_unit.retain(|waiter| !Arc::ptr_eq(&waiter.lost, &self.lost));
+            if of_unit.is_empty() {
+                waiters.remove(&self.path);
+            }
         }
     }
 }
@@ -152,11 +173,23 @@ async fn dispatch(mut stream: MessageStream, waiters: Waiters) {
     while let Some(message) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut stream).poll_next(cx)).await {
         let Ok(message) = message else { continue };
         let Some(path) = unit_of(&message) else { continue };
-        let waiting = waiters.lock().expect("never poisoned").get(&path).cloned();
-        if let Some(sender) = waiting {
-            if let Some(change) = change_of(&message) {
-                let _ = sender.send(Arc::new(change));
-            }
+        if !waiters.lock().expect("never poisoned").contains_key(&path) {
+            continue;
+        }
+        // Decoded outside the lock, which new and ending waiters take too.
+        if let Some(change) = change_of(&message) {
+            deliver(&waiters, &path, Arc::new(change));
+        }
+    }
+}
+
+/// Queues `change` for every waiter of the unit at `path`; one whose
+/// queue is full is told it lost changes instead. Never waits.
+fn deliver(waiters: &Waiters, path: &str, change: Arc<Change>) {
+    let by_unit = waiters.lock().expect("never poisoned");
+    for waiter in by_unit.get(path).into_iter().flatten() {
+        if let Err(mpsc::error::TrySendError::Full(_)) = waiter.queue.try_send(change.clone()) {
+            waiter.lost.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -230,5 +263,45 @@ mod tests {
         );
         assert_eq!(unit_path("1a.service"), "/org/freedesktop/systemd1/unit/_31a_2eservice");
         assert_eq!(unit_path(""), "/org/freedesktop/systemd1/unit/_");
+    }
+
+    fn loaded(serial: u32) -> Arc<Change> {
+        Arc::new(Change { serial, what: What::Loaded })
+    }
+
+    async fn serial_of(changes: &mut Changes) -> u32 {
+        let change = changes.next().await;
+        match change.what {
+            What::Lost => 0,
+            _ => change.serial,
+        }
+    }
+
+    /// Each waiter of a unit gets its changes in order; one that falls more
+    /// than BACKLOG behind is told once that it lost some, before what is
+    /// still queued; a dropped waiter leaves nothing behind.
+    #[tokio::test]
+    async fn waiters_get_their_changes_or_learn_they_lost_some() {
+        let watch = Watch { waiters: Waiters::default(), live: true, task: None };
+        let mut first = watch.changes("a.service");
+        let mut second = watch.changes("a.service");
+        let other = watch.changes("b.service");
+        let path = unit_path("a.service");
+        deliver(&watch.waiters, &path, loaded(1));
+        assert_eq!(serial_of(&mut first).await, 1);
+        for serial in 2..=(BACKLOG as u32 + 2) {
+            deliver(&watch.waiters, &path, loaded(serial));
+        }
+        assert_eq!(serial_of(&mut first).await, 0, "lost comes first");
+        assert_eq!(serial_of(&mut first).await, 2);
+        assert_eq!(serial_of(&mut second).await, 0);
+        assert_eq!(serial_of(&mut second).await, 1);
+        assert!(other.receiver.is_empty(), "another unit's waiter got nothing");
+
+        drop(first);
+        assert_eq!(watch.waiters.lock().unwrap()[&path].len(), 1);
+        drop(second);
+        drop(other);
+        assert!(watch.waiters.lock().unwrap().is_empty());
     }
 }

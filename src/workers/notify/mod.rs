@@ -87,7 +87,7 @@ impl Watch {
 pub async fn next(socket: Option<&NotifySocket>, proc: &Proc, w: &WorkerSettings, ready: bool) -> Notice {
     match (socket, proc.unit_ref()) {
         (Some(socket), _) => socket.recv().await,
-        (None, Some(unit)) if wanted(w) => unit::notice(unit, ready).await,
+        (None, Some(unit)) if wanted(w) => Box::pin(unit::notice(unit, ready)).await,
         _ => std::future::pending().await,
     }
 }
