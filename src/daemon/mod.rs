@@ -387,6 +387,7 @@ impl Daemon {
             }
         };
         self.publish(&summary, true).await;
+        crate::process::heap::trim();
         Ok(summary)
     }
 
