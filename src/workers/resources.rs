@@ -86,7 +86,7 @@ pub async fn read_all(workers: Vec<(usize, Whose)>, manager: Option<Manager>) ->
                     cgroup = transient::control_group(unit);
                     accounted = cgroup_accounting(&cgroup);
                 }
-                (index, combine(accounted, &from_proc(whose, &cgroup)))
+                (index, combine(accounted, || from_proc(whose, &cgroup)))
             })
             .collect()
     })
@@ -104,8 +104,14 @@ fn from_proc(whose: Whose, cgroup: &str) -> Usage {
     of_pids(&pids)
 }
 
-/// The unit's accounting where systemd keeps it, else what /proc says.
-fn combine(accounted: UnitResources, from_proc: &Usage) -> Usage {
+/// The unit's accounting where systemd keeps it, else what /proc says
+/// (read only then: a control group's processes and each one's stat file
+/// are most of a cycle's reads).
+fn combine(accounted: UnitResources, from_proc: impl FnOnce() -> Usage) -> Usage {
+    let from_proc = match accounted {
+        UnitResources { memory_bytes: Some(_), cpu_nsec: Some(_), tasks: Some(_) } => Usage::default(),
+        _ => from_proc(),
+    };
     Usage {
         memory_bytes: accounted.memory_bytes.unwrap_or(from_proc.memory_bytes),
         cpu_usec: accounted.cpu_nsec.map(|n| n / 1_000).unwrap_or(from_proc.cpu_usec),
@@ -185,6 +191,18 @@ mod tests {
         assert!(accounted.cpu_nsec.is_some_and(|ns| ns > 0), "{cgroup}: {accounted:?}");
         assert_eq!(cgroup_accounting("/no-such-group-healthmon"), UnitResources::default());
         assert!(cgroup_pids(cgroup).contains(&(std::process::id() as i32)), "{cgroup} holds this test");
+    }
+
+    /// /proc is read only for what the unit's accounting lacks.
+    #[test]
+    fn proc_fills_in_only_what_accounting_lacks() {
+        let from_proc = Usage { memory_bytes: 7, cpu_usec: 8, tasks: 9 };
+        let full = UnitResources { memory_bytes: Some(1), cpu_nsec: Some(2_000), tasks: Some(3) };
+        let usage = combine(full, || panic!("/proc read although the unit accounts for everything"));
+        assert_eq!(usage, Usage { memory_bytes: 1, cpu_usec: 2, tasks: 3 });
+        let partial = UnitResources { memory_bytes: None, cpu_nsec: Some(2_000), tasks: None };
+        assert_eq!(combine(partial, || from_proc), Usage { memory_bytes: 7, cpu_usec: 2, tasks: 9 });
+        assert_eq!(combine(UnitResources::default(), || from_proc), from_proc);
     }
 
     /// Reading many workers' usage takes one blocking thread, not one
