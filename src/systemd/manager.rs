@@ -145,9 +145,9 @@ impl Manager {
         self.watch.live().then(|| self.watch.changes(name))
     }
 
-    /// Notes that the unit `name` ended, was seen still loaded (`view`)
-    /// and reset: until systemd collects it, it can be started again as it
-    /// is ([`Manager::take_ended`]).
+    /// Notes that the unit `name` ended and was seen still loaded (`view`):
+    /// while it is (failed, or reset and not collected yet), it can be
+    /// started again as it is ([`Manager::take_ended`]).
     pub fn note_ended(&self, name: &str, view: UnitView) {
         self.ended.lock().expect("never poisoned").insert(name.to_string(), view);
     }
@@ -157,6 +157,11 @@ impl Manager {
     pub fn take_ended(&self, name: &str, description: &str) -> Option<UnitView> {
         let view = self.ended.lock().expect("never poisoned").remove(name)?;
         view.state().is_some_and(|s| s.description == description).then_some(view)
+    }
+
+    /// Forgets how the unit `name` ended: it will not be started again.
+    pub fn forget_ended(&self, name: &str) {
+        self.ended.lock().expect("never poisoned").remove(name);
     }
 
     /// Runs one call under the in-flight cap and the timeout.

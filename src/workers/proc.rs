@@ -141,7 +141,7 @@ impl Proc {
     pub async fn finish(self, grace: Duration) -> ExitInfo {
         match &self.held {
             Held::Adopted => return ExitInfo::Unknown,
-            Held::Unit(unit) => return unit.settle().await,
+            Held::Unit(unit) => return unit.crashed().await,
             Held::Child => {}
         }
         if !self.group_gone_by(Instant::now()).await {

@@ -641,7 +641,11 @@ impl Task {
             tokio::select! {
                 _ = tokio::time::sleep_until(until.into()) => {}
                 control = self.rx.recv() => match control {
-                    None | Some(Control::Stop) | Some(Control::Leave) => return State::Quit,
+                    None | Some(Control::Stop) => {
+                        self.launcher.release(&self.w.name).await;
+                        return State::Quit;
+                    }
+                    Some(Control::Leave) => return State::Quit,
                     Some(Control::Reset) => self.budget.reset(),
                     Some(Control::Restart(_)) => {}
                     Some(Control::Update(settings, dry_run)) => self.update(*settings, dry_run),
@@ -682,7 +686,11 @@ impl Task {
     /// to adoption or a fresh start as at startup.
     async fn on_idle(&mut self, phase: Phase) -> State {
         match self.rx.recv().await {
-            None | Some(Control::Stop) | Some(Control::Leave) => return State::Quit,
+            None | Some(Control::Stop) => {
+                self.launcher.release(&self.w.name).await;
+                return State::Quit;
+            }
+            Some(Control::Leave) => return State::Quit,
             Some(Control::Admin(Admin::Hold, ack)) if phase == Phase::Held => {
                 let _ = ack.send(false);
                 return State::Idle(phase);

@@ -137,6 +137,16 @@ impl Launcher {
         }
     }
 
+    /// The worker stops for good (removed, or healthmon stops with it):
+    /// its unit, if a crash left it failed, is reset and collected.
+    pub async fn release(&self, worker: &str) {
+        if let Launcher::Transient(slot) = self {
+            if let Ok(manager) = slot.get().await {
+                transient::release(&manager, worker).await;
+            }
+        }
+    }
+
     /// The worker as an earlier healthmon left it running (its unit), if any.
     pub async fn find(&self, w: &WorkerSettings, spec: &CommandWorker) -> Result<Option<Proc>, WorkerError> {
         match self {

@@ -106,9 +106,22 @@ impl UnitRef {
     }
 
     /// Waits until the unit has ended (inactive, failed or collected), then
-    /// reads how its main process ended and resets a failed unit so that
-    /// its name can be started again.
+    /// reads how its main process ended and resets a failed unit, which
+    /// systemd then collects.
     pub async fn settle(&self) -> ExitInfo {
+        self.wait_ended(true).await
+    }
+
+    /// As [`UnitRef::settle`] after a crash, but a failed unit stays
+    /// failed, as `systemctl --failed` then shows it: the restart starts it
+    /// again as it is (StartUnit). A reset unit is collected at once and
+    /// must be made anew, which costs systemd several times more.
+    /// [`release`] resets it if the worker is not started again.
+    pub async fn crashed(&self) -> ExitInfo {
+        self.wait_ended(false).await
+    }
+
+    async fn wait_ended(&self, reset: bool) -> ExitInfo {
         let deadline = Instant::now() + self.stop_timeout + KILL_WAIT;
         let changes = self.manager.changes(&self.name);
         let view = match follow(&self.manager, &self.name, deadline, UnitState::is_down, changes, None).await {
@@ -119,7 +132,7 @@ impl UnitRef {
             }
         };
         let state = view.state();
-        if state.as_ref().is_some_and(|s| s.active == "failed") {
+        if reset && state.as_ref().is_some_and(|s| s.active == "failed") {
             if let Err(err) = self.manager.reset_failed(&self.name).await {
                 log::warn!("cannot reset the failed {}: {err}", self.name);
             }
@@ -148,6 +161,20 @@ pub(super) fn exit_info(state: Option<&UnitState>) -> ExitInfo {
         Some((1, code)) => ExitInfo::Code(code),
         Some((2 | 3, signal)) => Signal::try_from(signal).map(ExitInfo::Signal).unwrap_or(ExitInfo::Unknown),
         _ => ExitInfo::Unknown,
+    }
+}
+
+/// Resets the worker's unit if it failed and is left so ([`UnitRef::crashed`]):
+/// the worker stops for good, and systemd collects the unit.
+pub async fn release(manager: &Manager, worker: &str) {
+    let name = unit_name(worker);
+    manager.forget_ended(&name);
+    if let Ok(Some(state)) = manager.loaded(&name).await {
+        if state.active == "failed" {
+            if let Err(err) = manager.reset_failed(&name).await {
+                log::warn!("cannot reset the failed {name}: {err}");
+            }
+        }
     }
 }
 
@@ -228,7 +255,7 @@ pub async fn start(manager: &Manager, w: &WorkerSettings, spec: &CommandWorker) 
     match view.state() {
         Some(s) if s.main_pid != 0 && !s.is_down() => hold(s.main_pid, unit),
         other => {
-            let exit = unit.settle().await;
+            let exit = unit.crashed().await;
             if ran(exit) {
                 return Err(WorkerError::ExitedAtOnce { unit: name, exit });
             }
