@@ -542,3 +542,18 @@ fn completions_are_generated_for_bash_zsh_and_fish() {
         assert!(script.contains(marker) && script.contains("run-once"), "{shell}: {script}");
     }
 }
+
+/// `healthctl status | head -1`: when the reader has gone, healthctl ends
+/// by SIGPIPE as `ls | head` does, without a panic message.
+#[test]
+fn healthctl_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let bus = TestBus::session();
+    let _daemon = TestDaemon::start(&bus);
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = bus.healthctl_cmd(&["status"]).stdout(writer).output().expect("run healthctl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(Signal::SIGPIPE as i32), "{:?}: {stderr}", out.status);
+}

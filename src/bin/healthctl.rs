@@ -187,6 +187,11 @@ fn silence(component: Option<String>, duration: &str, reason: String, all: bool)
 }
 
 fn main() -> ExitCode {
+    // `healthctl ... | head`: end quietly by SIGPIPE when the reader goes,
+    // as other command-line tools do (Rust ignores it, and println! panics).
+    // SAFETY: no other thread runs yet, and no handler is installed.
+    let _ =
+        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
