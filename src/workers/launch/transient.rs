@@ -10,10 +10,10 @@
 //! `Type=exec`, `KillMode=control-group` with `TimeoutStopUSec` =
 //! `stop_timeout` (SIGTERM to every process, SIGKILL to what is left
 //! after it), `CollectMode=inactive`: a unit that exits 0 is collected at
-//! once, a failed one stays until `ResetFailedUnit`, which healthmon calls
-//! after reading its exit status. A crashed worker's unit, reset but not
-//! collected yet, is started again with `StartUnit` rather than waited
-//! for (its start limit is off: healthmon's budget decides). Its
+//! once, a failed one stays until `ResetFailedUnit`. A crashed worker's
+//! unit is left failed (as `systemctl --failed` shows it) and started again
+//! as it is with `StartUnit` (its start limit is off: healthmon's budget
+//! decides); it is reset when the worker stops for good. Its
 //! `Description` carries a fingerprint of the worker's command, so a
 //! worker whose config changed while healthmon was away is restarted
 //! instead of adopted.
