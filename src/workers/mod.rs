@@ -68,6 +68,9 @@ pub use findings::KINDS;
 /// The name of the supervisor's part of a cycle (its report section).
 pub const SECTION: &str = "workers";
 
+/// A cycle lets other tasks run after this many workers' findings.
+const YIELD_EVERY: usize = 100;
+
 pub use findings::{RESTART as RESTART_METRIC, STATUS as STATUS_METRIC};
 
 /// One row of `ListWorkers()`: `(ssuts)` name, state, pid, restarts, detail.
@@ -249,7 +252,12 @@ impl Supervisor {
         let bus = self.bus_for_cycle().await;
         let mut out = Vec::new();
         let mut bus_failed = false;
-        for entry in self.entries.iter_mut() {
+        for (i, entry) in self.entries.iter_mut().enumerate() {
+            if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                // 1,500 workers' findings are made in a few ms: let D-Bus
+                // calls (Status) in between, as a cycle's other awaits do.
+                tokio::task::yield_now().await;
+            }
             match entry {
                 Entry::Command(c) => out.push(c.cycle()),
                 Entry::Unit(u) => {
