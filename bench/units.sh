@@ -21,6 +21,9 @@
 #      PID 1 0.27-0.37 s; when systemd restarts them, PID 1 0.22-0.23 s
 #   3. adopt 100 after `systemctl restart healthmon` (same pids, no restart
 #      counted), until ListWorkers shows all 100: median 258 ms (255-292)
+# The same command at 21:05 with the crash alerts' journal reads 1.5 s after
+# the crash instead of 100 ms (load 1.3): 20.3 vs 19.2 ms (1.06), 464 vs
+# 360 ms (1.29), adopt 275 ms.
 # At 18:14 (before a crashed unit was left failed and started again with
 # StartUnit; its reset made systemd collect it, so the restart had to make
 # it anew): 28.4 vs 22.2 ms (1.28), 1327 vs 714 ms (1.86), adopt 378 ms.

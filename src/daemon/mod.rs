@@ -61,6 +61,14 @@ const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
 
 /// The stop reason for SIGTERM: only it may leave workers' units running.
 const SIGTERM: &str = "SIGTERM";
+/// The same, arriving while a check cycle runs.
+const SIGTERM_IN_CYCLE: &str = "SIGTERM (during a check cycle)";
+
+/// A SIGTERM, whenever it came, asks systemd which job it is (a restart
+/// leaves the workers' units running); any other reason stops them.
+fn sigterm(reason: &str) -> bool {
+    reason == SIGTERM || reason == SIGTERM_IN_CYCLE
+}
 
 /// What `healthmon` was started with.
 #[derive(Debug, Clone)]
@@ -162,7 +170,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<()
     daemon.notifier.stopping();
     daemon.notifier.status("stopping");
     let Daemon { supervisor, iface, notifications, .. } = daemon;
-    if reason == SIGTERM {
+    if sigterm(reason) {
         supervisor.on_sigterm().await;
     } else {
         supervisor.shutdown().await;
@@ -370,7 +378,7 @@ impl Daemon {
             loop {
                 tokio::select! {
                     summary = &mut work => break summary,
-                    _ = signals.term.recv() => return Err("SIGTERM (during a check cycle)"),
+                    _ = signals.term.recv() => return Err(SIGTERM_IN_CYCLE),
                     _ = signals.int.recv() => return Err("SIGINT (during a check cycle)"),
                     Some(request) = ch.requests.recv() => match request {
                         Request::Stop => return Err("Stop() called over D-Bus (during a check cycle)"),
@@ -530,5 +538,20 @@ impl Daemon {
 fn log_signal_error(what: &str, result: zbus::Result<()>) {
     if let Err(err) = result {
         log::warn!("cannot emit {what}: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `systemctl restart healthmon` during a check cycle once stopped
+    /// every worker: only the SIGTERM outside a cycle was asked about its job.
+    #[test]
+    fn a_sigterm_during_a_cycle_is_a_sigterm() {
+        assert!(sigterm(SIGTERM));
+        assert!(sigterm(SIGTERM_IN_CYCLE));
+        assert!(!sigterm("SIGINT (during a check cycle)"));
+        assert!(!sigterm("Stop() called over D-Bus"));
     }
 }
